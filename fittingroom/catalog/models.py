@@ -1,0 +1,122 @@
+"""Stored catalog documents (one per product) and closed vocabularies.
+
+These are *stored* documents. HTTP APIs define their own schemas
+(``services/*/schemas.py``) and map from these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class GarmentCategory(StrEnum):
+    """Coarse garment category used for filtering, eligibility and try-on."""
+
+    top = "top"
+    bottom = "bottom"
+    one_piece = "one_piece"
+    outerwear = "outerwear"
+    footwear = "footwear"
+    headwear = "headwear"
+    bag_accessory = "bag_accessory"
+    other = "other"
+
+
+class PhotoType(StrEnum):
+    """What a product image shows (try-on needs ``product_only``)."""
+
+    product_only = "product_only"
+    on_model = "on_model"
+    other = "other"
+
+
+TRYON_CATEGORIES = frozenset(
+    {GarmentCategory.top, GarmentCategory.bottom, GarmentCategory.one_piece, GarmentCategory.outerwear}
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def vector_id_for(source: str, product_id: str, image_sha256: str) -> int:
+    """Stable 63-bit FAISS id of one (product, image) pair.
+
+    The same image used by two products gets two vectors (one per product), and
+    the id does not depend on the store, so SQLite and MongoDB agree.
+    """
+    h = hashlib.blake2b(f"{source}\x00{product_id}\x00{image_sha256}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+class ImageRecord(BaseModel):
+    """One product image.
+
+    ``sha256`` is the hash of the original image bytes (content address in the
+    image cache); ``vector_id`` the id of its embedding in the FAISS index.
+    """
+
+    url: str = Field(description="Where the image came from: http(s) URL or local path as given by the feed.")
+    sha256: str
+    vector_id: int
+    color: str | None = Field(default=None, description="Colour variant this image shows, when known.")
+    width: int | None = None
+    height: int | None = None
+    is_main: bool = False
+    # Filled by the try-on eligibility classifier (issue: eligibility); None = not classified.
+    photo_type: PhotoType | None = None
+    photo_type_probs: dict[str, float] | None = None
+    garment_category_pred: GarmentCategory | None = None
+    garment_category_probs: dict[str, float] | None = None
+    tryon_eligible: bool | None = None
+    tryon_eligible_prob: float | None = None
+
+
+class Product(BaseModel):
+    """One catalog product, keyed by ``(source, id)``."""
+
+    source: str = Field(description="Feed or shop this product came from, e.g. 'luma'.")
+    id: str = Field(description="Product id within the source (SKU or item group id).")
+    title: str
+    description: str = ""
+    link: str | None = None
+    brand: str | None = None
+    price: float | None = Field(default=None, description="Price in `currency` units (not cents).")
+    currency: str | None = Field(default=None, description="ISO 4217 code, e.g. 'USD'.")
+    category_path: list[str] = Field(default_factory=list, description="Shop category, root first.")
+    garment_category: GarmentCategory | None = None
+    colors: list[str] = Field(default_factory=list)
+    sizes: list[str] = Field(default_factory=list)
+    gender: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    images: list[ImageRecord] = Field(default_factory=list)
+    tryon_eligible: bool | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def uid(self) -> str:
+        """Global product id used by the APIs: ``'{source}:{id}'``."""
+        return f"{self.source}:{self.id}"
+
+    def content_hash(self) -> str:
+        """Hash of the feed-derived fields (not timestamps nor classifier output)."""
+        payload = self.model_dump(
+            mode="json",
+            exclude={"created_at", "updated_at", "tryon_eligible", "images"},
+        )
+        payload["images"] = [(i.url, i.sha256, i.color, i.is_main) for i in self.images]
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def split_uid(uid: str) -> tuple[str, str]:
+    """``'luma:MH01'`` -> ``('luma', 'MH01')``; raises ValueError without a ':'."""
+    source, sep, pid = uid.partition(":")
+    if not sep or not source or not pid:
+        raise ValueError(f"product id must look like 'source:id', got {uid!r}")
+    return source, pid

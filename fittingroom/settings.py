@@ -1,0 +1,68 @@
+"""Typed settings shared by every component (env prefix ``FITTINGROOM_``).
+
+Each service adds its own settings class with its own prefix
+(``RETRIEVAL_``, ``SEGMENTATION_``, ``TRYON_``, ``CRAWLER_``); this one holds
+what they all need: where data and models live and which store to use.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "fittingroom"
+
+
+class CoreSettings(BaseSettings):
+    """Settings read from ``FITTINGROOM_*`` environment variables (or a ``.env`` file)."""
+
+    model_config = SettingsConfigDict(env_prefix="FITTINGROOM_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home, description="Root folder for the store, index, caches.")
+    store_uri: str = Field(
+        default="",
+        description="Catalog store: 'sqlite:///path/catalog.db' (embedded, default under home) "
+        "or 'mongodb://host:27017/fittingroom' (production).",
+    )
+    index_dir: Path | None = Field(default=None, description="Folder of the FAISS index (default: home/index).")
+    model_dir: Path | None = Field(default=None, description="Model cache (default: home/models).")
+    encoder: str = Field(default="offline", description="Encoder registry name: 'offline' or 'open_clip'.")
+    shared_data: Path = Field(
+        default=Path("../shared/data"), description="Folder of the shared real data (evaluations, default catalog)."
+    )
+    device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
+
+    @property
+    def resolved_store_uri(self) -> str:
+        return self.store_uri or f"sqlite:///{self.home / 'catalog.db'}"
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.home / "index"
+
+    @property
+    def resolved_model_dir(self) -> Path:
+        return self.model_dir or self.home / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> CoreSettings:
+    """Process-wide settings, read once from the environment."""
+    return CoreSettings()
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Return a torch device string: CUDA when present and ``device == 'auto'``."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
