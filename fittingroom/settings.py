@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class CoreSettings(BaseSettings):
     index_dir: Path | None = Field(default=None, description="Folder of the FAISS index (default: home/index).")
     model_dir: Path | None = Field(default=None, description="Model cache (default: home/models).")
     encoder: str = Field(default="offline", description="Encoder registry name: 'offline' or 'open_clip'.")
+    encoder_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Keyword options of the encoder as JSON, e.g. "
+        '{"model": "hf-hub:Marqo/marqo-fashionSigLIP"} or {"image_weights": "/models/lite0.pth"}.',
+    )
     shared_data: Path = Field(
         default=Path("../shared/data"), description="Folder of the shared real data (evaluations, default catalog)."
     )
@@ -57,6 +63,14 @@ class CoreSettings(BaseSettings):
 def get_settings() -> CoreSettings:
     """Process-wide settings, read once from the environment."""
     return CoreSettings()
+
+
+def load_encoder(settings: CoreSettings | None = None):  # noqa: ANN201 - avoids importing encoders here
+    """Build the configured encoder (``encoder`` + ``encoder_options``); loads its weights."""
+    from fittingroom.encoders import get_encoder
+
+    s = settings or get_settings()
+    return get_encoder(s.encoder, device=s.device, **s.encoder_options)
 
 
 def resolve_device(device: str = "auto") -> str:
