@@ -13,6 +13,7 @@ import importlib
 import typer
 
 _COMPONENTS = [
+    "fittingroom.encoders.cli",
     "catalog_ingest.cli",
     "services.retrieval.cli",
     "services.segmentation.cli",

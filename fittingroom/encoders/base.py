@@ -94,8 +94,11 @@ class Encoder(ABC):
     #: for an image query (0 = no second pass).
     expansion_neighbors: int = 0
 
-    def expand_query(self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray) -> np.ndarray:
-        """Second-pass query vector from the first-pass top neighbours' document vectors (M, dim).
+    def expand_query(
+        self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray,
+        neighbor_scores: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Second-pass query vector from the first-pass hits' document vectors (M, dim), best first.
 
         Default: unchanged. Searchers call it when ``expansion_neighbors > 0``.
         """

