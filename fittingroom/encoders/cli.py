@@ -12,7 +12,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     @groups["train"].command("type-head")
     def train_type_head_cmd(
         garment_photos: Annotated[
-            Path | None, typer.Option(help="garment-photos folder (index.csv); default <shared_data>/garment-photos")
+            Path | None,
+            typer.Option(help="garment-photos folder (index.csv); default <shared_data>/garment-photos"),
         ] = None,
         out: Annotated[Path | None, typer.Option(help="output .npz; default: the packaged head")] = None,
         c: Annotated[float, typer.Option(help="inverse L2 regularisation of the logistic regression")] = 1.0,

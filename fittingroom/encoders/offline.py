@@ -111,8 +111,13 @@ class EfficientNetLiteFeatures:
     Also exposes ``feature_maps`` (N, 1280, h, w) for heads that pool differently.
     """
 
-    def __init__(self, arch: str = "efficientnet-lite0", weights: str | Path | None = None,
-                 device: str = "cpu", gem_p: float = 3.0) -> None:
+    def __init__(
+        self,
+        arch: str = "efficientnet-lite0",
+        weights: str | Path | None = None,
+        device: str = "cpu",
+        gem_p: float = 3.0,
+    ) -> None:
         from efficientnet_lite_pytorch import EfficientNet
 
         path = Path(weights) if weights else _default_lite_weights(arch)
@@ -204,8 +209,13 @@ class OfflineEncoder(Encoder):
         if not texts:
             return np.zeros((0, TEXT_DIM), np.float32)
         with torch.inference_mode():
-            emb = self.text.encode(list(texts), batch_size=64, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
+            emb = self.text.encode(
+                list(texts),
+                batch_size=64,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(emb, dtype=np.float32)
 
     def document_vectors(self, images: Sequence[Image.Image], texts: Sequence[str]) -> np.ndarray:
@@ -249,7 +259,10 @@ class OfflineEncoder(Encoder):
         return out
 
     def expand_query(
-        self, query: Query, query_vector: np.ndarray, neighbor_vectors: np.ndarray,
+        self,
+        query: Query,
+        query_vector: np.ndarray,
+        neighbor_vectors: np.ndarray,
         neighbor_scores: np.ndarray | None = None,
     ) -> np.ndarray:
         """Gated type prior + category expansion (image queries without text only).

@@ -112,7 +112,9 @@ class OpenClipEncoder(Encoder):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         out = []
         for i in range(0, len(images), self.batch_size):
-            batch = torch.stack([self.preprocess(flatten_alpha(im)) for im in images[i : i + self.batch_size]])
+            batch = torch.stack(
+                [self.preprocess(flatten_alpha(im)) for im in images[i : i + self.batch_size]]
+            )
             out.append(self.model.encode_image(batch.to(self.device)).float().cpu().numpy())
         return l2_normalize(np.concatenate(out) if out else np.zeros((0, self.embed_dim), np.float32))
 
@@ -128,9 +130,9 @@ class OpenClipEncoder(Encoder):
         if len(images) != len(texts):
             raise ValueError(f"{len(images)} images but {len(texts)} texts")
         joined = [t.replace("\n", ". ") for t in texts]  # document_text's two lines as one caption
-        return (np.concatenate([self.embed_images(images), self.embed_texts(joined)], axis=1) / np.sqrt(2)).astype(
-            np.float32
-        )
+        return (
+            np.concatenate([self.embed_images(images), self.embed_texts(joined)], axis=1) / np.sqrt(2)
+        ).astype(np.float32)
 
     def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
         out = np.zeros((len(queries), self.dim), np.float32)

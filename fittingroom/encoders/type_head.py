@@ -63,8 +63,12 @@ class GarmentTypeHead:
             raise FileNotFoundError(f"garment-type head not found at {p}: run `fittingroom train type-head`")
         with np.load(p, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
-            return cls(z["weights"].astype(np.float32), z["bias"].astype(np.float32),
-                       [GarmentCategory(c) for c in meta["classes"]], meta["feature"])
+            return cls(
+                z["weights"].astype(np.float32),
+                z["bias"].astype(np.float32),
+                [GarmentCategory(c) for c in meta["classes"]],
+                meta["feature"],
+            )
 
     def save(self, path: str | Path, **extra: object) -> None:
         meta = {"classes": [c.value for c in self.classes], "feature": self.feature, **extra}
@@ -91,7 +95,9 @@ def one_hot(category: GarmentCategory | None) -> np.ndarray:
     return v
 
 
-def read_garment_photos(folder: Path, splits: Sequence[str] = ("train", "validation")) -> list[tuple[Path, str]]:
+def read_garment_photos(
+    folder: Path, splits: Sequence[str] = ("train", "validation")
+) -> list[tuple[Path, str]]:
     """(image path, class) rows of ``folder/index.csv`` (columns path, split, label).
 
     Raises FileNotFoundError / ValueError naming the file and line of a bad row.
@@ -109,11 +115,17 @@ def read_garment_photos(folder: Path, splits: Sequence[str] = ("train", "validat
     return rows
 
 
-def train_type_head(features: np.ndarray, labels: Sequence[str], feature: str, c: float = 1.0) -> GarmentTypeHead:
+def train_type_head(
+    features: np.ndarray, labels: Sequence[str], feature: str, c: float = 1.0
+) -> GarmentTypeHead:
     """Fit the head on (N, D) embeddings and garment-photos class names."""
     from sklearn.linear_model import LogisticRegression
 
     y = [GARMENT_PHOTO_CLASSES[label].value for label in labels]
     clf = LogisticRegression(C=c, max_iter=5000).fit(features, y)
-    return GarmentTypeHead(clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32),
-                           [GarmentCategory(x) for x in clf.classes_], feature)
+    return GarmentTypeHead(
+        clf.coef_.astype(np.float32),
+        clf.intercept_.astype(np.float32),
+        [GarmentCategory(x) for x in clf.classes_],
+        feature,
+    )

@@ -1,0 +1,5 @@
+"""Product feed ingest: reader -> mapper -> image fetch -> writer (embed + store) -> index sync.
+
+Entry points: ``fittingroom ingest FEED`` (``catalog_ingest.cli``) and
+``catalog_ingest.runner.ingest_feed``.
+"""

@@ -1,0 +1,100 @@
+"""Image annotators: models that fill ``ImageRecord`` fields during ingest.
+
+The try-on eligibility classifier (``services/eligibility``) is one: the ingest writer
+runs every annotator batched on the same decoded images it embeds, and sets
+``Product.tryon_eligible`` from the images (see ``product_tryon_eligible``).
+
+By default the runner loads ``services.eligibility.load_annotator(settings)`` when that
+module exists and exposes that function (``load_default_annotators``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from fittingroom.catalog.models import ImageRecord
+    from fittingroom.settings import CoreSettings
+
+log = logging.getLogger(__name__)
+
+#: ``ImageRecord`` fields an annotator may set.
+ANNOTATION_FIELDS = frozenset(
+    {
+        "photo_type",
+        "photo_type_probs",
+        "garment_category_pred",
+        "garment_category_probs",
+        "tryon_eligible",
+        "tryon_eligible_prob",
+    }
+)
+
+
+@runtime_checkable
+class ImageAnnotator(Protocol):
+    """Annotates product images.
+
+    ``annotate`` gets RGB (or RGBA) images as decoded by ``fittingroom.images.decode_image``
+    and returns one dict per image, in order, holding ``ImageRecord`` field values from
+    ``ANNOTATION_FIELDS`` (``photo_type``, ``photo_type_probs``, ``garment_category_pred``,
+    ``garment_category_probs``, ``tryon_eligible``, ``tryon_eligible_prob``). Missing keys
+    leave the field as it is.
+    """
+
+    name: str
+
+    def annotate(self, images: Sequence[Image.Image]) -> list[dict[str, Any]]: ...
+
+
+def is_annotated(record: ImageRecord) -> bool:
+    """True when an annotator already filled any annotation field of this image."""
+    return any(getattr(record, name) is not None for name in ANNOTATION_FIELDS)
+
+
+def product_tryon_eligible(records: Sequence[ImageRecord]) -> bool | None:
+    """A product is try-on eligible when any of its images is; None when no image was classified."""
+    values = [r.tryon_eligible for r in records if r.tryon_eligible is not None]
+    if not values:
+        return None
+    return any(values)
+
+
+def load_default_annotators(settings: CoreSettings) -> list[ImageAnnotator]:
+    """``[services.eligibility.load_annotator(settings)]`` when available, else ``[]`` (logged).
+
+    A missing module or function is normal (the classifier is optional) and logged at
+    INFO; an error while loading it is logged as a WARNING and ingest goes on without it.
+    """
+    try:
+        module = importlib.import_module("services.eligibility")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("services", "services.eligibility"):
+            log.info(
+                "eligibility annotator not installed (no services.eligibility): images are not classified"
+            )
+        else:
+            log.warning("eligibility annotator unavailable: services.eligibility needs %s", exc.name)
+        return []
+    except Exception as exc:  # a broken optional component must not stop ingest
+        log.warning("eligibility annotator unavailable: importing services.eligibility failed: %s", exc)
+        return []
+    load = getattr(module, "load_annotator", None)
+    if load is None:
+        log.info("services.eligibility has no load_annotator(settings): images are not classified")
+        return []
+    try:
+        annotator = load(settings)
+    except Exception as exc:
+        log.warning("eligibility annotator could not be loaded, images are not classified: %s", exc)
+        return []
+    if annotator is None:
+        log.info("services.eligibility.load_annotator returned no annotator: images are not classified")
+        return []
+    log.info("annotating images with %s", getattr(annotator, "name", type(annotator).__name__))
+    return [annotator]

@@ -1,0 +1,160 @@
+"""Crawl summary: what a crawl did, from Scrapy's stats (logged when the spider closes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import signals
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CrawlSummary:
+    """Counts of one crawl. Rates are per minute of wall-clock crawl time."""
+
+    pages: int = 0
+    product_pages: int = 0
+    listing_pages: int = 0
+    products: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    http_status: dict[str, int] = field(default_factory=dict)
+    unparseable_pages: int = 0
+    parser_errors: int = 0
+    retries: int = 0
+    robots_forbidden: int = 0
+    offsite_filtered: int = 0
+    images_downloaded: int = 0
+    images_cached: int = 0
+    images_failed: int = 0
+    feed_records: int = 0
+    catalog: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    finish_reason: str = ""
+    peak_rss_mb: float | None = None
+
+    @property
+    def pages_per_min(self) -> float:
+        return 60.0 * self.pages / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def products_per_min(self) -> float:
+        return 60.0 * self.products / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["pages_per_min"] = round(self.pages_per_min, 1)
+        d["products_per_min"] = round(self.products_per_min, 1)
+        return d
+
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any]) -> CrawlSummary:
+        def pref(prefix: str) -> dict[str, int]:
+            return {k[len(prefix) :]: int(v) for k, v in stats.items() if k.startswith(prefix)}
+
+        failed = pref("pages/failed/")
+        elapsed = stats.get("elapsed_time_seconds")
+        if elapsed is None and stats.get("start_time") and stats.get("finish_time"):
+            elapsed = (stats["finish_time"] - stats["start_time"]).total_seconds()
+        return cls(
+            pages=int(stats.get("response_received_count", 0)),
+            product_pages=int(stats.get("pages/product", 0)),
+            listing_pages=int(stats.get("pages/listing", 0)),
+            products=int(stats.get("item_scraped_count", 0)),
+            dropped={k: v for k, v in pref("items/dropped/").items()},
+            failed=failed,
+            http_status=pref("downloader/response_status_count/"),
+            unparseable_pages=int(stats.get("pages/unparseable", 0)) + int(stats.get("pages/not_html", 0)),
+            parser_errors=int(stats.get("pages/parse_error", 0))
+            + int(stats.get("spider_exceptions/count", 0)),
+            retries=int(stats.get("retry/count", 0)),
+            robots_forbidden=int(stats.get("robotstxt/forbidden", 0)),
+            offsite_filtered=int(stats.get("offsite/filtered", 0)),
+            images_downloaded=int(stats.get("file_status_count/downloaded", 0)),
+            images_cached=int(stats.get("file_status_count/uptodate", 0))
+            + int(stats.get("file_status_count/cached", 0)),
+            images_failed=int(stats.get("images/failed", 0)),
+            feed_records=int(stats.get("feed/records", 0)),
+            catalog=pref("catalog/"),
+            seconds=float(elapsed or 0.0),
+            finish_reason=str(stats.get("finish_reason", "")),
+            peak_rss_mb=round(stats["process/peak_rss_bytes"] / 2**20, 1)
+            if stats.get("process/peak_rss_bytes")
+            else None,
+        )
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs for a printed table."""
+
+        def fmt(d: dict[str, int]) -> str:
+            return ", ".join(f"{k}: {v}" for k, v in sorted(d.items())) or "0"
+
+        rows = [
+            ("pages fetched", str(self.pages)),
+            ("product pages", str(self.product_pages)),
+            ("products kept", str(self.products)),
+            ("products dropped", fmt(self.dropped)),
+            ("failed requests", fmt(self.failed)),
+            ("HTTP status", fmt(self.http_status)),
+            ("unparseable / non-HTML pages", str(self.unparseable_pages)),
+            ("parser errors", str(self.parser_errors)),
+            ("retries", str(self.retries)),
+            ("robots.txt forbidden", str(self.robots_forbidden)),
+            ("off-site links skipped", str(self.offsite_filtered)),
+            (
+                "images downloaded / up to date / failed",
+                f"{self.images_downloaded} / {self.images_cached} / {self.images_failed}",
+            ),
+        ]
+        if self.feed_records:
+            rows.append(("feed records written", str(self.feed_records)))
+        if self.catalog:
+            rows.append(("catalog", fmt(self.catalog)))
+        rows += [
+            (
+                "time",
+                f"{self.seconds:.1f} s ({self.pages_per_min:.0f} pages/min, "
+                f"{self.products_per_min:.0f} products/min)",
+            ),
+            ("finish reason", self.finish_reason),
+        ]
+        if self.peak_rss_mb is not None:
+            rows.append(("peak RSS", f"{self.peak_rss_mb:.0f} MB"))
+        return rows
+
+
+class CrawlSummaryExtension:
+    """Logs the ``CrawlSummary`` at the end and writes it as JSON to ``CRAWLER_SUMMARY_PATH`` if set."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.path = crawler.settings.get("CRAWLER_SUMMARY_PATH")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlSummaryExtension:
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        import resource
+
+        assert self.crawler.stats is not None
+        # ru_maxrss is in KiB on Linux: the peak resident memory of this process so far
+        self.crawler.stats.set_value(
+            "process/peak_rss_bytes", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        )
+        stats = dict(self.crawler.stats.get_stats())
+        stats.setdefault("finish_reason", reason)
+        summary = CrawlSummary.from_stats(stats)
+        logger.info("crawl summary: %s", json.dumps(summary.to_dict()))
+        if self.path:
+            Path(self.path).write_text(json.dumps(summary.to_dict(), indent=2), encoding="utf-8")

@@ -1,0 +1,147 @@
+"""Product images with Scrapy's ImagesPipeline, keeping the original bytes.
+
+Scrapy's pipeline gives the local store (``IMAGES_STORE``), one file per URL
+(``full/<sha1 of the URL>.<ext>``: a URL is downloaded once, however many
+products use it), expiry (``IMAGES_EXPIRES`` days) and a minimum size
+(``IMAGES_MIN_WIDTH``/``IMAGES_MIN_HEIGHT``: icons and tracking pixels are
+skipped). Unlike the stock pipeline it stores the bytes as the shop served
+them (no JPEG re-encoding, alpha kept), so the catalog hashes the same bytes a
+feed ingest of the URL would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.pipelines.images import ImagesPipeline
+
+from crawler.items import ProductItem
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+
+logger = logging.getLogger(__name__)
+_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".bmp", ".tif", ".tiff"}
+
+
+class ProductImagesPipeline(ImagesPipeline):
+    """Download ``item.image_urls``; fill ``item.images_downloaded`` and reorder ``item.images``.
+
+    Each downloaded image becomes ``{"url", "path" (absolute), "checksum" (MD5),
+    "width", "height"}``. ``item.images`` keeps only images that downloaded,
+    largest first (pixel area; ties keep page order). An item none of whose
+    images downloaded is dropped (counted as ``items/dropped/no_image_downloaded``);
+    each failed image counts in ``images/failed``.
+    """
+
+    LOG_FAILED_RESULTS = False
+    store_dir: Path
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ProductImagesPipeline:
+        if not crawler.settings.getbool("CRAWLER_IMAGES", True):
+            raise NotConfigured  # --no-images
+        pipe = super().from_crawler(crawler)
+        pipe.crawler = crawler
+        pipe.store_dir = Path(crawler.settings["IMAGES_STORE"])
+        return pipe
+
+    def file_path(
+        self, request: Request, response: Response | None = None, info: Any = None, *, item: Any = None
+    ) -> str:
+        guid = hashlib.sha1(request.url.encode()).hexdigest()  # noqa: S324 - a file name, not security
+        ext = Path(urlsplit(request.url).path).suffix.lower()
+        if ext not in _EXTENSIONS:
+            ext = ".img"
+        return f"full/{guid}{ext}"
+
+    def convert_image(
+        self, image: Image.Image, size: tuple[int, int] | None = None, *, response_body: BytesIO
+    ) -> tuple[Image.Image, BytesIO]:
+        if size is None:
+            return image, response_body  # the full image: the shop's own bytes
+        return super().convert_image(image, size, response_body=response_body)
+
+    async def media_downloaded(
+        self, response: Response, request: Request, info: Any, *, item: Any = None
+    ) -> Any:
+        """Check status, decodability and size first: a bad image is a quiet "failed" result.
+
+        (Scrapy would log each one as an error with a traceback; here it is counted
+        in ``images/failed`` and logged once per product at INFO.)
+        """
+        from PIL import Image
+
+        problem = None
+        if response.status != 200:
+            problem = f"HTTP {response.status}"
+        elif not response.body:
+            problem = "empty response"
+        else:
+            try:
+                with Image.open(BytesIO(response.body)) as im:
+                    width, height = im.size
+                if width < self.min_width or height < self.min_height:
+                    problem = f"too small ({width}x{height})"
+            except Exception as exc:  # PIL raises several types on garbage
+                problem = f"not a decodable image ({type(exc).__name__})"
+        if problem is not None:
+            return {"url": request.url, "path": None, "checksum": None, "status": "failed", "error": problem}
+        return await super().media_downloaded(response, request, info, item=item)
+
+    def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
+        if not isinstance(item, ProductItem):
+            return item
+        stats = self.crawler.stats
+        assert stats is not None
+        done: list[dict[str, Any]] = []
+        for ok, value in results:
+            if not ok or not value or not value.get("path"):
+                stats.inc_value("images/failed")
+                reason = (
+                    value.get("error") if ok and value else getattr(value, "getErrorMessage", lambda: "?")()
+                )
+                logger.info(
+                    "image %s failed for %s: %s", value.get("url") if ok and value else "", item.url, reason
+                )
+                continue
+            path = self.store_dir / value["path"]
+            width = height = None
+            try:
+                from PIL import Image
+
+                with Image.open(path) as im:
+                    width, height = im.size
+            except OSError:
+                stats.inc_value("images/failed")
+                continue
+            stats.inc_value("images/ok")
+            done.append(
+                {
+                    "url": value["url"],
+                    "path": str(path),
+                    "checksum": value["checksum"],
+                    "width": width,
+                    "height": height,
+                    "content_type": mimetypes.guess_type(path.name)[0],
+                }
+            )
+        if not done:
+            stats.inc_value("items/dropped/no_image_downloaded")
+            logger.warning("dropped %s: none of its %d images could be downloaded", item.url, len(results))
+            raise DropItem(f"no image could be downloaded: {item.url}")
+        order = {u: i for i, u in enumerate(item.images)}
+        done.sort(key=lambda d: (-(d["width"] or 0) * (d["height"] or 0), order.get(d["url"], 0)))
+        item.images_downloaded = done
+        item.images = [d["url"] for d in done]
+        return item

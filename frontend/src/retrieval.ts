@@ -1,0 +1,102 @@
+/**
+ * Client of the retrieval service (services/retrieval/schemas.py):
+ * `POST /search` (JSON: text, product_id), `POST /search/image` (multipart upload),
+ * `GET /images/{sha256}`.
+ */
+
+import { postJson, requestJson, serviceUrl } from "./http";
+
+export interface SearchFilters {
+  category?: string | null;
+  brand?: string | null;
+  min_price?: number | null;
+  max_price?: number | null;
+  eligible?: boolean | null;
+}
+
+export interface ImageOut {
+  sha256: string;
+  url: string;
+  image_url: string | null;
+  color: string | null;
+  is_main: boolean;
+  tryon_eligible: boolean | null;
+}
+
+export interface ProductSummary {
+  uid: string;
+  source: string;
+  id: string;
+  title: string;
+  brand: string | null;
+  price: number | null;
+  currency: string | null;
+  category_path: string[];
+  garment_category: string | null;
+  link: string | null;
+  tryon_eligible: boolean | null;
+  tryon_image: ImageOut | null;
+}
+
+export interface SearchResult extends ProductSummary {
+  score: number;
+  image: ImageOut;
+}
+
+export interface SearchResponse {
+  results: SearchResult[];
+  k: number;
+  offset: number;
+  next_offset: number | null;
+  took_ms: number;
+}
+
+/** What the user searches with: a text, an image (a garment cut-out), a product, or text plus one image. */
+export interface SearchQuery {
+  text?: string;
+  image?: Blob;
+  productId?: string;
+}
+
+/** Drop unset filters so the request carries only what the user chose. */
+function compactFilters(filters: SearchFilters): SearchFilters {
+  const out: SearchFilters = {};
+  for (const [key, value] of Object.entries(filters) as [keyof SearchFilters, unknown][]) {
+    if (value !== null && value !== undefined && value !== "" && value !== false) {
+      (out as Record<string, unknown>)[key] = value;
+    }
+  }
+  return out;
+}
+
+/** Run one page of a search. Image queries go multipart to `/search/image`; the rest as JSON to `/search`. */
+export async function search(
+  query: SearchQuery,
+  filters: SearchFilters,
+  page: { k: number; offset: number },
+  signal?: AbortSignal,
+): Promise<SearchResponse> {
+  const flt = compactFilters(filters);
+  const text = query.text?.trim() || undefined;
+  if (query.image) {
+    const form = new FormData();
+    form.append("image", query.image, query.image instanceof File ? query.image.name : "garment.png");
+    if (text) form.append("text", text);
+    for (const [key, value] of Object.entries(flt)) form.append(key, String(value));
+    form.append("k", String(page.k));
+    form.append("offset", String(page.offset));
+    return requestJson<SearchResponse>("retrieval", "/search/image", { method: "POST", body: form, signal });
+  }
+  return postJson<SearchResponse>(
+    "retrieval",
+    "/search",
+    { text, product_id: query.productId, filters: flt, k: page.k, offset: page.offset },
+    signal,
+  );
+}
+
+/** A URL the browser can load for a catalog image, or null when the service has none. */
+export function imageSrc(image: ImageOut | null | undefined): string | null {
+  if (!image?.image_url) return null;
+  return serviceUrl("retrieval", image.image_url);
+}

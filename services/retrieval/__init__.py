@@ -1,0 +1,1 @@
+"""Retrieval service: image / text / text+image product search over the FAISS index."""

@@ -1,0 +1,495 @@
+"""Retrieval service (FastAPI): image / text / text+image product search with filters.
+
+Run alone with ``uvicorn --factory services.retrieval.app:create_app``. The encoder,
+the catalog store (read-only) and the FAISS index (memory-mapped, read-only) are
+loaded in the lifespan, never at import; encoding and search run in the thread
+pool, off the event loop. The index is re-opened when ingest replaces it.
+
+Endpoints: ``POST /search`` (JSON: text, image_url, product_id "more like this"),
+``POST /search/image`` (multipart upload + the same fields), ``GET /products/{uid}``,
+``GET /images/{sha256}`` (catalog images from the ingest cache), ``GET /healthz``,
+OpenAPI docs at ``/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Path, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from PIL import Image
+from pydantic import ValidationError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fittingroom.catalog.models import ImageRecord, Product, split_uid
+from fittingroom.catalog.store import CatalogStore, ProductFilter
+from fittingroom.encoders.base import Encoder, Query
+from fittingroom.images import ImageDecodeError, crop_box, decode_image
+from services.retrieval.resources import (
+    ImageFetcher,
+    ImageFetchError,
+    IndexHolder,
+    IndexUnavailableError,
+    find_cached_image,
+    image_media_type,
+    parse_box,
+)
+from services.retrieval.schemas import (
+    ErrorOut,
+    Health,
+    ImageOut,
+    IndexInfo,
+    ProductOut,
+    ProductSummary,
+    QueryEcho,
+    SearchFilters,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
+from services.retrieval.search import (
+    NoIndexedImageError,
+    ProductNotFoundError,
+    Searcher,
+    SearchPage,
+    tryon_image,
+)
+from services.retrieval.settings import RetrievalSettings, get_retrieval_settings
+
+log = logging.getLogger(__name__)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "Image URL not fetchable, or URL fetching disabled.",
+    },
+    404: {"model": ErrorOut, "description": "Unknown product."},
+    413: {"model": ErrorOut, "description": "Upload too large."},
+    415: {"model": ErrorOut, "description": "The upload is not a decodable image."},
+    422: {
+        "model": ErrorOut,
+        "description": "Empty query, k/offset out of range, bad filter.",
+    },
+    503: {"model": ErrorOut, "description": "No index yet: run `fittingroom ingest`."},
+}
+
+
+class _UploadLimit:
+    """ASGI middleware: 413 for a request body whose Content-Length exceeds the upload limit
+    (before the multipart body is read); the handler re-checks the actual file size."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            headers = dict(scope.get("headers") or [])
+            length = headers.get(b"content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_bytes:
+                msg = f"request body of {length.decode()} bytes exceeds the {self.max_bytes}-byte limit"
+                resp = JSONResponse(
+                    {"detail": msg},
+                    status_code=413,
+                )
+                await resp(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class RetrievalState:
+    """What the lifespan loads: settings, store, encoder, index holder, searcher, URL fetcher."""
+
+    def __init__(
+        self,
+        settings: RetrievalSettings,
+        store: CatalogStore,
+        encoder: Encoder,
+        holder: IndexHolder,
+        fetcher: ImageFetcher,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.encoder = encoder
+        self.holder = holder
+        self.fetcher = fetcher
+        self.searcher = Searcher(
+            store, holder.require, encoder, candidate_multiplier=settings.candidate_multiplier
+        )
+
+
+def create_app(
+    settings: RetrievalSettings | None = None,
+    *,
+    store: CatalogStore | None = None,
+    encoder: Encoder | None = None,
+) -> FastAPI:
+    """Build the retrieval app. Nothing is loaded until the lifespan starts.
+
+    ``store`` / ``encoder`` replace the ones named by the settings (tests, the all-in-one
+    server sharing loaded models); an injected store is not closed at shutdown.
+    """
+    settings = settings or get_retrieval_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_store = store is None
+
+        def load() -> RetrievalState:
+            from fittingroom.catalog.store import open_store
+            from fittingroom.encoders.registry import get_encoder
+
+            settings.apply_faiss_threads()
+            enc = encoder or get_encoder(settings.resolved_encoder)
+            st = store or open_store(settings.resolved_store_uri, read_only=True)
+            holder = IndexHolder(settings.resolved_index_dir, enc.name, reload_s=settings.index_reload_s)
+            holder.get()  # open now (logs when missing); the service still starts
+            if settings.warmup:  # the first forward passes are slow: pay them before the first request
+                from PIL import Image as PILImage
+
+                enc.query_vectors(
+                    [Query(text="warm-up"), Query(image=PILImage.new("RGB", (64, 64), (128, 128, 128)))]
+                )
+            return RetrievalState(settings, st, enc, holder, ImageFetcher(settings))
+
+        state = await run_in_threadpool(load)
+        app.state.retrieval = state
+        try:
+            yield
+        finally:
+            state.fetcher.close()
+            if own_store:
+                state.store.close()
+
+    app = FastAPI(
+        title="fittingroom retrieval",
+        version="0.1.0",
+        description="Find shop products from a garment photo, a text, or both. "
+        "Results are grouped per product, with the matching image and try-on eligibility.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+
+    def state_of(request: Request) -> RetrievalState:
+        return request.app.state.retrieval  # type: ignore[no-any-return]
+
+    # ---- response building -------------------------------------------------------
+    def image_out(request: Request, st: RetrievalState, img: ImageRecord) -> ImageOut:
+        if find_cached_image(st.settings.resolved_image_cache_dir, img.sha256) is not None:
+            image_url: str | None = request.scope.get("root_path", "") + str(
+                request.app.url_path_for("get_image", sha256=img.sha256)
+            )
+        elif img.url.startswith(("http://", "https://")):
+            image_url = img.url
+        else:
+            image_url = None
+        return ImageOut(
+            sha256=img.sha256,
+            url=img.url,
+            image_url=image_url,
+            color=img.color,
+            is_main=img.is_main,
+            tryon_eligible=img.tryon_eligible,
+        )
+
+    def summary_fields(
+        request: Request, st: RetrievalState, p: Product, matching: ImageRecord | None
+    ) -> dict[str, Any]:
+        t_img = tryon_image(p, matching)
+        return {
+            "uid": p.uid,
+            "source": p.source,
+            "id": p.id,
+            "title": p.title,
+            "brand": p.brand,
+            "price": p.price,
+            "currency": p.currency,
+            "category_path": p.category_path,
+            "garment_category": p.garment_category.value if p.garment_category else None,
+            "link": p.link,
+            "tryon_eligible": p.tryon_eligible,
+            "tryon_image": image_out(request, st, t_img) if t_img is not None else None,
+        }
+
+    def page_response(
+        request: Request, st: RetrievalState, page: SearchPage, echo: QueryEcho, t0: float
+    ) -> SearchResponse:
+        results = [
+            SearchResult(
+                **summary_fields(request, st, h.product, h.image),
+                score=round(h.score, 6),
+                image=image_out(request, st, h.image),
+            )
+            for h in page.hits
+        ]
+        return SearchResponse(
+            results=results,
+            k=page.k,
+            offset=page.offset,
+            next_offset=page.next_offset,
+            query=echo,
+            took_ms=round((time.perf_counter() - t0) * 1000, 2),
+        )
+
+    # ---- validation helpers ------------------------------------------------------------
+    def check_page(st: RetrievalState, k: int | None, offset: int) -> int:
+        k = st.settings.default_k if k is None else k
+        if not 1 <= k <= st.settings.max_k:
+            raise HTTPException(422, f"k must be between 1 and {st.settings.max_k}, got {k}")
+        if not 0 <= offset <= st.settings.max_offset:
+            raise HTTPException(422, f"offset must be between 0 and {st.settings.max_offset}, got {offset}")
+        return k
+
+    def clean_text(st: RetrievalState, text: str | None) -> str | None:
+        if text is None or not text.strip():
+            return None
+        if len(text) > st.settings.max_text_chars:
+            raise HTTPException(422, f"text is longer than {st.settings.max_text_chars} characters")
+        return text.strip()
+
+    def to_filter(f: SearchFilters) -> ProductFilter:
+        return ProductFilter(
+            category=f.category or None,
+            brand=f.brand or None,
+            min_price=f.min_price,
+            max_price=f.max_price,
+            tryon_eligible=f.eligible,
+        )
+
+    async def run_search(
+        request: Request,
+        *,
+        text: str | None,
+        image: Image.Image | None,
+        product_id: str | None,
+        image_weight: float | None,
+        filters: SearchFilters,
+        k: int,
+        offset: int,
+        t0: float,
+    ) -> SearchResponse:
+        st = state_of(request)
+        weight = st.settings.default_image_weight if image_weight is None else image_weight
+        flt = to_filter(filters)
+        echo = QueryEcho(
+            text=text,
+            image=image is not None,
+            product_id=product_id,
+            image_weight=weight if (text and (image is not None or product_id)) else None,
+            filters=filters,
+        )
+        try:
+            if product_id is not None:
+                page = await run_in_threadpool(
+                    st.searcher.more_like_this,
+                    product_id,
+                    text=text,
+                    image_weight=weight,
+                    k=k,
+                    offset=offset,
+                    flt=flt,
+                )
+            else:
+                query = Query(image=image, text=text, image_weight=weight)
+                page = await run_in_threadpool(st.searcher.search, query, k=k, offset=offset, flt=flt)
+        except IndexUnavailableError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        except ProductNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except NoIndexedImageError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return page_response(request, st, page, echo, t0)
+
+    # ---- routes --------------------------------------------------------------------------
+    @app.post(
+        "/search",
+        response_model=SearchResponse,
+        responses=_ERRORS,
+        summary="Search with a text, an image URL, a product ('more like this'), or text + image",
+    )
+    async def search(request: Request, body: SearchRequest) -> SearchResponse:
+        """JSON search. Give `text`, `image_url` or `product_id` (or a text with one of the two
+        images, weighted by `image_weight`). To upload an image file use `POST /search/image`."""
+        t0 = time.perf_counter()
+        st = state_of(request)
+        k = check_page(st, body.k, body.offset)
+        text = clean_text(st, body.text)
+        if text is None and body.image_url is None and body.product_id is None:
+            raise HTTPException(
+                422,
+                "empty query: give a non-blank text, an image_url or a product_id "
+                "(or upload an image to POST /search/image)",
+            )
+        if body.product_id is not None:
+            try:
+                split_uid(body.product_id)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        image = None
+        if body.image_url is not None:
+            if not st.settings.allow_url_fetch:
+                raise HTTPException(400, "image_url queries are disabled on this server: upload the image")
+            try:
+                data = await st.fetcher.fetch(str(body.image_url))
+            except ImageFetchError as exc:
+                raise HTTPException(exc.status, str(exc)) from exc
+            try:
+                image = await run_in_threadpool(
+                    decode_image, data, max_pixels=st.settings.max_image_pixels, name="image_url"
+                )
+            except ImageDecodeError as exc:
+                raise HTTPException(422, f"{exc} (from {body.image_url})") from exc
+        return await run_search(
+            request,
+            text=text,
+            image=image,
+            product_id=body.product_id,
+            image_weight=body.image_weight,
+            filters=body.filters,
+            k=k,
+            offset=body.offset,
+            t0=t0,
+        )
+
+    @app.post(
+        "/search/image",
+        response_model=SearchResponse,
+        responses=_ERRORS,
+        summary="Search with an uploaded image (optionally cropped, optionally with a text)",
+    )
+    async def search_image(
+        request: Request,
+        image: Annotated[
+            UploadFile,
+            File(description="JPEG/PNG/WebP photo; RGBA = cut-out, alpha = garment mask."),
+        ],
+        text: Annotated[str | None, Form(description="Optional text, weighed against the image.")] = None,
+        image_weight: Annotated[float | None, Form(ge=0, le=1)] = None,
+        box: Annotated[str | None, Form(description="Crop 'x0,y0,x1,y1' in pixels before searching.")] = None,
+        category: Annotated[str | None, Form()] = None,
+        brand: Annotated[str | None, Form()] = None,
+        min_price: Annotated[float | None, Form(ge=0)] = None,
+        max_price: Annotated[float | None, Form(ge=0)] = None,
+        eligible: Annotated[bool | None, Form()] = None,
+        k: Annotated[int | None, Form()] = None,
+        offset: Annotated[int, Form(ge=0)] = 0,
+    ) -> SearchResponse:
+        """Multipart search with an image file (field `image`) and the fields of `POST /search`
+        as form fields (filters flattened: `category`, `brand`, `min_price`, `max_price`, `eligible`)."""
+        t0 = time.perf_counter()
+        st = state_of(request)
+        k = check_page(st, k, offset)
+        try:
+            filters = SearchFilters(
+                category=category, brand=brand, min_price=min_price, max_price=max_price, eligible=eligible
+            )
+        except ValidationError as exc:
+            raise HTTPException(422, "; ".join(e["msg"] for e in exc.errors())) from exc
+        crop = None
+        if box is not None and box.strip():
+            try:
+                crop = parse_box(box)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        limit = st.settings.max_upload_bytes
+        data = await image.read(limit + 1)
+        await image.close()
+        name = image.filename or "upload"
+        if len(data) > limit:
+            raise HTTPException(413, f"{name}: the upload exceeds the {limit}-byte limit")
+        if not data:
+            raise HTTPException(422, f"{name}: the uploaded file is empty")
+        try:
+            img = await run_in_threadpool(
+                decode_image, data, max_pixels=st.settings.max_image_pixels, name=name
+            )
+        except ImageDecodeError as exc:
+            status = 413 if "exceeds the limit" in str(exc) else 415
+            raise HTTPException(status, str(exc)) from exc
+        if crop is not None:
+            try:
+                img = crop_box(img, crop)
+            except ValueError as exc:
+                raise HTTPException(422, str(exc)) from exc
+        return await run_search(
+            request,
+            text=clean_text(st, text),
+            image=img,
+            product_id=None,
+            image_weight=image_weight,
+            filters=filters,
+            k=k,
+            offset=offset,
+            t0=t0,
+        )
+
+    @app.get("/products/{uid}", response_model=ProductOut, responses={404: _ERRORS[404], 422: _ERRORS[422]})
+    async def get_product(
+        request: Request, uid: Annotated[str, Path(description="'source:id', e.g. 'luma:MH01'")]
+    ) -> ProductOut:
+        """One catalog product with all its images."""
+        st = state_of(request)
+        try:
+            source, pid = split_uid(uid)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        product = await run_in_threadpool(st.store.get_product, source, pid)
+        if product is None:
+            raise HTTPException(404, f"no product {uid!r} in the catalog")
+        return ProductOut(
+            **summary_fields(request, st, product, None),
+            description=product.description,
+            colors=product.colors,
+            sizes=product.sizes,
+            gender=product.gender,
+            attributes=product.attributes,
+            images=[image_out(request, st, img) for img in product.images],
+        )
+
+    @app.get(
+        "/images/{sha256}",
+        name="get_image",
+        response_class=FileResponse,
+        responses={404: _ERRORS[404], 200: {"content": {"image/*": {}}, "description": "The image bytes."}},
+    )
+    async def get_image(
+        request: Request,
+        sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="sha256")],
+    ) -> FileResponse:
+        """A catalog image from the ingest image cache, by content hash (cacheable forever)."""
+        st = state_of(request)
+        path = find_cached_image(st.settings.resolved_image_cache_dir, sha256)
+        if path is None:
+            raise HTTPException(404, f"no cached image {sha256}")
+        media_type = await run_in_threadpool(image_media_type, path)
+        return FileResponse(
+            path, media_type=media_type, headers={"Cache-Control": "public, max-age=31536000, immutable"}
+        )
+
+    @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+    async def healthz(request: Request) -> Any:
+        """Liveness and readiness: 200 when the index is loaded, 503 (status 'no_index') before ingest."""
+        st = state_of(request)
+        index = await run_in_threadpool(st.holder.get)
+        products = await run_in_threadpool(st.store.count_products)
+        if index is None:
+            body = Health(
+                status="no_index", encoder=st.encoder.name, products=products, detail=st.holder.error
+            )
+            return JSONResponse(body.model_dump(), status_code=503)
+        return Health(
+            status="ok",
+            encoder=st.encoder.name,
+            products=products,
+            index=IndexInfo(kind=index.kind.value, count=len(index), dim=index.dim, params=index.params),
+        )
+
+    return app
+
+
+__all__ = ["create_app", "ProductSummary"]

@@ -1,0 +1,139 @@
+"""HTTP schemas of the retrieval service (separate from the stored documents in
+``fittingroom.catalog.models``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+
+class SearchFilters(BaseModel):
+    """Product filters, applied inside the vector search (a filtered page is still full)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str | None = Field(
+        default=None,
+        description="Category path element or prefix ('Tops', 'Men/Tops', 'men > tops > tees'), "
+        "or a garment category ('top', 'bottom', ...). Case-insensitive.",
+        examples=["Men/Tops"],
+    )
+    brand: str | None = Field(default=None, description="Exact brand, case-insensitive.")
+    min_price: float | None = Field(default=None, ge=0, description="Lowest price (product currency).")
+    max_price: float | None = Field(default=None, ge=0, description="Highest price (product currency).")
+    eligible: bool | None = Field(
+        default=None, description="Only products that can (true) / cannot be tried on"
+    )
+
+    @model_validator(mode="after")
+    def _price_range(self) -> SearchFilters:
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError(f"min_price ({self.min_price}) is greater than max_price ({self.max_price})")
+        return self
+
+
+class SearchRequest(BaseModel):
+    """A search: a text, an image (``image_url``, or an indexed ``product_id`` for "more like
+    this"), or a text plus one image weighted by ``image_weight``. Upload an image file with
+    ``POST /search/image`` (multipart) instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, description="Text query, e.g. 'black hooded sweatshirt'.")
+    image_url: HttpUrl | None = Field(default=None, description="http(s) URL of a query image (fetched).")
+    product_id: str | None = Field(
+        default=None,
+        description="'source:id' of an indexed product: find products like it (itself excluded).",
+        examples=["luma:MH01"],
+    )
+    image_weight: float | None = Field(
+        default=None, ge=0, le=1, description="Weight of the image against the text (default 0.5)."
+    )
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    k: int | None = Field(default=None, description="Products per page (1..max_k, default 10).")
+    offset: int = Field(default=0, ge=0, description="Products to skip (pagination).")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> SearchRequest:
+        if self.image_url is not None and self.product_id is not None:
+            raise ValueError("give either image_url or product_id, not both")
+        return self
+
+
+class ImageOut(BaseModel):
+    """One catalog image."""
+
+    sha256: str
+    url: str = Field(description="Where the image came from (feed URL or path).")
+    image_url: str | None = Field(
+        description="URL a browser can load: /images/{sha256} when cached, else the original URL."
+    )
+    color: str | None = None
+    is_main: bool = False
+    tryon_eligible: bool | None = Field(default=None, description="This image can be sent to try-on.")
+
+
+class ProductSummary(BaseModel):
+    uid: str = Field(description="'source:id'; use it with GET /products/{uid} and as product_id.")
+    source: str
+    id: str
+    title: str
+    brand: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    category_path: list[str] = Field(default_factory=list)
+    garment_category: str | None = None
+    link: str | None = None
+    tryon_eligible: bool | None = Field(default=None, description="The product can be tried on.")
+    tryon_image: ImageOut | None = Field(
+        default=None, description="The image to send to try-on, when one is eligible."
+    )
+
+
+class SearchResult(ProductSummary):
+    score: float = Field(description="Cosine similarity of the best matching image, higher is better.")
+    image: ImageOut = Field(description="The product image that matched the query best.")
+
+
+class QueryEcho(BaseModel):
+    text: str | None = None
+    image: bool = Field(default=False, description="The query had an image (upload or URL).")
+    product_id: str | None = None
+    image_weight: float | None = None
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+    k: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page, null on the last page.")
+    query: QueryEcho
+    took_ms: float
+
+
+class ProductOut(ProductSummary):
+    description: str = ""
+    colors: list[str] = Field(default_factory=list)
+    sizes: list[str] = Field(default_factory=list)
+    gender: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+    images: list[ImageOut] = Field(default_factory=list)
+
+
+class IndexInfo(BaseModel):
+    kind: str
+    count: int
+    dim: int
+    params: dict = Field(default_factory=dict)
+
+
+class Health(BaseModel):
+    status: str = Field(description="'ok', or 'no_index' when nothing was ingested yet.")
+    encoder: str
+    products: int
+    index: IndexInfo | None = None
+    detail: str | None = None
+
+
+class ErrorOut(BaseModel):
+    detail: str | list

@@ -1,0 +1,103 @@
+"""Retrieval service settings (env prefix ``RETRIEVAL_``).
+
+Where the catalog and the index live comes from the shared ``FITTINGROOM_*``
+settings (``fittingroom.settings.CoreSettings``) unless overridden here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fittingroom.settings import CoreSettings, get_settings
+
+
+class RetrievalSettings(BaseSettings):
+    """Settings of the retrieval service, the ``search`` CLI and ``eval retrieval``."""
+
+    model_config = SettingsConfigDict(env_prefix="RETRIEVAL_", env_file=".env", extra="ignore")
+
+    store_uri: str | None = Field(
+        default=None, description="Catalog store URI (default: FITTINGROOM_STORE_URI)."
+    )
+    index_dir: Path | None = Field(
+        default=None, description="FAISS index folder (default: FITTINGROOM_INDEX_DIR)."
+    )
+    encoder: str | None = Field(
+        default=None, description="Encoder registry name (default: FITTINGROOM_ENCODER)."
+    )
+    image_cache_dir: Path | None = Field(
+        default=None, description="Folder of the ingest image cache served at /images (default: home/images)."
+    )
+
+    default_k: int = Field(default=10, ge=1, description="Results per page when a request gives no k.")
+    max_k: int = Field(default=100, ge=1, le=1000, description="Largest k a request may ask for.")
+    max_offset: int = Field(default=1000, ge=0, description="Deepest pagination offset.")
+    default_image_weight: float = Field(
+        default=0.5, ge=0, le=1, description="Weight of the image against the text when a query has both."
+    )
+    candidate_multiplier: int = Field(
+        default=4, ge=1, description="Image hits fetched per requested product (several images per product)."
+    )
+    max_text_chars: int = Field(default=1000, ge=1)
+
+    max_upload_bytes: int = Field(
+        default=15 * 1024 * 1024, ge=1, description="Largest accepted image upload."
+    )
+    max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest accepted decoded image.")
+    allow_url_fetch: bool = Field(
+        default=True, description="Accept image_url queries (the server fetches them)."
+    )
+    allow_private_urls: bool = Field(
+        default=False, description="Let image_url point at loopback/private addresses (off: SSRF guard)."
+    )
+    url_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of an image_url download, seconds.")
+    url_max_redirects: int = Field(default=3, ge=0)
+
+    faiss_threads: int = Field(
+        default=1,
+        ge=0,
+        description="OpenMP threads FAISS uses (0 = every core). One query per thread is fastest for "
+        "single queries, and concurrent requests run in parallel in the thread pool.",
+    )
+    warmup: bool = Field(
+        default=True, description="Run one text and one image query through the encoder at start-up."
+    )
+    index_reload_s: float = Field(
+        default=5.0, ge=0, description="How often the service checks whether ingest replaced the index file."
+    )
+
+    def apply_faiss_threads(self) -> None:
+        """Set FAISS's OpenMP thread count (process-wide) from ``faiss_threads``."""
+        if self.faiss_threads > 0:
+            import faiss
+
+            faiss.omp_set_num_threads(self.faiss_threads)
+
+    def core(self) -> CoreSettings:
+        return get_settings()
+
+    @property
+    def resolved_store_uri(self) -> str:
+        return self.store_uri or self.core().resolved_store_uri
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return self.index_dir or self.core().resolved_index_dir
+
+    @property
+    def resolved_encoder(self) -> str:
+        return self.encoder or self.core().encoder
+
+    @property
+    def resolved_image_cache_dir(self) -> Path:
+        return self.image_cache_dir or self.core().home / "images"
+
+
+@lru_cache(maxsize=1)
+def get_retrieval_settings() -> RetrievalSettings:
+    """Process-wide retrieval settings, read once from the environment."""
+    return RetrievalSettings()
