@@ -32,14 +32,12 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
         return
     console = Console()
     if report.bad_rows:
-        bad = Table(title=f"Skipped rows ({len(report.bad_rows)})", title_justify="left")
-        bad.add_column("file:line", no_wrap=True)
-        bad.add_column("id")
-        bad.add_column("reason", overflow="fold")
+        # Plain compiler-style lines (FILE:LINE: reason), never cut by the terminal width.
+        typer.echo(f"Skipped rows ({len(report.bad_rows)}):", err=True)
         for row in report.bad_rows[:MAX_BAD_ROWS_SHOWN]:
             where = f"{row.file}:{row.line}" if row.line is not None else row.file
-            bad.add_row(where, row.product_id or "", row.reason)
-        console.print(bad)
+            pid = f" [{row.product_id}]" if row.product_id else ""
+            typer.echo(f"{where}:{pid} {row.reason}", err=True)
         if len(report.bad_rows) > MAX_BAD_ROWS_SHOWN:
             console.print(
                 f"... and {len(report.bad_rows) - MAX_BAD_ROWS_SHOWN} more (use --json to list all)"

@@ -41,12 +41,20 @@ class IndexSync(Protocol):
 
 
 def default_index_sync(
-    store: CatalogStore, encoder_name: str, index_dir: Path, *, force_rebuild: bool = False
+    store: CatalogStore,
+    encoder_name: str,
+    index_dir: Path,
+    *,
+    force_rebuild: bool = False,
+    encoder: Encoder | None = None,
 ) -> object:
-    """``fittingroom.index.sync_index`` (imported lazily: FAISS loads only when needed)."""
+    """``fittingroom.index.sync_index`` (imported lazily: FAISS loads only when needed).
+
+    With ``encoder``, an approximate index tunes its search depth on real text queries too.
+    """
     from fittingroom.index import sync_index
 
-    return sync_index(store, encoder_name, index_dir, force_rebuild=force_rebuild)
+    return sync_index(store, encoder_name, index_dir, force_rebuild=force_rebuild, encoder=encoder)
 
 
 @dataclass
@@ -169,4 +177,8 @@ class CatalogWriter:
         """Sync the FAISS index of ``encoder.name`` from the store; None when syncing is disabled."""
         if self.sync is None or self.index_dir is None:
             return None
+        if self.sync is default_index_sync:
+            return default_index_sync(
+                self.store, self.encoder.name, self.index_dir, force_rebuild=force_rebuild, encoder=self.encoder
+            )
         return self.sync(self.store, self.encoder.name, self.index_dir, force_rebuild=force_rebuild)

@@ -42,7 +42,8 @@ def decode_image(data: bytes, *, max_pixels: int | None = None, name: str = "ima
         raise
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
         raise ImageDecodeError(f"{name}: not a decodable image ({exc})") from exc
-    img = ImageOps.exif_transpose(img)
+    oriented: Image.Image = ImageOps.exif_transpose(img)
+    img = oriented  # type: ignore[assignment]
     has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
     return img.convert("RGBA" if has_alpha else "RGB")
 

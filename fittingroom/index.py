@@ -2,28 +2,31 @@
 
 One index per encoder name, stored as ``index_dir/{encoder_name}.faiss`` plus a
 JSON manifest ``index_dir/{encoder_name}.json`` (encoder name, dim, count, kind,
-search parameters, creation time). FAISS ids are the 63-bit ``vector_id`` of
-each (product, image) pair (``fittingroom.catalog.models.vector_id_for``).
+search parameters, measured recall, creation time). FAISS ids are the 63-bit
+``vector_id`` of each (product, image) pair (``fittingroom.catalog.models.vector_id_for``).
 
-Scores are inner products of L2-normalised float32 vectors (cosine similarity,
-in [-1, 1]); higher is better.
+Scores are inner products of float32 vectors (the encoders' relevance score; cosine
+similarity for unit vectors); higher is better.
 
 Index kinds (``IndexKind``):
 
 * ``flat`` - exact search, ``IndexIDMap2(IndexFlatIP)``; used below
-  ``IndexSettings.approx_threshold`` vectors.
-* ``ivf_sq8`` (default above the threshold) - inverted file with 8-bit scalar
-  quantised vectors (``IndexIVFScalarQuantizer``, Jegou et al., "Product
-  quantization for nearest neighbor search", TPAMI 2011 for the IVF scheme):
-  4x less memory than float32, so 1M vectors of dim 1664 take ~1.7 GB.
-* ``ivf_flat`` - inverted file with float32 vectors (more memory, slightly
-  higher recall at the same ``nprobe``).
+  ``IndexSettings.approx_threshold`` vectors (100k by default).
+* ``ivf_sq8`` (default above the threshold) - inverted file (Jegou et al., "Product
+  quantization for nearest neighbor search", TPAMI 2011, for the IVF scheme) over 8-bit
+  scalar-quantised vectors (``IndexIVFScalarQuantizer``): 4x less memory than float32
+  (1M vectors of the offline encoder's 2056 dims take 2.1 GB), ``nlist`` a power of two
+  near sqrt(N), k-means on a sample, an id hashtable so vectors can be reconstructed and
+  removed.
+* ``ivf_flat`` - inverted file with float32 vectors (4x the memory, no quantisation loss).
 
-The number of probed lists (``nprobe``) of an IVF index is chosen at build time:
-the smallest value whose recall@10 against exact search, measured on a
-held-out sample of the indexed vectors (leave-one-out, plus mid-points of
-random pairs), reaches ``recall_target`` + ``recall_margin``. The measured
-recall is stored in the manifest.
+The number of probed lists (``nprobe``) of an IVF index is chosen at build time on
+held-out queries, against exact search: indexed vectors left out of their own results,
+mid-points of pairs, noisy copies, copies restricted to a block of dimensions, plus real
+query vectors when the caller has the encoder (``sync_index(..., encoder=)``). The
+smallest nprobe whose worst group reaches ``recall_target`` + ``recall_margin`` on the
+recall plateau is multiplied by ``nprobe_safety_factor`` (queries unlike the sample need
+more lists); the recall measured at the final nprobe is stored in the manifest.
 
 Filters are applied *inside* FAISS with an ``IDSelectorBatch`` in the search
 parameters, so a filtered query still returns ``k`` results when ``k``
@@ -33,7 +36,8 @@ every list probed).
 Saves are atomic: both files are written to temporary names and moved into
 place with ``os.replace``; readers that memory-mapped the previous file keep a
 valid view of it. ``VectorIndex.open(..., read_only=True)`` memory-maps the
-index where FAISS supports it.
+index where FAISS supports it (flat indexes). faiss-gpu, when installed, serves
+unfiltered searches and trains k-means.
 """
 
 from __future__ import annotations
@@ -110,11 +114,11 @@ class IndexSettings(BaseSettings):
         ge=0,
         description="Keep doubling nprobe past the target while that adds at least this much recall@10.",
     )
-    untuned_nprobe_factor: float = Field(
+    nprobe_safety_factor: float = Field(
         default=2.0,
         ge=1,
-        description="Multiplier of the tuned nprobe when no real query vectors were given for tuning: "
-        "the held-out sample of indexed vectors underestimates queries that use part of the vector "
+        description="Multiplier of the tuned nprobe: queries outside the tuning sample (short generic "
+        "texts with the offline encoder) need more lists for the same recall "
         "(see benchmarks/search_bench.py --prototypes).",
     )
     retune_fraction: float = Field(
@@ -333,7 +337,7 @@ class VectorIndex:
         ``settings.approx_threshold`` vectors and ``settings.approx_kind`` above.
         ``progress(n)`` is called with the number of vectors added after each batch.
         ``query_vectors`` (Q, dim): real query vectors of the encoder (e.g. texts), an extra
-        tuning group; without them the tuned nprobe is multiplied by ``untuned_nprobe_factor``.
+        tuning group. The chosen nprobe is then multiplied by ``nprobe_safety_factor``.
         """
         settings = settings or IndexSettings()
         if kind is None:
@@ -782,25 +786,24 @@ class VectorIndex:
                 break
         rec = recall(chosen)
         real = bool((groups >= QUERY_GROUP).any())
-        if not real and self.settings.untuned_nprobe_factor > 1:
-            chosen = int(min(ivf.nlist, math.ceil(chosen * self.settings.untuned_nprobe_factor)))
-            rec = recall(chosen)
+        tuned = chosen
+        chosen = int(min(ivf.nlist, math.ceil(chosen * self.settings.nprobe_safety_factor)))
+        rec = recall(chosen)
         if rec < self.settings.recall_target:
             log.warning("IVF index reaches recall@10 %.3f only, below the %.2f target", rec, target)
         ivf.nprobe = int(chosen)
         self.params.update(
             {
                 "nprobe": int(chosen),
+                "nprobe_tuned": int(tuned),
                 "recall_at_10": round(float(rec), 4),
                 "recall_target": self.settings.recall_target,
                 "tune_queries": len(queries),
                 "tuned_count": len(self),
                 "recall_by_nprobe": {str(k): round(v, 4) for k, v in sorted(results.items())},
-                "tuned_with": (
-                    f"held-out sample + {int((groups >= QUERY_GROUP).sum())} encoder query vectors"
-                    if real
-                    else f"held-out sample only, nprobe x{self.settings.untuned_nprobe_factor:g}"
-                ),
+                "tuned_with": "held-out sample"
+                + (f" + {int((groups >= QUERY_GROUP).sum())} encoder query vectors" if real else "")
+                + f", nprobe x{self.settings.nprobe_safety_factor:g}",
                 "changed_since_tune": 0,
             }
         )
@@ -951,8 +954,7 @@ def sync_index(
 
     ``encoder`` (the one named ``encoder_name``, optional): when an IVF index is (re)tuned,
     text queries made from sampled products (``encoder_query_vectors``) join the tuning
-    sample, so nprobe fits real queries; without it the tuned nprobe is multiplied by
-    ``settings.untuned_nprobe_factor``.
+    sample (their recall is then part of the measured ``recall_at_10``).
     """
     settings = settings or IndexSettings()
     t0 = time.perf_counter()
@@ -1071,8 +1073,7 @@ def encoder_query_vectors(
 ) -> np.ndarray | None:
     """Real text-query vectors for tuning: ``encoder.query_vectors`` of short texts made from
     ``n`` sampled products (``'<colour> <last title word>'``, the leaf category, ``'<colour>
-    <leaf>'``). None without an encoder or when it fails (tuning then falls back to
-    ``untuned_nprobe_factor``)."""
+    <leaf>'``). None without an encoder or when it fails."""
     if encoder is None or len(vector_ids) == 0:
         return None
     from fittingroom.encoders.base import Query

@@ -338,3 +338,33 @@ def test_reconstruct(tmp_path: Path, data, kind):
     ro = VectorIndex.open(tmp_path, "test")
     assert ro.can_reconstruct
     np.testing.assert_allclose(ro.reconstruct(ids[[17]]), got[1:2], atol=1e-6)
+
+
+def test_tuning_uses_encoder_query_vectors_and_safety_factor(tmp_path: Path):
+    """sync_index(encoder=...) adds real text-query vectors to the tuning sample."""
+    from fittingroom.encoders.base import Query
+
+    class TextEncoder:
+        name = "enc"
+        dim = DIM
+
+        def __init__(self) -> None:
+            self.texts: list[str] = []
+
+        def query_vectors(self, queries: list[Query]) -> np.ndarray:
+            self.texts += [q.text or "" for q in queries]
+            return clustered(len(queries), seed=77)
+
+    store = SQLiteStore(tmp_path / "c.db")
+    _put(store, _products(1200))
+    enc = TextEncoder()
+    settings = IndexSettings(approx_threshold=1000)
+    report = sync_index(store, "enc", tmp_path / "index", settings=settings, encoder=enc)  # type: ignore[arg-type]
+    assert report.kind is IndexKind.ivf_sq8
+    p = report.params
+    assert enc.texts and "encoder query vectors" in p["tuned_with"]
+    assert p["nprobe"] == min(p["nlist"], 2 * p["nprobe_tuned"])
+    assert p["recall_at_10"] == p["recall_by_nprobe"][str(p["nprobe"])] >= 0.95
+    without = sync_index(store, "enc", tmp_path / "index2", settings=settings)
+    assert "encoder" not in without.params["tuned_with"]
+    store.close()

@@ -1,0 +1,1 @@
+"""fittingroom services: retrieval, segmentation, try-on, eligibility, and the all-in-one app."""
