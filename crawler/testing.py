@@ -107,8 +107,10 @@ class MirrorShop:
         per_page: int = 24,
         faults: bool = False,
         numbered_pages: bool = True,
+        delay: float = 0.0,
     ) -> None:
         self.luma_dir = Path(luma_dir)
+        self.delay = delay  # seconds each HTML page takes (a slower shop, for concurrency tests)
         self.products = mirror_products(load_luma(self.luma_dir), n_products)
         self.per_page = per_page
         self.faults = faults
@@ -141,8 +143,10 @@ class MirrorShop:
                 with shop._lock:
                     shop.requests += 1
                 status, ctype, body = shop.route(self.path)
+                if shop.delay and ctype.startswith("text/html"):
+                    time.sleep(shop.delay)
                 if status == 0:  # the deliberately slow page
-                    time.sleep(3)
+                    time.sleep(8)  # well past the test's download timeout, even on a loaded machine
                     status = 200
                 try:
                     self.send_response(status)

@@ -69,7 +69,8 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 @pytest.mark.real_data
 def test_two_workers_share_the_queue(tmp_path: Path, luma_dir: Path, redis_url: str) -> None:
     n = 150
-    with MirrorShop(luma_dir, n) as shop:
+    # A slow shop (0.2 s a page, 2 at a time): the crawl outlasts a worker's start-up, so both work.
+    with MirrorShop(luma_dir, n, delay=0.2) as shop:
         env = crawler_env(tmp_path / "home", REDIS_URL=redis_url)
 
         def start(i: int, flush: bool) -> subprocess.Popen[str]:
@@ -95,7 +96,9 @@ def test_two_workers_share_the_queue(tmp_path: Path, luma_dir: Path, redis_url: 
             )
 
         first = start(1, True)
-        time.sleep(1.5)  # the first worker flushes the old queue, then the second joins
+        deadline = time.monotonic() + 120
+        while shop.requests == 0 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.1)  # the first worker has flushed the old queue and is crawling: the second joins
         second = start(2, False)
         outs = [p.communicate(timeout=300) for p in (first, second)]
         page_requests = shop.requests
