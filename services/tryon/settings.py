@@ -1,0 +1,72 @@
+"""Try-on service settings (env prefix ``TRYON_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fittingroom.settings import CoreSettings, get_settings
+
+
+class TryOnSettings(BaseSettings):
+    """Settings of the try-on service, ``fittingroom tryon`` and ``eval tryon``."""
+
+    model_config = SettingsConfigDict(env_prefix="TRYON_", env_file=".env", extra="ignore")
+
+    backend: str = Field(default="preview", description="Default backend: 'preview' (CPU) or 'fashn' (GPU).")
+    backends: list[str] = Field(
+        default_factory=list,
+        description="Backends loaded at start-up (JSON list); empty = only `backend`. A request may pick any of them.",
+    )
+    fashn_weights_dir: Path | None = Field(
+        default=None,
+        description="FASHN VTON v1.5 weights folder (model.safetensors, dwpose/); default model_dir/fashn-vton-1.5.",
+    )
+    max_side: int = Field(
+        default=1024, ge=64, le=4096, description="Longest side (px) images are resized to."
+    )
+    max_upload_bytes: int = Field(
+        default=15 * 1024 * 1024, ge=1, description="Largest accepted image upload."
+    )
+    max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest accepted decoded image.")
+    workers: int = Field(
+        default=1, ge=1, le=16, description="Concurrent try-on jobs (one GPU job at a time by default)."
+    )
+    max_jobs: int = Field(
+        default=1000, ge=1, description="Jobs (and uploads) kept in memory; oldest are dropped."
+    )
+    result_cache_size: int = Field(default=64, ge=0, description="Rendered results kept, keyed by inputs.")
+    store_uri: str | None = Field(
+        default=None, description="Catalog store URI (default: FITTINGROOM_STORE_URI)."
+    )
+    image_cache_dir: Path | None = Field(
+        default=None, description="Ingest image cache with product images (default: FITTINGROOM home/images)."
+    )
+
+    def core(self) -> CoreSettings:
+        return get_settings()
+
+    @property
+    def resolved_store_uri(self) -> str:
+        return self.store_uri or self.core().resolved_store_uri
+
+    @property
+    def resolved_image_cache_dir(self) -> Path:
+        return self.image_cache_dir or self.core().home / "images"
+
+    @property
+    def resolved_fashn_weights_dir(self) -> Path:
+        return self.fashn_weights_dir or self.core().resolved_model_dir / "fashn-vton-1.5"
+
+    @property
+    def enabled_backends(self) -> list[str]:
+        names = list(dict.fromkeys([self.backend, *self.backends]))
+        return names
+
+
+@lru_cache(maxsize=1)
+def get_tryon_settings() -> TryOnSettings:
+    return TryOnSettings()
