@@ -140,10 +140,26 @@ class CatalogWriter:
             chunks.append(vecs.astype(np.float32, copy=False))
             vector_ids += [it.product.images[p.index].vector_id for it, p in batch]
 
+        # Image features already inside this batch's document vectors, for annotators that
+        # compute the same feature (one backbone pass per image instead of two).
+        shared_name = getattr(self.encoder, "image_feature_name", None)
+        row_of = {vid: n for n, vid in enumerate(vector_ids)}
+        all_vecs = np.concatenate(chunks) if chunks else None
         for annotator in self.annotators:
+            reuse = (
+                shared_name is not None
+                and getattr(annotator, "feature_name", None) == shared_name
+                and hasattr(annotator, "annotate_features")
+                and all_vecs is not None
+            )
             for start in range(0, len(to_annotate), self.batch_size):
                 batch = to_annotate[start : start + self.batch_size]
-                results = annotator.annotate([p.image for _, p in batch])
+                rows = [row_of.get(it.product.images[p.index].vector_id) for it, p in batch] if reuse else []
+                if reuse and all(r is not None for r in rows):
+                    feats = self.encoder.image_features(all_vecs[rows])  # type: ignore[attr-defined, index]
+                    results = annotator.annotate_features(feats)  # type: ignore[attr-defined]
+                else:
+                    results = annotator.annotate([p.image for _, p in batch])
                 if len(results) != len(batch):
                     raise ValueError(
                         f"annotator {annotator.name!r} returned {len(results)} results "
@@ -179,6 +195,10 @@ class CatalogWriter:
             return None
         if self.sync is default_index_sync:
             return default_index_sync(
-                self.store, self.encoder.name, self.index_dir, force_rebuild=force_rebuild, encoder=self.encoder
+                self.store,
+                self.encoder.name,
+                self.index_dir,
+                force_rebuild=force_rebuild,
+                encoder=self.encoder,
             )
         return self.sync(self.store, self.encoder.name, self.index_dir, force_rebuild=force_rebuild)

@@ -199,6 +199,9 @@ class OfflineEncoder(Encoder):
         self.type_weight = type_weight
         self.dim = IMAGE_DIM + 2 * TEXT_DIM + TYPE_DIM
         self.name = f"offline-{image_arch}-gem-minilm-v2"
+        #: Name of the image feature inside the document vectors (``image_features``): image
+        #: annotators computing the same feature (the eligibility classifier) reuse it at ingest.
+        self.image_feature_name = f"{image_arch}-gem{self.image.size}"
         a, b, c = IMAGE_DIM, IMAGE_DIM + TEXT_DIM, IMAGE_DIM + 2 * TEXT_DIM
         self._parts = (slice(0, a), slice(a, b), slice(b, c), slice(c, self.dim))
 
@@ -233,6 +236,10 @@ class OfflineEncoder(Encoder):
             path = [e.strip() for e in b.split(">") if e.strip()]
             out[n, typ] = one_hot(garment_category_for(path, title=a))
         return out
+
+    def image_features(self, document_vectors: np.ndarray) -> np.ndarray:
+        """(N, 1280) image embeddings inside (N, dim) document vectors (no recomputation)."""
+        return np.ascontiguousarray(np.asarray(document_vectors, np.float32)[:, self._parts[0]])
 
     def image_share(self, image_weight: float) -> float:
         """Calibrated share of the image in a text+image score (see module docstring)."""

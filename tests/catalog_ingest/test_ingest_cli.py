@@ -52,7 +52,7 @@ def test_ingest_command_writes_store_and_index(cli, tmp_path: Path) -> None:
     index = VectorIndex.open(home / "index", PixelStatsEncoder.name, read_only=True)
     assert len(index) == 6
     # second run: JSON summary, nothing embedded
-    result = cli(str(feed), "--encoder", "fake", "--no-progress", "--json", "--source", "shop")
+    result = cli(str(feed), "--encoder", "fake", "--no-progress", "--json", "--source", "shop", "--no-annotate")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert (summary["embedded"], summary["unchanged"], summary["bad_rows"]) == (0, 3, [])

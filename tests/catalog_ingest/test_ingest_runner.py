@@ -379,3 +379,53 @@ def test_default_source_names() -> None:
     assert default_source("/data/luma-catalog/products.jsonl") == "luma"
     assert default_source("/data/Acme_Feed/feed.tsv") == "acme"
     assert default_source("/products.jsonl") == "products"  # no usable folder name
+
+
+def test_annotator_reuses_the_encoders_image_features(env: Env) -> None:
+    """An annotator computing the encoder's image feature gets it from the document vectors:
+    the images pass through one backbone, not two; without fresh vectors it gets the images."""
+
+    class FeatureEncoder(PixelStatsEncoder):
+        image_feature_name = "pixel-stats-24"
+
+        def image_features(self, vectors: np.ndarray) -> np.ndarray:
+            return np.asarray(vectors)[:, :24]
+
+    class FeatureAnnotator(FakeAnnotator):
+        feature_name = "pixel-stats-24"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.features: list[np.ndarray] = []
+
+        def annotate_features(self, features: np.ndarray) -> list[dict[str, Any]]:
+            self.features.append(np.asarray(features))
+            return [{"tryon_eligible": bool(f[0] > 0), "tryon_eligible_prob": 0.5} for f in features]
+
+    (env.root / "img").mkdir()
+    (env.root / "img" / "a.jpg").write_bytes(_solid((200, 20, 30), "JPEG"))
+    (env.root / "img" / "b.png").write_bytes(_solid((10, 200, 30), "PNG"))
+    feed = write_jsonl(
+        env.root / "shop.jsonl",
+        [{"id": "A", "title": "Tee", "image_link": "img/a.jpg", "additional_image_link": "img/b.png"}],
+    )
+    enc, ann = FeatureEncoder(), FeatureAnnotator()
+    report = env.run(feed, enc, annotators=[ann])
+    assert (report.embedded, report.annotated, ann.seen) == (2, 2, 0)  # annotate(images) never called
+    stored = env.store.get_embeddings(
+        enc.name, [i.vector_id for i in env.store.get_product("shop", "A").images]
+    )
+    got = np.concatenate(ann.features)
+    assert got.shape == (2, 24)
+    np.testing.assert_allclose(
+        sorted(map(tuple, got)), sorted(tuple(v[:24]) for v in stored.values()), rtol=1e-6
+    )
+    # an annotator added after the embedding: nothing to embed, so it is given the decoded images
+    other = write_jsonl(
+        env.root / "other.jsonl",
+        [{"id": "B", "title": "Tee", "image_link": "img/a.jpg", "additional_image_link": "img/b.png"}],
+    )
+    env.run(other, FeatureEncoder())
+    later = FeatureAnnotator()
+    report = env.run(other, FeatureEncoder(), annotators=[later])
+    assert (report.embedded, report.annotated, later.seen, later.features) == (0, 2, 2, [])

@@ -30,8 +30,10 @@ def test_tiny_model_vectors(tiny) -> None:  # noqa: ANN001
     np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, rtol=1e-5)
     q = tiny.query_vectors([Query(text="red"), Query(image=imgs[0]), Query(image=imgs[0], text="x")])
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, rtol=1e-5)
-    # an image query scores its own image higher than another one (cross-check of the layout)
-    assert (q[1] @ docs.T)[0] > (q[1] @ docs.T)[1] or np.allclose(e[0], e[1])
+    # the image half of an image query is the image embedding itself: its own image scores 1
+    d = tiny.embed_dim
+    np.testing.assert_allclose(q[1][:d] * np.sqrt(2), e[0], atol=1e-5)
+    np.testing.assert_allclose(q[1][:d] @ docs[0, :d] * 2, 1.0, atol=1e-5)
 
 
 def test_missing_weights_fail_fast_and_clearly(tmp_path: Path) -> None:

@@ -1,0 +1,48 @@
+"""Throughput of the try-on eligibility annotator (images/s, CPU), as used by ingest.
+
+Usage: ``python benchmarks/eligibility_bench.py [--n 64] [--batch-size 32]``; reads Luma images
+from ``<FITTINGROOM_SHARED_DATA>/luma-catalog/images``. Prints a table: decode is excluded
+(ingest decodes once for the encoder and the annotators), annotate = backbone + heads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from fittingroom.images import load_image
+from fittingroom.settings import get_settings
+from services.eligibility import load_annotator
+from services.eligibility.settings import EligibilitySettings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=32)
+    args = ap.parse_args()
+    paths = sorted((get_settings().shared_data / "luma-catalog" / "images").rglob("*.jpg"))[: args.n]
+    images = [load_image(p) for p in paths]
+    ann = load_annotator(EligibilitySettings(batch_size=args.batch_size))
+    ann.annotate(images[:2])  # warm-up
+    t0 = time.perf_counter()
+    out = ann.annotate(images)
+    dt = time.perf_counter() - t0
+    table = Table(title=f"eligibility annotator {ann.name}")
+    for col in ("images", "batch", "seconds", "images/s", "eligible"):
+        table.add_column(col, justify="right")
+    table.add_row(
+        str(len(images)),
+        str(args.batch_size),
+        f"{dt:.2f}",
+        f"{len(images) / dt:.1f}",
+        str(sum(o["tryon_eligible"] for o in out)),
+    )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Try-on eligibility classifier (issue 5): which product images can feed virtual try-on.
+
+EfficientNet-Lite0 ImageNet features (``fittingroom.encoders.offline.EfficientNetLiteFeatures``)
+with two logistic-regression heads, ``photo_type`` and ``garment_category``, and a threshold
+chosen for precision >= 0.99 (``services.eligibility.model``). Ingest calls ``load_annotator``.
+Nothing heavy is imported here: the model loads when ``load_annotator`` is called.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from services.eligibility.annotator import EligibilityAnnotator
+
+__all__ = ["load_annotator"]
+
+
+def load_annotator(settings: Any = None) -> EligibilityAnnotator:
+    """Load the backbone and the trained head (``ELIGIBILITY_HEAD_PATH`` or the packaged one).
+
+    ``settings``: an ``EligibilitySettings``, or a ``fittingroom.settings.CoreSettings`` (as passed
+    by ingest; its ``device`` is used unless ``ELIGIBILITY_DEVICE`` is set), or None (environment).
+
+    Raises:
+        FileNotFoundError: the head or the backbone weights are missing (names the path).
+        ValueError: the head was trained on another feature than the configured backbone.
+    """
+    from services.eligibility.annotator import EligibilityAnnotator
+    from services.eligibility.features import FEATURE_NAME, load_backbone
+    from services.eligibility.model import EligibilityHead
+    from services.eligibility.settings import EligibilitySettings
+
+    if isinstance(settings, EligibilitySettings):
+        s = settings
+    else:
+        s = EligibilitySettings()
+        device = getattr(settings, "device", None)
+        if not s.device and device:
+            s = s.model_copy(update={"device": device})
+    head = EligibilityHead.load(s.resolved_head_path)
+    if head.feature != FEATURE_NAME:
+        raise ValueError(
+            f"eligibility head {s.resolved_head_path} was trained on {head.feature!r} features, "
+            f"the backbone gives {FEATURE_NAME!r}"
+        )
+    backbone = load_backbone(s)
+
+    def features(images: Any) -> Any:
+        return backbone(images, s.batch_size)
+
+    return EligibilityAnnotator(features, head, threshold=s.threshold, batch_size=s.batch_size)
