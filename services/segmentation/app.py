@@ -1,0 +1,137 @@
+"""FastAPI app of the segmentation service: click a garment in a photo, get its mask.
+
+Endpoints (coordinates: original-image pixels after EXIF orientation, x right, y down):
+
+* ``POST /images`` (multipart field ``file``) -> ``{image_id, width, height}``; computes and
+  caches the SAM embedding and person cues so later clicks only run the decoder.
+* ``POST /images/{image_id}/masks`` body ``{"points": [{"x", "y", "label"}], "box": {...}?}``
+  -> up to 3 candidates best first: ``mask_id``, ``score``, ``predicted_iou``, ``area``,
+  ``bbox`` and ``mask_png`` (base64 1-bit PNG at image size, white = garment).
+* ``GET /images/{image_id}/masks/{mask_id}`` -> the mask as PNG.
+* ``GET /images/{image_id}/masks/{mask_id}/cutout`` -> RGBA PNG cropped to the mask box,
+  alpha = mask: the image query for the retrieval service.
+* ``GET /healthz`` (alias ``/health``): status, model key, ranker, images in memory.
+
+Errors: 413 (upload over ``SEGMENTATION_MAX_UPLOAD_BYTES`` / ``SEGMENTATION_MAX_PIXELS``),
+415 (not an image), 404 (unknown image_id / mask_id), 422 (bad prompt: point outside the
+image, no positive point, bad box or body), all as ``{"detail": "..."}``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from services.segmentation.schemas import (
+    ErrorOut,
+    Health,
+    ImageInfo,
+    MaskCandidate,
+    MaskRequest,
+    MaskResponse,
+)
+from services.segmentation.service import (
+    SegmentationError,
+    SegmentationService,
+    mask_to_png,
+    mask_to_png_base64,
+)
+from services.segmentation.settings import SegmentationSettings
+
+
+def _errors(*codes: int) -> dict[int | str, dict]:
+    return {code: {"model": ErrorOut} for code in codes}
+
+
+def create_app(
+    settings: SegmentationSettings | None = None, *, service: SegmentationService | None = None
+) -> FastAPI:
+    """Build the app. Models load in the lifespan (start-up), unless a ready ``service`` is given."""
+    settings = settings or SegmentationSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.service = service or await run_in_threadpool(SegmentationService, settings)
+        yield
+
+    app = FastAPI(title="fittingroom segmentation", version="0.1.0", lifespan=lifespan)
+
+    @app.exception_handler(SegmentationError)
+    async def _segmentation_error(_: Request, exc: SegmentationError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
+
+    def svc(request: Request) -> SegmentationService:
+        return request.app.state.service
+
+    @app.get("/healthz", response_model=Health)
+    @app.get("/health", response_model=Health, include_in_schema=False)
+    async def health(request: Request) -> Health:
+        s = svc(request)
+        return Health(
+            status="ok", model=s.backend.model_key, ranker=s.ranker.name, cached_images=s.cached_images
+        )
+
+    @app.post("/images", response_model=ImageInfo, status_code=201, responses=_errors(413, 415, 422))
+    async def upload_image(request: Request, file: UploadFile = File(...)) -> ImageInfo:
+        limit = settings.max_upload_bytes
+        data = await file.read(limit + 1)
+        if len(data) > limit:
+            raise HTTPException(
+                413, f"{file.filename or 'upload'}: larger than the upload limit of {limit} bytes"
+            )
+        if not data:
+            raise HTTPException(415, f"{file.filename or 'upload'}: empty file, not an image")
+        entry = await run_in_threadpool(svc(request).add_image, data, file.filename or "upload")
+        return ImageInfo(image_id=entry.image_id, width=entry.width, height=entry.height)
+
+    @app.post("/images/{image_id}/masks", response_model=MaskResponse, responses=_errors(404, 422))
+    async def create_masks(request: Request, image_id: str, body: MaskRequest) -> MaskResponse:
+        s = svc(request)
+        points = [(p.x, p.y) for p in body.points]
+        labels = [int(p.label) for p in body.points]
+        box = body.box_xyxy()
+        entry = await run_in_threadpool(s.entry, image_id)
+        segments = await run_in_threadpool(s.segment, image_id, points, labels, box)
+        base = str(request.url_for("get_cutout", image_id=image_id, mask_id="MASK")).rsplit("MASK", 1)
+        return MaskResponse(
+            image_id=image_id,
+            width=entry.width,
+            height=entry.height,
+            candidates=[
+                MaskCandidate(
+                    mask_id=seg.mask_id,
+                    rank=seg.rank,
+                    score=seg.score,
+                    predicted_iou=seg.predicted_iou,
+                    area=seg.area,
+                    bbox=seg.bbox,
+                    mask_png=mask_to_png_base64(seg.mask),
+                    cutout_url=seg.mask_id.join(base),
+                )
+                for seg in segments
+            ],
+        )
+
+    @app.get("/images/{image_id}/masks/{mask_id}", response_class=Response, responses=_errors(404))
+    async def get_mask(request: Request, image_id: str, mask_id: str) -> Response:
+        mask = await run_in_threadpool(svc(request).mask, image_id, mask_id)
+        return Response(content=mask_to_png(mask), media_type="image/png")
+
+    @app.get(
+        "/images/{image_id}/masks/{mask_id}/cutout",
+        response_class=Response,
+        name="get_cutout",
+        responses=_errors(404),
+    )
+    async def get_cutout(request: Request, image_id: str, mask_id: str) -> Response:
+        cutout = await run_in_threadpool(svc(request).cutout, image_id, mask_id)
+        buf = io.BytesIO()
+        cutout.save(buf, format="PNG")
+        return Response(content=buf.getvalue(), media_type="image/png")
+
+    return app

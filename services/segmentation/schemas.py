@@ -1,0 +1,90 @@
+"""API schemas of the segmentation service (request/response bodies)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from pydantic import BaseModel, Field
+
+
+class PointLabel(IntEnum):
+    """SAM point-prompt label."""
+
+    exclude = 0  # negative point: not part of the object
+    include = 1  # positive point: part of the object
+
+
+class Point(BaseModel):
+    """A point prompt in original-image pixels (EXIF orientation applied; x right, y down)."""
+
+    x: float = Field(description="Column in pixels, 0 <= x < width.")
+    y: float = Field(description="Row in pixels, 0 <= y < height.")
+    label: PointLabel = Field(default=PointLabel.include, description="1 = include, 0 = exclude.")
+
+
+class Box(BaseModel):
+    """A box prompt (x0, y0) top-left to (x1, y1) bottom-right, original-image pixels."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+class MaskRequest(BaseModel):
+    """Body of ``POST /images/{image_id}/masks``: at least one include point."""
+
+    points: list[Point] = Field(min_length=1, description="Point prompts; at least one with label 1.")
+    box: tuple[float, float, float, float] | Box | None = Field(
+        default=None,
+        description="Optional box prompt around the garment: [x0, y0, x1, y1] or {x0, y0, x1, y1}.",
+    )
+
+    def box_xyxy(self) -> tuple[float, float, float, float] | None:
+        """The box as (x0, y0, x1, y1), whichever form it was sent in."""
+        if self.box is None or isinstance(self.box, tuple):
+            return self.box
+        return (self.box.x0, self.box.y0, self.box.x1, self.box.y1)
+
+
+class ImageInfo(BaseModel):
+    """Response of ``POST /images``."""
+
+    image_id: str = Field(description="sha256 of the uploaded bytes.")
+    width: int = Field(description="Width in pixels after EXIF orientation.")
+    height: int = Field(description="Height in pixels after EXIF orientation.")
+
+
+class MaskCandidate(BaseModel):
+    """One candidate mask, best first."""
+
+    mask_id: str = Field(description="Id for GET /images/{image_id}/masks/{mask_id}[/cutout].")
+    rank: int = Field(description="0 = best.")
+    score: float = Field(
+        description="Ranking score (higher is better; see services/segmentation/ranking.py)."
+    )
+    predicted_iou: float = Field(description="SAM's own predicted IoU of this mask (0..1).")
+    area: int = Field(description="Mask area in pixels.")
+    bbox: tuple[int, int, int, int] = Field(description="(x0, y0, x1, y1) in pixels, x1/y1 exclusive.")
+    mask_png: str = Field(
+        description="Base64 PNG of the mask at the image size: 1-bit, white (1) = garment, black (0) = rest."
+    )
+    cutout_url: str = Field(description="URL of the RGBA cutout (alpha = mask) cropped to bbox.")
+
+
+class MaskResponse(BaseModel):
+    image_id: str
+    width: int
+    height: int
+    candidates: list[MaskCandidate]
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    ranker: str
+    cached_images: int
+
+
+class ErrorOut(BaseModel):
+    detail: str | list
