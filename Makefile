@@ -33,9 +33,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 models: install
 	$(BIN)/fittingroom models fetch
 
-## frontend: build the page (npm ci + vite build) into frontend/dist
+## frontend: build the page into frontend/dist (npm install from the committed lock; `npm ci` rejects
+## the lock here because rollup's optional per-platform packages are not resolvable from this registry)
 frontend:
-	cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent
+	cd frontend && npm install --no-audit --no-fund --loglevel=error && npm run build --silent
 
 ## system-deps: Debian packages used by tests (headless Chromium, redis-server); skipped when present
 system-deps:
