@@ -146,7 +146,7 @@ class MirrorShop:
                 if shop.delay and ctype.startswith("text/html"):
                     time.sleep(shop.delay)
                 if status == 0:  # the deliberately slow page
-                    time.sleep(8)  # well past the test's download timeout, even on a loaded machine
+                    time.sleep(15)  # well past the test's download timeout, even on a loaded machine
                     status = 200
                 try:
                     self.send_response(status)

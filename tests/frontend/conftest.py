@@ -144,7 +144,16 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("serve-home")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / "serve.log"
-    env = {**os.environ, "FITTINGROOM_HOME": str(home), "FITTINGROOM_SHARED_DATA": str(data)}
+    # a fresh home for the catalog, but the machine's model cache (filled by `fittingroom models fetch`)
+    from fittingroom.settings import CoreSettings
+
+    model_dir = str(CoreSettings().resolved_model_dir)
+    env = {
+        **os.environ,
+        "FITTINGROOM_HOME": str(home),
+        "FITTINGROOM_SHARED_DATA": str(data),
+        "FITTINGROOM_MODEL_DIR": model_dir,
+    }
     for key in ("STORE_URI", "INDEX_DIR"):  # everything under the temporary home
         env.pop(f"FITTINGROOM_{key}", None)
         env.pop(f"RETRIEVAL_{key}", None)

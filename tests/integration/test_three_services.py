@@ -139,7 +139,15 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     logs = ROOT / "test-artifacts" / "integration"
     logs.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RETRIEVAL_", "SEGMENTATION_", "TRYON_"))}
-    env.update(FITTINGROOM_HOME=str(home), FITTINGROOM_SHARED_DATA=str(shared_data()))
+    from fittingroom.settings import CoreSettings
+
+    # a fresh home for the catalog, but the machine's model cache (filled by `fittingroom models fetch`)
+    model_dir = str(CoreSettings().resolved_model_dir)
+    env.update(
+        FITTINGROOM_HOME=str(home),
+        FITTINGROOM_SHARED_DATA=str(shared_data()),
+        FITTINGROOM_MODEL_DIR=model_dir,
+    )
     env.pop("FITTINGROOM_STORE_URI", None)
     env.pop("FITTINGROOM_INDEX_DIR", None)
     feed = home / "saleor-apparel.jsonl"
