@@ -1,6 +1,7 @@
 """Try-on eligibility classifier (issue 5): which product images can feed virtual try-on.
 
-EfficientNet-Lite0 ImageNet features (``fittingroom.encoders.offline.EfficientNetLiteFeatures``)
+EfficientNet-Lite0 ImageNet features (``fittingroom.encoders.offline.EfficientNetLiteFeatures``;
+EfficientNet-B0 with locally supplied weights as an option)
 with two logistic-regression heads, ``photo_type`` and ``garment_category``, and a threshold
 chosen for precision >= 0.99 (``services.eligibility.model``). Ingest calls ``load_annotator``.
 Nothing heavy is imported here: the model loads when ``load_annotator`` is called.
@@ -27,7 +28,7 @@ def load_annotator(settings: Any = None) -> EligibilityAnnotator:
         ValueError: the head was trained on another feature than the configured backbone.
     """
     from services.eligibility.annotator import EligibilityAnnotator
-    from services.eligibility.features import FEATURE_NAME, load_backbone
+    from services.eligibility.features import feature_name, load_backbone
     from services.eligibility.model import EligibilityHead
     from services.eligibility.settings import EligibilitySettings
 
@@ -39,14 +40,17 @@ def load_annotator(settings: Any = None) -> EligibilityAnnotator:
         if not s.device and device:
             s = s.model_copy(update={"device": device})
     head = EligibilityHead.load(s.resolved_head_path)
-    if head.feature != FEATURE_NAME:
+    name = feature_name(s)
+    if head.feature != name:
         raise ValueError(
             f"eligibility head {s.resolved_head_path} was trained on {head.feature!r} features, "
-            f"the backbone gives {FEATURE_NAME!r}"
+            f"the configured backbone ({s.backbone.value}) gives {name!r}"
         )
     backbone = load_backbone(s)
 
     def features(images: Any) -> Any:
         return backbone(images, s.batch_size)
 
-    return EligibilityAnnotator(features, head, threshold=s.threshold, batch_size=s.batch_size)
+    return EligibilityAnnotator(
+        features, head, threshold=s.threshold, batch_size=s.batch_size, feature_name=name
+    )

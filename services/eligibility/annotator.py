@@ -30,6 +30,7 @@ class EligibilityAnnotator:
         *,
         threshold: float | None = None,
         batch_size: int = 32,
+        feature_name: str = FEATURE_NAME,
     ) -> None:
         self.features = features
         self.head = head
@@ -37,7 +38,7 @@ class EligibilityAnnotator:
         self.batch_size = batch_size
         self.name = head.version
         #: The feature ``features`` computes (see ``annotate_features``).
-        self.feature_name = FEATURE_NAME
+        self.feature_name = feature_name
 
     def predict(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
         """Raw head output for ``images`` (see ``EligibilityHead.predict``), threshold applied."""

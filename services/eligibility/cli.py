@@ -91,6 +91,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             ),
         ] = None,
         c: Annotated[float, typer.Option(help="inverse L2 regularisation of the logistic regressions")] = 0.3,
+        refit: Annotated[
+            bool,
+            typer.Option(
+                help="refit the written head on train + validation (same C and threshold); "
+                "--no-refit writes the validated train-only head"
+            ),
+        ] = True,
         n_collages: Annotated[
             int, typer.Option(min=0, help="synthetic 'other' collages added by --build-labels")
         ] = 60,
@@ -124,7 +131,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             rows = apply_corrections(rows, _read(corrections))
         target = out_dir or s.runs_dir
         try:
-            metrics = train(rows, s, target, c=c, labels_path=path)
+            metrics = train(rows, s, target, c=c, labels_path=path, refit=refit)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--labels") from None
         print_metrics(metrics["validation"], f"validation ({metrics['version']})")
@@ -136,23 +143,70 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         head: Annotated[
             Path | None, typer.Option(help="head .npz (default: ELIGIBILITY_HEAD_PATH or packaged)")
         ] = None,
+        split: Annotated[
+            str,
+            typer.Option(
+                help="score 'all' rows, or only the 'val' / 'train' side of the group-hash split the head "
+                "was trained with (seed and fraction stored in the head)"
+            ),
+        ] = "all",
         as_json: Annotated[bool, typer.Option("--json", help="print the metrics as one JSON object")] = False,
     ) -> None:
         """Score the current model on a labels CSV (empty garment_category = not scored)."""
+        from services.eligibility.labels import split_of
         from services.eligibility.model import EligibilityHead
         from services.eligibility.train import evaluate, features_for
 
         s = _settings()
         rows = _read(labels or s.default_labels_path)
+        if split not in ("all", "train", "val"):
+            raise typer.BadParameter(f"{split!r} is not one of all, train, val", param_hint="--split")
         h = EligibilityHead.load(head or s.resolved_head_path)
         if s.threshold is not None:
             h.threshold = s.threshold
-        metrics = evaluate(h, rows, features_for(rows, s))
+        if split != "all":
+            frac = float(h.meta.get("val_fraction", s.val_fraction))
+            seed = int(h.meta.get("seed", s.seed))
+            rows = [r for r in rows if split_of(r.group, frac, seed) == split]
+            if not rows:
+                raise typer.BadParameter(f"no rows in the {split!r} split", param_hint="--split")
+        import time
+
+        t0 = time.perf_counter()
+        x = features_for(rows, s)
+        t1 = time.perf_counter()
+        metrics = evaluate(h, rows, x)
+        t2 = time.perf_counter()
         metrics["model"] = h.version
+        metrics["split"] = split
+        metrics["held_out"] = split == "val" and not h.meta.get("refit", False)
+        metrics["seconds"] = {"features (incl. cache hits)": round(t1 - t0, 3), "heads": round(t2 - t1, 4)}
+        metrics["heads_images_per_s"] = round(len(rows) / max(t2 - t1, 1e-9), 1)
         if as_json:
             typer.echo(json.dumps(metrics, sort_keys=True))
         else:
-            print_metrics(metrics, f"eligibility ({h.version})")
+            note = "" if split != "val" or metrics["held_out"] else ", NOT held out: head refitted on val"
+            print_metrics(metrics, f"eligibility ({h.version}, split {split}{note})")
+
+    @groups["review"].command("eligibility-labels")
+    def label_sheets_cmd(
+        labels: LabelsOpt = None,
+        out_dir: Annotated[
+            Path | None, typer.Option(help="default: <ELIGIBILITY_WORK_DIR>/labels/sheets")
+        ] = None,
+        per_sheet: Annotated[int, typer.Option(min=1, help="images per class sheet (evenly sampled)")] = 200,
+    ) -> None:
+        """One contact sheet per label class of a labels CSV: look at each before trusting it."""
+        from rich.console import Console
+
+        from services.eligibility.sheets import label_sheets
+
+        s = _settings()
+        path = labels or s.default_labels_path
+        rows = _read(path)
+        written = label_sheets(rows, out_dir or path.parent / "sheets", per_sheet=per_sheet)
+        for p in written:
+            Console().print(str(p))
 
     @groups["review"].command("eligibility")
     def review_cmd(

@@ -20,7 +20,7 @@ Sources used by ``build_labels`` (see ``../shared/data/README.md``):
   ``fittingroom.encoders.type_head.GARMENT_PHOTO_CLASSES``;
 * ``tryon-examples`` garments: product_only; category from the folder name
   (upper -> top, lower -> bottom, dresses/overall -> one_piece), else a fix table read off a
-  contact sheet (``_TRYON_CATEGORY_FIXES``: pants, skirts, dresses), else top;
+  contact sheet (``data/label_overrides.csv``: pants, skirts, dresses), else top;
   persons: on_model, no category;
 * ``saleor-catalog``: product_only renders; category from the product category path
   (``fittingroom.catalog.garments.garment_category_for``);
@@ -35,7 +35,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,23 +54,11 @@ _TRYON_FOLDER_CATEGORY = {
 }
 
 
-#: tryon-examples garments whose folder says nothing (fitdit/garment, ootdiffusion/garment) and that
-#: are not tops, read off a contact sheet of all 87 garments (the rest are tops).
-_TRYON_CATEGORY_FIXES: dict[str, GarmentCategory] = {
-    **{
-        f"fitdit/garment/{n}": GarmentCategory.bottom
-        for n in ("0317.jpg", "0327.jpg", "0329.jpg", "0362.jpg", "4.jpg", "5.jpg", "6.jpeg", "7.jpg")
-    },
-    **{f"fitdit/garment/{n}": GarmentCategory.one_piece for n in ("10.jpg", "11.jpg", "8.jpg", "9.png")},
-    **{
-        f"ootdiffusion/garment/{n}_1.jpg": GarmentCategory.bottom
-        for n in ("051412", "051473", "051515", "051517", "051827", "051946", "051988", "051991")
-    },
-    **{
-        f"ootdiffusion/garment/{n}_1.jpg": GarmentCategory.one_piece
-        for n in ("051998", "052234", "053290", "053319", "053742", "053744", "053786", "053790")
-    },
-}
+#: Label fixes read off the contact sheets (``path`` relative to the shared data folder,
+#: ``photo_type``, ``garment_category``, ``note``), applied last by ``build_labels``: try-on garments
+#: whose folder names no category (pants, skirts, dresses; the rest are tops) and Luma bag images
+#: that the catalog also lists under a bra top.
+OVERRIDES_CSV = Path(__file__).resolve().parent / "data" / "label_overrides.csv"
 
 
 class LabelsError(ValueError):
@@ -118,9 +105,9 @@ def _tryon_examples(root: Path) -> Iterator[LabelRow]:
             group = f"tryon:{path.stem.split('_')[0]}"
             if row["role"] == "garment":
                 folders = [p.lower() for p in Path(row["path"]).parts[:-1]]
-                category = _TRYON_CATEGORY_FIXES.get(row["path"]) or next(
+                category = next(
                     (_TRYON_FOLDER_CATEGORY[p] for p in reversed(folders) if p in _TRYON_FOLDER_CATEGORY),
-                    GarmentCategory.top,
+                    GarmentCategory.top,  # most are tops; the others are listed in OVERRIDES_CSV
                 )
                 yield LabelRow(path, PhotoType.product_only, category, group, "tryon-examples")
             elif row["role"] == "person":
@@ -229,9 +216,64 @@ def make_collages(
     return made
 
 
+def read_overrides(csv_path: Path) -> dict[str, tuple[PhotoType, GarmentCategory | None]]:
+    """Label fixes: ``{path relative to the shared data folder: (photo_type, garment_category)}``.
+
+    Columns ``path, photo_type, garment_category[, note]``. Raises LabelsError (file and line)
+    for an unknown value or a duplicated path, FileNotFoundError when the CSV is missing.
+    """
+    out: dict[str, tuple[PhotoType, GarmentCategory | None]] = {}
+    for where, raw, photo_type, category, _ in _records(Path(csv_path), "label overrides CSV"):
+        rel = Path(raw).as_posix()
+        if rel in out:
+            raise LabelsError(f"{where}: {rel} is overridden twice")
+        out[rel] = (photo_type, category)
+    return out
+
+
+def _records(
+    csv_path: Path, what: str
+) -> Iterator[tuple[str, str, PhotoType, GarmentCategory | None, dict[str, str]]]:
+    """``(where, path as written, photo_type, category, record)`` per row of a labels-like CSV.
+
+    Raises FileNotFoundError (missing CSV) and LabelsError naming the file and line.
+    """
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{what} not found: {csv_path}")
+    with csv_path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "photo_type", "garment_category"} - set(reader.fieldnames or [])
+        if missing:
+            raise LabelsError(f"{csv_path}:1: missing column(s) {', '.join(sorted(missing))}")
+        for line, rec in enumerate(reader, start=2):
+            where = f"{csv_path}:{line}"
+            raw = (rec.get("path") or "").strip()
+            if not raw:
+                raise LabelsError(f"{where}: empty path")
+            yield (where, raw, *_parse_labels(rec, where), rec)
+
+
+def _parse_labels(rec: dict[str, str], where: str) -> tuple[PhotoType, GarmentCategory | None]:
+    try:
+        photo_type = PhotoType((rec.get("photo_type") or "").strip())
+    except ValueError:
+        raise LabelsError(
+            f"{where}: photo_type {rec.get('photo_type')!r} not one of {[p.value for p in PhotoType]}"
+        ) from None
+    cat_raw = (rec.get("garment_category") or "").strip()
+    try:
+        category = GarmentCategory(cat_raw) if cat_raw else None
+    except ValueError:
+        raise LabelsError(
+            f"{where}: garment_category {cat_raw!r} not one of {[c.value for c in GarmentCategory]}"
+        ) from None
+    return photo_type, category
+
+
 def build_labels(
     shared_data: Path,
     *,
+    overrides: Path | None = OVERRIDES_CSV,
     street_limit: int = 100,
     collage_dir: Path | None = None,
     n_collages: int = 60,
@@ -240,8 +282,9 @@ def build_labels(
 ) -> list[LabelRow]:
     """All label rows from the shared data folder (absolute paths; missing sources are skipped).
 
-    With ``collage_dir``, ``n_collages`` synthetic ``other`` collages are added (``make_collages``).
-    Raises FileNotFoundError when ``shared_data`` does not exist.
+    ``overrides`` (default: the committed ``data/label_overrides.csv``; None = none) replaces the
+    labels of the listed images. With ``collage_dir``, ``n_collages`` synthetic ``other`` collages
+    are added (``make_collages``). Raises FileNotFoundError when ``shared_data`` does not exist.
     """
     shared_data = Path(shared_data)
     if not shared_data.is_dir():
@@ -269,6 +312,16 @@ def build_labels(
                 continue
             seen.add(row.path)
             rows.append(row)
+    if overrides is not None:
+        fixes = read_overrides(overrides)
+        root = shared_data.resolve()
+        for n, row in enumerate(rows):
+            try:
+                rel = row.path.resolve().relative_to(root).as_posix()
+            except ValueError:
+                continue
+            if rel in fixes:
+                rows[n] = LabelRow(row.path, *fixes[rel], row.group, row.source)
     if collage_dir is not None:
         rows += make_collages(rows, collage_dir, n=n_collages, seed=seed, val_fraction=val_fraction)
     return rows
@@ -277,7 +330,8 @@ def build_labels(
 def write_labels(
     rows: Iterable[LabelRow], csv_path: Path, extra: dict[str, Sequence[object]] | None = None
 ) -> Path:
-    """Write rows to ``csv_path`` (parents created), paths relative to the CSV's folder.
+    """Write rows to ``csv_path`` (parents created): paths under the CSV's folder relative to it,
+    others absolute (a labels CSV in the work folder keeps pointing at the shared data).
 
     ``extra``: more columns (name -> one value per row), appended after ``CSV_COLUMNS``.
     """
@@ -289,10 +343,18 @@ def write_labels(
         w = csv.writer(f)
         w.writerow(CSV_COLUMNS + list(extra))
         for n, r in enumerate(rows):
-            rel = os.path.relpath(Path(r.path).resolve(), base)
+            rel = _relative_or_absolute(Path(r.path), base)
             cat = r.garment_category.value if r.garment_category else ""
             w.writerow([rel, r.photo_type.value, cat, r.group, r.source] + [v[n] for v in extra.values()])
     return csv_path
+
+
+def _relative_or_absolute(path: Path, base: Path) -> str:
+    path = path.resolve()
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def apply_corrections(rows: Sequence[LabelRow], corrections: Sequence[LabelRow]) -> list[LabelRow]:
@@ -315,40 +377,14 @@ def read_labels(csv_path: Path) -> list[LabelRow]:
             image file (the message names the CSV and the line).
     """
     csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise FileNotFoundError(f"labels CSV not found: {csv_path}")
     base = csv_path.parent
     rows: list[LabelRow] = []
-    with csv_path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = {"path", "photo_type", "garment_category"} - set(reader.fieldnames or [])
-        if missing:
-            raise LabelsError(f"{csv_path}:1: missing column(s) {', '.join(sorted(missing))}")
-        for line, rec in enumerate(reader, start=2):
-            where = f"{csv_path}:{line}"
-            raw = (rec.get("path") or "").strip()
-            if not raw:
-                raise LabelsError(f"{where}: empty path")
-            path = Path(raw) if Path(raw).is_absolute() else base / raw
-            if not path.is_file():
-                raise LabelsError(f"{where}: image not found: {path}")
-            try:
-                photo_type = PhotoType((rec.get("photo_type") or "").strip())
-            except ValueError:
-                raise LabelsError(
-                    f"{where}: photo_type {rec.get('photo_type')!r} not one of {[p.value for p in PhotoType]}"
-                ) from None
-            cat_raw = (rec.get("garment_category") or "").strip()
-            try:
-                category = GarmentCategory(cat_raw) if cat_raw else None
-            except ValueError:
-                raise LabelsError(
-                    f"{where}: garment_category {cat_raw!r} not one of {[c.value for c in GarmentCategory]}"
-                ) from None
-            group = (rec.get("group") or "").strip() or raw
-            rows.append(
-                LabelRow(path.resolve(), photo_type, category, group, (rec.get("source") or "").strip())
-            )
+    for where, raw, photo_type, category, rec in _records(csv_path, "labels CSV"):
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        if not path.is_file():
+            raise LabelsError(f"{where}: image not found: {path}")
+        group = (rec.get("group") or "").strip() or raw
+        rows.append(LabelRow(path.resolve(), photo_type, category, group, (rec.get("source") or "").strip()))
     if not rows:
         raise LabelsError(f"{csv_path}: no label rows")
     return rows

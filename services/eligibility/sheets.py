@@ -77,3 +77,31 @@ def contact_sheet(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out_path)
     return out_path
+
+
+def label_sheets(
+    rows: Sequence, out_dir: Path, *, per_sheet: int = 200, thumb: int = 96, columns: int = 20
+) -> list[Path]:
+    """One contact sheet per label class (``photo_type`` + ``garment_category``) of labelled rows.
+
+    ``rows``: ``services.eligibility.labels.LabelRow``-like objects (``path``, ``photo_type``,
+    ``garment_category``, ``source``). A class with more than ``per_sheet`` images is sampled evenly
+    (the same images every run). Files: ``out_dir/<photo_type>__<category or none>.png``. This is
+    how labels are checked by eye before training (and after every relabelling).
+    """
+    classes: dict[tuple[str, str], list] = {}
+    for r in rows:
+        cat = r.garment_category.value if r.garment_category else "none"
+        classes.setdefault((r.photo_type.value, cat), []).append(r)
+    out: list[Path] = []
+    for (pt, cat), members in sorted(classes.items()):
+        step = max(1, math.ceil(len(members) / per_sheet))
+        shown = members[::step][:per_sheet]
+        items = [SheetItem(r.path, f"{r.source[:8]} {Path(r.path).stem[:10]}") for r in shown]
+        title = f"{pt} / {cat}: {len(shown)} of {len(members)} images"
+        out.append(
+            contact_sheet(
+                items, Path(out_dir) / f"{pt}__{cat}.png", thumb=thumb, columns=columns, title=title
+            )
+        )
+    return out

@@ -97,7 +97,10 @@ def create_app(
         box = body.box_xyxy()
         entry = await run_in_threadpool(s.entry, image_id)
         segments = await run_in_threadpool(s.segment, image_id, points, labels, box)
-        base = str(request.url_for("get_cutout", image_id=image_id, mask_id="MASK")).rsplit("MASK", 1)
+        # A path relative to the server root. Built from root_path rather than url_for: url_for
+        # cannot resolve this route's name when the app is mounted (``fittingroom serve``).
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
         return MaskResponse(
             image_id=image_id,
             width=entry.width,

@@ -154,3 +154,90 @@ def test_cli_eval_json_and_bad_csv(synthetic_rows, settings, fake_backbone, tmp_
     res = CliRunner().invoke(app, ["eval", "eligibility", "--labels", str(bad)])
     assert res.exit_code == 2
     assert "bad.csv:2" in res.output
+
+
+def test_cli_eval_split_val_matches_training_metrics_and_label_sheets(  # noqa: ANN001
+    synthetic_rows, settings, fake_backbone, tmp_path, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from fittingroom.cli import build_app
+    from services.eligibility.labels import write_labels
+
+    metrics = train(synthetic_rows, settings, tmp_path / "run", c=1.0, backbone=fake_backbone, refit=False)
+    labels = write_labels(synthetic_rows, tmp_path / "labels" / "labels.csv")
+    monkeypatch.setenv("ELIGIBILITY_WORK_DIR", str(settings.resolved_work_dir))
+    monkeypatch.setenv("ELIGIBILITY_HEAD_PATH", str(tmp_path / "run" / HEAD_FILENAME))
+    monkeypatch.setenv("ELIGIBILITY_VAL_FRACTION", "0.9")  # the head's own split wins over the env
+    app = build_app()
+    res = CliRunner().invoke(
+        app, ["eval", "eligibility", "--labels", str(labels), "--split", "val", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)
+    # the written head is the validated one: eval on its val split reproduces the training report
+    assert got["n_images"] == metrics["validation"]["n_images"] < len(synthetic_rows)
+    assert got["photo_type"]["accuracy"] == metrics["validation"]["photo_type"]["accuracy"]
+    assert got["eligibility"] == metrics["validation"]["eligibility"]
+    assert got["heads_images_per_s"] > 0 and got["held_out"] is True
+    res = CliRunner().invoke(app, ["eval", "eligibility", "--labels", str(labels), "--split", "test"])
+    assert res.exit_code == 2 and "--split" in res.output
+
+    res = CliRunner().invoke(app, ["review", "eligibility-labels", "--labels", str(labels)])
+    assert res.exit_code == 0, res.output
+    sheets = sorted(p.name for p in (tmp_path / "labels" / "sheets").glob("*.png"))
+    assert sheets == [
+        "on_model__none.png",
+        "on_model__top.png",
+        "product_only__bag_accessory.png",
+        "product_only__bottom.png",
+        "product_only__footwear.png",
+        "product_only__top.png",
+    ]
+
+
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def test_b0_backbone_needs_local_weights_and_gives_unit_features(tmp_path: Path) -> None:
+    import torch
+    from efficientnet_pytorch import EfficientNet
+
+    from services.eligibility.features import (
+        B0_FEATURE_NAME,
+        BackboneWeightsError,
+        feature_name,
+        load_backbone,
+    )
+
+    s = EligibilitySettings(backbone="efficientnet-b0", device="cpu", backbone_weights=tmp_path / "nope.pth")
+    assert feature_name(s) == B0_FEATURE_NAME
+    with pytest.raises(BackboneWeightsError, match=r"nope\.pth.*ELIGIBILITY_BACKBONE_WEIGHTS"):
+        load_backbone(s)
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(BackboneWeightsError, match="not efficientnet-b0 weights"):
+        load_backbone(s.model_copy(update={"backbone_weights": wrong}))
+    torch.manual_seed(0)
+    weights = tmp_path / "b0-random.pth"  # random init: the real file is supplied by the user
+    torch.save(EfficientNet.from_name("efficientnet-b0").state_dict(), weights)
+    bb = load_backbone(s.model_copy(update={"backbone_weights": weights}))
+    imgs = [Image.new("RGB", (90, 120), (200, 30, 30)), Image.new("RGBA", (64, 64), (0, 0, 255, 128))]
+    x = bb(imgs, 2)
+    assert x.shape == (2, 1280) and x.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-5)
+    # input: padded to a square on white, 224 px, ImageNet mean/std (alpha composited on white)
+    t = bb._tensor(imgs).numpy()
+    assert t.shape == (2, 3, 224, 224)
+    np.testing.assert_allclose(t[0, :, 112, 112], (np.array([200, 30, 30]) / 255 - MEAN) / STD, atol=1e-5)
+    np.testing.assert_allclose(t[0, :, 112, 2], (1.0 - MEAN) / STD, atol=1e-5)  # white side padding
+    np.testing.assert_allclose(t[1, :, 112, 112], (np.array([127, 127, 255]) / 255 - MEAN) / STD, atol=0.02)
+
+
+def test_load_annotator_rejects_a_head_of_another_backbone(tmp_path: Path) -> None:
+    from services.eligibility import load_annotator
+
+    # the packaged head is trained on Lite0 features: a B0 backbone must not silently use it
+    s = EligibilitySettings(backbone="efficientnet-b0", backbone_weights=tmp_path / "b0.pth")
+    with pytest.raises(ValueError, match="efficientnet-lite0-gem224.*efficientnet-b0-gem224"):
+        load_annotator(s)

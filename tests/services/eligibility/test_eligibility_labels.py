@@ -53,15 +53,58 @@ def test_build_labels_maps_every_source(fake_shared: Path) -> None:
     assert "LICENSE.txt" not in by
 
 
-def test_csv_round_trip_relative_paths(fake_shared: Path, tmp_path: Path) -> None:
-    rows = build_labels(fake_shared)
+def test_csv_round_trip_relative_inside_absolute_outside(fake_shared: Path, tmp_path: Path) -> None:
+    rows = build_labels(fake_shared, collage_dir=tmp_path / "home" / "labels" / "collages", n_collages=2)
+    expected = [(r.path.resolve(), r.photo_type, r.garment_category, r.group) for r in rows]
+    # in the work folder: shared images absolute, the collages next to the CSV relative
     csv_path = write_labels(rows, tmp_path / "home" / "labels" / "labels.csv")
-    text = csv_path.read_text()
-    assert str(fake_shared) not in text  # paths are relative to the CSV folder
-    back = read_labels(csv_path)
-    assert [(r.path, r.photo_type, r.garment_category, r.group) for r in back] == [
-        (r.path.resolve(), r.photo_type, r.garment_category, r.group) for r in rows
+    lines = csv_path.read_text().splitlines()[1:]
+    assert all(line.startswith(str(fake_shared.resolve())) or line.startswith("collages/") for line in lines)
+    assert any(line.startswith("collages/") for line in lines)
+    assert [(r.path, r.photo_type, r.garment_category, r.group) for r in read_labels(csv_path)] == expected
+    # next to the images: all relative, and the folder can move
+    inside = write_labels(rows[:5], fake_shared / "labels.csv")
+    assert str(fake_shared.resolve()) not in inside.read_text()
+    moved = fake_shared.rename(tmp_path / "moved")
+    back = read_labels(moved / "labels.csv")
+    assert [r.path for r in back] == [
+        moved.resolve() / r.path.relative_to(fake_shared.resolve()) for r in rows[:5]
     ]
+
+
+def test_overrides_fix_labels_and_name_bad_lines(fake_shared: Path, tmp_path: Path) -> None:
+    ov = _write(
+        tmp_path / "ov.csv",
+        "path,photo_type,garment_category,note\n"
+        "tryon-examples/fitdit/garment/2.jpg,product_only,bottom,pants\n"
+        "luma-catalog/images/m/h/mh01-gray_back.jpg,product_only,bag_accessory,a bag\n"
+        "not/in/the/data.jpg,other,,ignored\n",
+    )
+    by = _by_name(build_labels(fake_shared, overrides=ov))
+    assert by["2.jpg"].garment_category == GarmentCategory.bottom
+    assert (by["mh01-gray_back.jpg"].photo_type, by["mh01-gray_back.jpg"].garment_category) == (
+        PhotoType.product_only,
+        GarmentCategory.bag_accessory,
+    )
+    assert by["mh01-gray_back.jpg"].group == "luma:MH01"  # the group (split) is kept
+    assert by["mh01-gray_main.jpg"].photo_type == PhotoType.on_model  # others untouched
+    _write(ov, "path,photo_type,garment_category\na.jpg,on_model,\nb.jpg,worn,top\n")
+    with pytest.raises(LabelsError, match=r"ov\.csv:3: photo_type 'worn'"):
+        build_labels(fake_shared, overrides=ov)
+    _write(ov, "path,photo_type,garment_category\na.jpg,on_model,\na.jpg,on_model,\n")
+    with pytest.raises(LabelsError, match=r"ov\.csv:3: a\.jpg is overridden twice"):
+        build_labels(fake_shared, overrides=ov)
+
+
+def test_committed_overrides_are_valid() -> None:
+    from services.eligibility.labels import OVERRIDES_CSV, read_overrides
+
+    fixes = read_overrides(OVERRIDES_CSV)
+    assert fixes["luma-catalog/images/w/b/wb01-black-0.jpg"] == (
+        PhotoType.product_only,
+        GarmentCategory.bag_accessory,
+    )
+    assert all(p.split("/")[0] in {"tryon-examples", "luma-catalog"} for p in fixes)
 
 
 def test_read_labels_errors_name_file_and_line(fake_shared: Path, tmp_path: Path) -> None:
