@@ -95,21 +95,25 @@ def correspondences(
         top_l, top_r = _widen(hl, hr, 1.45)
         up = np.array([0.0, -waist_rise(person.landmarks)])
         top_l, top_r = top_l + up, top_r + up
+        # the waistband (outline corners of the top rows) goes onto the hips: the "shoulder" key points
+        # of a flat-lay bottom sit at its narrowest middle row, which for a flared skirt or wide trousers
+        # is far wider or narrower than the waistband and mis-scales the whole garment
+        wb_l, wb_r = waistband(garment.mask)
+        src[0], src[1] = wb_l, wb_r
         # length from the garment's own aspect, scaled by the waistband width; direction = hips -> knees
-        s = float(np.linalg.norm(top_r - top_l)) / max(
-            1.0, float(np.linalg.norm(kp["shoulder_right"] - kp["shoulder_left"]))
-        )
+        s = float(np.linalg.norm(top_r - top_l)) / max(1.0, float(np.linalg.norm(wb_r - wb_l)))
         kl, kr = _sorted_pair(p[L_KNEE], p[R_KNEE])
         down = ((kl + kr) / 2 - (hl + hr) / 2) / max(1e-6, np.linalg.norm((kl + kr) / 2 - (hl + hr) / 2))
-        length = s * (kp["hem_left"][1] - kp["shoulder_left"][1])
+        length = s * (kp["hem_left"][1] - wb_l[1])
         hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
         mid = (top_l + top_r) / 2 + down * length
         side = np.array([down[1], -down[0]]) * -1
         hem_l, hem_r = mid - side * hem_half, mid + side * hem_half
-        w_len = s * (kp["waist_left"][1] - kp["shoulder_left"][1])
+        w_len = s * (kp["waist_left"][1] - wb_l[1])
         w_half = s * (kp["waist_right"][0] - kp["waist_left"][0]) / 2
         wmid = (top_l + top_r) / 2 + down * w_len
-        dst = [top_l, top_r, wmid - side * w_half, wmid + side * w_half, hem_l, hem_r, (top_l + top_r) / 2]
+        collar = (top_l + top_r) / 2 - down * s * (wb_l[1] - kp["collar"][1])
+        dst = [top_l, top_r, wmid - side * w_half, wmid + side * w_half, hem_l, hem_r, collar]
         return src.astype(np.float32), np.array(dst, np.float32)
     sl, sr = _sorted_pair(p[L_SHOULDER], p[R_SHOULDER])
     hl, hr = _sorted_pair(p[L_HIP], p[R_HIP])
@@ -140,6 +144,17 @@ def correspondences(
     collar = (sl + sr) / 2 + np.array([0.0, -0.05 * sw])
     dst = [sl, sr, wl, wr, hem_l, hem_r, collar]
     return src.astype(np.float32), np.array(dst, np.float32)
+
+
+def waistband(mask: np.ndarray, depth: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right outline points (x, y) px of a garment mask ``depth`` x its height below its top row."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        raise ValueError("empty garment mask")
+    y0, y1 = int(ys.min()), int(ys.max())
+    row = min(y1, y0 + max(1, round(depth * (y1 - y0))))
+    cols = np.nonzero(mask[row])[0]
+    return np.array([cols.min(), row], np.float64), np.array([cols.max(), row], np.float64)
 
 
 def piecewise_affine_warp(

@@ -43,7 +43,13 @@ def tryon_command(
 
     from services.tryon.backends import BackendUnavailable, warp_garment
     from services.tryon.person import TryOnInputError, decode_image, dump_debug, overlay
-    from services.tryon.service import GarmentSource, NotFound, TryOnService, read_path_bytes
+    from services.tryon.service import (
+        GarmentSource,
+        NotFound,
+        TryOnService,
+        load_region_segmenter,
+        read_path_bytes,
+    )
     from services.tryon.settings import TryOnSettings
 
     settings = TryOnSettings()
@@ -53,6 +59,7 @@ def tryon_command(
     try:
         t0 = time.perf_counter()
         svc.person_pre.load()
+        svc.person_pre.sam_backend = load_region_segmenter(settings.garment_region)
         name = settings.backend
         from services.tryon.backends import create_backend
 
@@ -106,7 +113,8 @@ def tryon_command(
         Image.fromarray(overlay(pprep.image, wmask, (0, 255, 0))).save(debug_dir / "warped_garment_mask.png")
     label = " (quick preview)" if be.preview else ""
     typer.echo(
-        f"wrote {out}{label}: {cat.value}, load {t1 - t0:.2f}s, person {t2 - t1:.2f}s, "
+        f"wrote {out}{label}: {cat.value}, load {t1 - t0:.2f}s, "
+        f"person {t2 - t1:.2f}s (garment region: {pprep.region_source}), "
         f"garment {t3 - t2:.2f}s, render {t4 - t3:.2f}s"
     )
 
@@ -123,6 +131,18 @@ def eval_tryon_command(
         typer.Option("--out-dir", help="Where the contact sheet goes (default: home/eval/tryon)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    garment_region: Annotated[
+        str | None,
+        typer.Option("--garment-region", help="auto | sam | pose (default: TRYON_GARMENT_REGION)."),
+    ] = None,
+    classifier: Annotated[
+        bool,
+        typer.Option(
+            "--classifier/--file-names",
+            help="Categorise garments without a `category` column with the eligibility classifier "
+            "(default) or from the source datasets' file names.",
+        ),
+    ] = True,
 ) -> None:
     """Preview backend over persons × a fixed garment set: silhouette share, agnostic IoU, face unchanged, timings."""
     from fittingroom.settings import get_settings
@@ -132,8 +152,23 @@ def eval_tryon_command(
     folder = examples or core.shared_data / "tryon-examples"
     target = out_dir or core.home / "eval" / "tryon"
     try:
-        res = run_eval(folder, target, limit=limit or None, n_garments=garments)
-    except (FileNotFoundError, ValueError) as e:
+        from services.tryon.backends import BackendUnavailable
+        from services.tryon.service import load_region_segmenter
+        from services.tryon.settings import TryOnSettings
+
+        mode = garment_region or TryOnSettings().garment_region.value
+        if mode not in ("auto", "sam", "pose"):
+            raise ValueError(f"--garment-region must be auto, sam or pose, got {mode!r}")
+        sam = load_region_segmenter(mode)
+        res = run_eval(
+            folder,
+            target,
+            limit=limit or None,
+            n_garments=garments,
+            sam_backend=sam,
+            use_classifier=classifier,
+        )
+    except (FileNotFoundError, ValueError, BackendUnavailable) as e:
         raise _fail(str(e), 2) from e
     summary = res.summary()
     if as_json:
@@ -146,7 +181,12 @@ def eval_tryon_command(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in summary.items():
-        table.add_row(k, str(v))
+        if k == "per_category":
+            for cat, metrics in v.items():
+                for mk, mv in metrics.items():
+                    table.add_row(f"{cat}: {mk}", str(mv))
+        else:
+            table.add_row(k, str(v))
     Console().print(table)
     for err in res.errors:
         typer.echo(f"skipped {err['person']} × {err['garment']}: {err['error']}")

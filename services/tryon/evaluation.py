@@ -2,9 +2,13 @@
 
 Reads ``index.csv`` (columns ``path``, ``role`` = person|garment, optional
 ``category``) of a try-on examples folder (default ``../shared/data/tryon-examples``).
-A garment without a ``category`` column value gets one from its file name when the
-source dataset says it (VITON-HD ``NNNNN_00.jpg`` and CatVTON ``condition/upper`` are
-tops, CatVTON ``condition/overall`` one-pieces); others are skipped.
+A garment without a ``category`` column value gets the eligibility classifier's
+``garment_category`` (``services.eligibility.load_annotator()``; outerwear counts as
+top, footwear/headwear/bags are skipped). When the classifier cannot be loaded the
+category comes from the file name where the source dataset says it (VITON-HD
+``NNNNN_00.jpg`` and CatVTON ``condition/upper`` are tops, CatVTON
+``condition/overall`` one-pieces; others are skipped) and the summary says so
+(``category_source``).
 
 Per result: share of the warped garment inside the person silhouette, IoU of the
 warped garment mask with the agnostic region, mean absolute pixel difference in the
@@ -16,6 +20,7 @@ from __future__ import annotations
 import csv
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +50,7 @@ class EvalResult:
     rows: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
     sheet: Path | None = None
+    category_source: str = "index.csv"
 
     def summary(self) -> dict:
         ok = self.rows
@@ -65,6 +71,7 @@ class EvalResult:
             "mean_inside": mean("inside"),
             "mean_iou": mean("iou"),
             "face_unchanged_share": share("face_diff", lambda v: v <= FACE_MAX_DIFF),
+            "garment_region_sam_share": share("region_source", lambda v: v == "sam"),
             "mean_face_diff": mean("face_diff"),
             "mean_person_s": mean("person_s"),
             "mean_garment_s": mean("garment_s"),
@@ -72,16 +79,63 @@ class EvalResult:
             "p95_render_s": round(float(np.percentile(render, 95)), 4) if n else 0.0,
             "mean_total_s": mean("total_s"),
             "max_total_s": round(max((r["total_s"] for r in ok), default=0.0), 4),
+            "category_source": self.category_source,
+            "categories": dict(sorted(Counter(r["category"] for r in ok).items())),
+            "per_category": {
+                c: {
+                    "results": len(rs),
+                    "inside_share": round(sum(r["inside"] >= INSIDE_MIN for r in rs) / len(rs), 4),
+                    "agnostic_iou_share": round(sum(r["iou"] >= IOU_MIN for r in rs) / len(rs), 4),
+                    "mean_iou": round(float(np.mean([r["iou"] for r in rs])), 4),
+                }
+                for c in sorted({r["category"] for r in ok})
+                for rs in [[r for r in ok if r["category"] == c]]
+            },
             "contact_sheet": str(self.sheet) if self.sheet else None,
         }
 
 
-def load_examples(examples: Path) -> tuple[list[str], list[tuple[str, TryOnCategory]]]:
-    """(person paths, [(garment path, category)]) from ``index.csv``; paths relative to ``examples``."""
+def classifier_categories(examples: Path, paths: list[str]) -> dict[str, TryOnCategory | None]:
+    """Garment category of each image from the eligibility classifier (None = not a try-on category).
+
+    Raises ImportError / FileNotFoundError / ValueError when the classifier cannot be loaded.
+    """
+    from fittingroom.images import load_image
+    from services.eligibility import load_annotator
+
+    if not paths:
+        return {}
+    annotator = load_annotator()
+    records = annotator.annotate([load_image(examples / p) for p in paths])
+    out: dict[str, TryOnCategory | None] = {}
+    for path, rec in zip(paths, records, strict=True):
+        pred = str(rec["garment_category_pred"])
+        out[path] = TryOnCategory.top if pred == "outerwear" else _try_category(pred)
+    return out
+
+
+def _try_category(value: str) -> TryOnCategory | None:
+    try:
+        return TryOnCategory(value)
+    except ValueError:
+        return None
+
+
+def load_examples(
+    examples: Path, *, use_classifier: bool = False
+) -> tuple[list[str], list[tuple[str, TryOnCategory]], str]:
+    """(person paths, [(garment path, category)], category source) from ``index.csv``.
+
+    Paths are relative to ``examples``. Garments without a ``category`` value are categorised by
+    the eligibility classifier when ``use_classifier`` (falling back to file names when it cannot
+    be loaded); the third value says where the categories came from.
+    """
     index = examples / "index.csv"
     if not index.is_file():
         raise FileNotFoundError(f"{index}: no index.csv in the examples folder")
-    persons, garments = [], []
+    persons: list[str] = []
+    garments: list[tuple[str, TryOnCategory]] = []
+    unlabelled: list[str] = []
     with index.open(newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):
             role = (row.get("role") or "").strip()
@@ -92,10 +146,30 @@ def load_examples(examples: Path) -> tuple[list[str], list[tuple[str, TryOnCateg
                 persons.append(path)
                 continue
             cat_text = (row.get("category") or "").strip()
-            cat = TryOnCategory(cat_text) if cat_text else category_from_path(path)
-            if cat is not None:
-                garments.append((path, cat))
-    return sorted(persons), sorted(garments)
+            if not cat_text:
+                unlabelled.append(path)
+                continue
+            cat = _try_category(cat_text)
+            if cat is None:
+                raise ValueError(
+                    f"{index}:{line}: category must be top, bottom or one_piece, got {cat_text!r}"
+                )
+            garments.append((path, cat))
+    source = "index.csv"
+    if unlabelled:
+        predicted: dict[str, TryOnCategory | None] | None = None
+        if use_classifier:
+            try:
+                predicted = classifier_categories(examples, unlabelled)
+                source = "index.csv + eligibility classifier" if garments else "eligibility classifier"
+            except (ImportError, FileNotFoundError, ValueError) as exc:
+                source = f"file names (eligibility classifier unavailable: {exc})"
+        if predicted is None:
+            predicted = {p: category_from_path(p) for p in unlabelled}
+            if not source.startswith("file names"):
+                source = "file names"
+        garments += [(p, c) for p, c in predicted.items() if c is not None]
+    return sorted(persons), sorted(garments), source
 
 
 def pick_garments(garments: list[tuple[str, TryOnCategory]], n: int) -> list[tuple[str, TryOnCategory]]:
@@ -126,16 +200,18 @@ def run_eval(
     limit: int | None = 8,
     n_garments: int = 3,
     max_side: int = 1024,
+    sam_backend=None,  # noqa: ANN001 - services.segmentation SamBackend or None (pose polygon region)
+    use_classifier: bool = True,
     progress=None,  # noqa: ANN001 - callable(done, total) or None
 ) -> EvalResult:
-    persons, garments = load_examples(examples)
+    persons, garments, category_source = load_examples(examples, use_classifier=use_classifier)
     persons = persons[:limit] if limit else persons
     chosen = pick_garments(garments, n_garments)
-    pp = PersonPreprocessor(max_side=max_side)
+    pp = PersonPreprocessor(max_side=max_side, sam_backend=sam_backend)
     pp.load()
     gp = GarmentPreprocessor(max_side=max_side)
     backend = PreviewBackend()
-    res = EvalResult()
+    res = EvalResult(category_source=category_source)
     tiles: list[tuple[Image.Image, Image.Image, Image.Image, str]] = []
     total = len(persons) * len(chosen)
     done = 0
@@ -171,6 +247,7 @@ def run_eval(
                         "person": person,
                         "garment": gpath,
                         "category": cat.value,
+                        "region_source": prep.region_source,
                         "inside": round(inside, 4),
                         "iou": round(inter / max(1.0, union), 4),
                         "face_diff": round(float(diff.mean()) if diff.size else 0.0, 3),

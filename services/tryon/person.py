@@ -13,12 +13,18 @@ Pipeline of named steps (each output can be dumped with :func:`dump_debug`):
 4. ``garment_region``: the region the garment covers on the person for the
    category, a pose polygon (shoulders->hips for ``top``; hips->ankles for
    ``bottom``; shoulders->knees for ``one_piece``) intersected with the person
-   mask, dilated. bool (H, W).
+   mask, united with SAM's mask of the garment the person wears when a SAM
+   backend is configured (``sam_region.py``: prompted from the landmarks; the
+   pose polygon alone is the fallback), dilated. bool (H, W).
 5. ``agnostic_mask``: the VITON-style clothing-agnostic mask: garment region
    plus the arms for tops and one-pieces, minus head/face and hands. bool (H, W).
 
 Errors are :class:`TryOnInputError` (a ``ValueError``) with a human reason.
-Results are cached in memory per (image sha256, category, max_side).
+Results are cached in memory per (image sha256, category, max_side); with a
+``cache_dir`` the model outputs (person mask + landmarks, SAM region per
+category) are also cached on disk under ``cache_dir/<sha256>/<max_side>/`` as
+``analysis.npz`` and ``sam_<category>.npz``, so a photo is analysed once per
+installation, not once per process.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -136,6 +143,7 @@ class PersonPrep:
     face_box: tuple[int, int, int, int]  # x0, y0, x1, y1 px (exclusive end)
     keep_mask: np.ndarray  # bool (H, W): head + hands, never painted over
     timings: dict[str, float] = field(default_factory=dict)
+    region_source: str = "pose"  # "sam" when SAM's mask of the worn garment was united in
 
     @property
     def size(self) -> tuple[int, int]:
@@ -161,8 +169,21 @@ class PersonPreprocessor:
     :meth:`prepare` is thread safe (MediaPipe graphs are used under a lock).
     """
 
-    def __init__(self, *, max_side: int = 1024, min_visibility: float = 0.5, cache_size: int = 32) -> None:
+    def __init__(
+        self,
+        *,
+        max_side: int = 1024,
+        min_visibility: float = 0.5,
+        cache_size: int = 32,
+        cache_dir: Path | None = None,
+        sam_backend: Any = None,
+    ) -> None:
+        """``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
+        ``services.segmentation`` ``SamBackend`` for the garment region (None = pose polygon only)."""
         self.max_side = max_side
+        self.cache_dir = cache_dir
+        self.sam_backend = sam_backend
+        self._embeddings: OrderedDict[str, Any] = OrderedDict()
         self.min_visibility = min_visibility
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str, int], PersonPrep] = OrderedDict()
@@ -222,9 +243,15 @@ class PersonPreprocessor:
             return hit
         img = decode_image(data, max_side=self.max_side).convert("RGB")
         rgb = np.ascontiguousarray(np.asarray(img))
-        person_mask, lm = self._run_models(rgb)
-        check_person(person_mask, lm)
-        assert lm is not None
+        disk = self._disk_path(digest, "analysis")
+        cached = _load_masks(disk)
+        if cached is not None and cached["person_mask"].shape == rgb.shape[:2]:
+            person_mask, lm = cached["person_mask"], cached["landmarks"].astype(np.float32)
+        else:
+            person_mask, lm = self._run_models(rgb)
+            check_person(person_mask, lm)
+            assert lm is not None
+            _save_masks(disk, person_mask=person_mask, landmarks=lm)
         with self._lock:
             self._analysis[key] = (rgb, person_mask, lm)
             while len(self._analysis) > self.cache_size:
@@ -249,13 +276,90 @@ class PersonPreprocessor:
         t0 = time.perf_counter()
         rgb, person_mask, lm = self.analyze(data, sha256=digest)
         t1 = time.perf_counter()
-        prep = build_person_prep(rgb, person_mask, lm, cat, digest, min_visibility=self.min_visibility)
+        refine = None
+        if self.sam_backend is not None:
+
+            def refine(prior: np.ndarray) -> np.ndarray | None:
+                return self._sam_region(digest, rgb, lm, cat, prior)
+
+        prep = build_person_prep(
+            rgb, person_mask, lm, cat, digest, min_visibility=self.min_visibility, refine_region=refine
+        )
         prep.timings = {"analyze_s": t1 - t0, "masks_s": time.perf_counter() - t1}
         with self._lock:
             self._cache[key] = prep
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return prep
+
+    # ---- caches ------------------------------------------------------------------------------
+    def _disk_path(self, digest: str, step: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / digest[:2] / digest / str(self.max_side) / f"{STEP_CACHE_VERSION}-{step}.npz"
+
+    def _sam_region(
+        self, digest: str, rgb: np.ndarray, lm: np.ndarray, cat: TryOnCategory, prior: np.ndarray
+    ) -> np.ndarray | None:
+        """SAM garment region for ``cat`` (cached on disk; None = SAM disagreed with the pose prior)."""
+        from services.tryon.sam_region import sam_garment_region
+
+        disk = self._disk_path(digest, f"sam_{cat.value}")
+        cached = _load_masks(disk)
+        if cached is not None:
+            m = cached["region"]
+            return m if m.shape == prior.shape and m.any() else None
+        with self._lock:
+            emb = self._embeddings.get(digest)
+        if emb is None:
+            emb = self.sam_backend.embed(Image.fromarray(rgb))
+            with self._lock:
+                self._embeddings[digest] = emb
+                while len(self._embeddings) > 4:
+                    self._embeddings.popitem(last=False)
+        region = sam_garment_region(self.sam_backend, rgb, lm, cat.value, prior, embedding=emb)
+        _save_masks(disk, region=region if region is not None else np.zeros_like(prior))
+        return region
+
+
+#: Bump when a cached step's meaning changes (old cache files are then ignored).
+STEP_CACHE_VERSION = "v1"
+
+
+def _save_masks(path: Path | None, **arrays: np.ndarray) -> None:
+    """Write bool masks (bit-packed) and float arrays to ``path`` atomically; no-op for None."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload: dict[str, np.ndarray] = {}
+    for name, arr in arrays.items():
+        if arr.dtype == bool:
+            payload[f"{name}__bits"] = np.packbits(arr)
+            payload[f"{name}__shape"] = np.array(arr.shape)
+        else:
+            payload[name] = arr
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **payload)  # type: ignore[arg-type]
+    tmp.replace(path)
+
+
+def _load_masks(path: Path | None) -> dict[str, np.ndarray] | None:
+    """Read what :func:`_save_masks` wrote; None when absent or unreadable (then recomputed)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path) as z:
+            out: dict[str, np.ndarray] = {}
+            for key in z.files:
+                if key.endswith("__bits"):
+                    name = key.removesuffix("__bits")
+                    shape = tuple(int(v) for v in z[f"{name}__shape"])
+                    out[name] = np.unpackbits(z[key])[: int(np.prod(shape))].reshape(shape).astype(bool)
+                elif not key.endswith("__shape"):
+                    out[key] = z[key]
+            return out
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def waist_rise(landmarks: np.ndarray, min_visibility: float = 0.5) -> float:
@@ -293,8 +397,13 @@ def build_person_prep(
     *,
     min_visibility: float = 0.5,
     min_person_share: float = 0.02,
+    refine_region: Callable[[np.ndarray], np.ndarray | None] | None = None,
 ) -> PersonPrep:
-    """Pure-NumPy/OpenCV part of the pipeline (garment region, agnostic mask) from model outputs."""
+    """Pure-NumPy/OpenCV part of the pipeline (garment region, agnostic mask) from model outputs.
+
+    ``refine_region(prior)`` may return a bool (H, W) mask of the garment actually worn (SAM),
+    united with the pose region ``prior`` inside the (slightly dilated) silhouette.
+    """
     h, w = person_mask.shape
     check_person(person_mask, landmarks, min_person_share=min_person_share)
     assert landmarks is not None
@@ -351,6 +460,22 @@ def build_person_prep(
         hip_y = int(min(p[L_HIP, 1], p[R_HIP, 1]))
         body[max(0, hip_y) :] = 1
     region = np.asarray(region & body, np.uint8)
+    source = "pose"
+    if refine_region is not None:
+        worn = refine_region(region.astype(bool))
+        if worn is not None:
+            worn_u8 = worn.astype(np.uint8)
+            # beyond the hip line the pose polygon is a guess: there keep only what SAM says is the
+            # garment worn, so the other garment (skirt under a top, top above trousers) is preserved
+            hip_y = int(round((p[L_HIP, 1] + p[R_HIP, 1]) / 2))
+            near = np.asarray(cv2.dilate(worn_u8, _disk(0.04 * scale)), np.uint8)
+            if category is TryOnCategory.top:
+                region[max(0, hip_y) :] &= near[max(0, hip_y) :]
+            elif category is TryOnCategory.bottom:
+                waist_y = max(0, int(hip_y - waist_rise(landmarks, min_visibility)))
+                region[:waist_y] &= near[:waist_y]
+            region |= worn_u8 & body
+            source = "sam"
     region = np.asarray(cv2.dilate(region, _disk(0.03 * scale)), np.uint8)
 
     # head and hands are kept (never painted)
@@ -393,6 +518,7 @@ def build_person_prep(
         agnostic_mask=agnostic.astype(bool),
         face_box=face_box,
         keep_mask=keep.astype(bool),
+        region_source=source,
     )
 
 

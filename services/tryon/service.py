@@ -6,6 +6,7 @@ Used by the FastAPI app (``services.tryon.app``) and the CLI.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -29,6 +31,8 @@ from services.tryon.person import (
     sha256_bytes,
 )
 from services.tryon.settings import TryOnSettings
+
+log = logging.getLogger(__name__)
 
 
 class NotFound(LookupError):
@@ -93,7 +97,9 @@ class TryOnService:
         person_pre: PersonPreprocessor | None = None,
     ) -> None:
         self.settings = settings
-        self.person_pre = person_pre or PersonPreprocessor(max_side=settings.max_side)
+        self.person_pre = person_pre or PersonPreprocessor(
+            max_side=settings.max_side, cache_dir=settings.resolved_cache_dir
+        )
         self.garment_pre = GarmentPreprocessor(max_side=settings.max_side)
         self.backends: dict[str, TryOnBackend] = dict(backends or {})
         self._persons: OrderedDict[str, bytes] = OrderedDict()
@@ -107,6 +113,8 @@ class TryOnService:
     def start(self) -> None:
         """Load the person models and every enabled backend. Raises BackendUnavailable."""
         self.person_pre.load()
+        if self.person_pre.sam_backend is None:
+            self.person_pre.sam_backend = load_region_segmenter(self.settings.garment_region)
         for name in self.settings.enabled_backends:
             if name not in self.backends:
                 self.backends[name] = create_backend(
@@ -269,6 +277,29 @@ class TryOnService:
         if job is None:
             raise NotFound(f"unknown job {job_id!r}")
         return job
+
+
+def load_region_segmenter(mode: str) -> Any:
+    """SAM backend for the person's garment region, per ``TRYON_GARMENT_REGION``.
+
+    'pose' -> None; 'sam' -> the segmentation backend or BackendUnavailable naming what is missing;
+    'auto' -> the backend when it loads, else None (logged; the pose polygon is used).
+    """
+    if mode == "pose":
+        return None
+    from services.tryon.sam_region import load_sam_backend
+
+    try:
+        return load_sam_backend()
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        if mode == "sam":
+            raise BackendUnavailable(
+                f"TRYON_GARMENT_REGION=sam but the segmentation SAM backend did not load ({exc}); "
+                "run `fittingroom models fetch` (see services/segmentation/README.md) or set "
+                "TRYON_GARMENT_REGION=pose"
+            ) from exc
+        log.warning("SAM garment region unavailable (%s): using the pose polygon", exc)
+        return None
 
 
 def read_path_bytes(path: Path) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +10,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fittingroom.settings import CoreSettings, get_settings
+
+
+class GarmentRegionMode(StrEnum):
+    """How the person's garment region is found (see ``person.py`` / ``sam_region.py``)."""
+
+    auto = "auto"
+    sam = "sam"
+    pose = "pose"
 
 
 class TryOnSettings(BaseSettings):
@@ -42,6 +51,16 @@ class TryOnSettings(BaseSettings):
     store_uri: str | None = Field(
         default=None, description="Catalog store URI (default: FITTINGROOM_STORE_URI)."
     )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="On-disk cache of person preprocessing steps, keyed by image sha256 (default home/tryon/cache).",
+    )
+    garment_region: GarmentRegionMode = Field(
+        default=GarmentRegionMode.auto,
+        description="Garment region on the person: 'sam' (segmentation service's SAM backend prompted from the "
+        "pose; start-up error when its model files are missing), 'pose' (pose polygon x person mask), "
+        "'auto' (SAM when its model files are present, else pose).",
+    )
     image_cache_dir: Path | None = Field(
         default=None, description="Ingest image cache with product images (default: FITTINGROOM home/images)."
     )
@@ -52,6 +71,10 @@ class TryOnSettings(BaseSettings):
     @property
     def resolved_store_uri(self) -> str:
         return self.store_uri or self.core().resolved_store_uri
+
+    @property
+    def resolved_cache_dir(self) -> Path:
+        return self.cache_dir or self.core().home / "tryon" / "cache"
 
     @property
     def resolved_image_cache_dir(self) -> Path:

@@ -25,7 +25,7 @@ class ExplodingBackend(TryOnBackend):
 
 def _client(catalog, person_pre, backends=None, **kw) -> TestClient:  # noqa: ANN001
     uri, cache = catalog
-    settings = TryOnSettings(store_uri=uri, image_cache_dir=cache, **kw)
+    settings = TryOnSettings(store_uri=uri, image_cache_dir=cache, garment_region="pose", **kw)
     app = create_app(settings, backends=backends or {"preview": PreviewBackend()}, person_pre=person_pre)
     return TestClient(app)
 

@@ -39,7 +39,7 @@ def test_missing_package_is_a_clear_startup_error(monkeypatch, tmp_path):  # noq
     monkeypatch.setitem(sys.modules, "fashn_vton", None)  # import raises ImportError
     with pytest.raises(BackendUnavailable, match="fashn-vton-1.5"):
         FashnBackend(tmp_path).load()
-    app = create_app(TryOnSettings(backend="fashn", fashn_weights_dir=tmp_path))
+    app = create_app(TryOnSettings(backend="fashn", fashn_weights_dir=tmp_path, garment_region="pose"))
     with pytest.raises(BackendUnavailable, match="TRYON_BACKEND=preview"), TestClient(app):
         pass
 

@@ -102,3 +102,30 @@ def test_two_people_are_rejected(person_arrays):  # noqa: ANN001
     two[: small.shape[0], small.shape[1] : 2 * small.shape[1]] = small > 0
     with pytest.raises(TryOnInputError, match="more than one person"):
         build_person_prep(rgb, two, lm, TryOnCategory.top, "s")
+
+
+def test_flared_skirt_is_scaled_by_its_waistband(person_arrays):  # noqa: ANN001
+    from services.tryon.backends import correspondences, waist_rise, waistband, warp_garment
+    from services.tryon.garment import GarmentPrep, keypoints_from_mask
+
+    # an A-line skirt: 60 px waistband flaring to a 200 px hem, 240 px long
+    mask = np.zeros((300, 260), np.uint8)
+    cv2.fillConvexPoly(mask, np.array([[100, 20], [160, 20], [230, 260], [30, 260]], np.int32), (1,))
+    mask = mask.astype(bool)
+    wl, wr = waistband(mask)
+    assert abs(wl[0] - 100) <= 2 and abs(wr[0] - 160) <= 2 and wl[1] < 30
+    bbox, kp = keypoints_from_mask(mask)
+    garment = GarmentPrep("g", np.full((300, 260, 3), 200, np.uint8), mask, bbox, kp)
+    rgb, pmask, lm = person_arrays
+    person = build_person_prep(rgb, pmask, lm, TryOnCategory.bottom, "p")
+    src, dst = correspondences(person, garment, TryOnCategory.bottom)
+    hip_w = abs(lm[23, 0] - lm[24, 0])
+    # the waistband (not the flared middle) lands on the hips, 1.45 x the hip-joint distance wide
+    assert np.allclose(src[:2], [wl, wr])
+    assert abs(np.linalg.norm(dst[1] - dst[0]) - 1.45 * hip_w) < 1.0
+    # the length keeps the garment's length : waistband ratio (about 230 : 64 here)
+    length = np.linalg.norm((dst[4] + dst[5]) / 2 - (dst[0] + dst[1]) / 2)
+    assert abs(length - 1.45 * hip_w * (kp["hem_left"][1] - wl[1]) / (wr[0] - wl[0])) < 3
+    _, warped = warp_garment(person, garment, TryOnCategory.bottom)
+    top_y = int(lm[23, 1] - waist_rise(lm))
+    assert warped[top_y + 3 :].any() and not warped[: top_y - 15].any()  # waistband row is 3 % down
