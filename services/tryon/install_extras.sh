@@ -14,7 +14,11 @@ for extra in $(echo "${1:-}" | tr ',' ' '); do
       rm -rf /opt/fashn-vton-1.5
       git clone --filter=blob:none "$FASHN_VTON_REPO" /opt/fashn-vton-1.5
       git -C /opt/fashn-vton-1.5 checkout --detach "$FASHN_VTON_COMMIT"
-      pip install -c constraints.txt /opt/fashn-vton-1.5
+      # fashn-vton declares torch<2.6 and onnxruntime-gpu; the project pins a newer torch in
+      # constraints.txt, so install the package without its declared deps and add the rest by name
+      # (the adapter runs it on the project's torch - check one inference after changing either pin).
+      pip install --no-deps /opt/fashn-vton-1.5
+      pip install -c constraints.txt safetensors huggingface_hub einops matplotlib "fashn-human-parser==0.1.1"
       ;;
     *)
       echo "unknown try-on extra: $extra (known: fashn)" >&2

@@ -245,13 +245,19 @@ class PersonPreprocessor:
         rgb = np.ascontiguousarray(np.asarray(img))
         disk = self._disk_path(digest, "analysis")
         cached = _load_masks(disk)
-        if cached is not None and cached["person_mask"].shape == rgb.shape[:2]:
+        lm: np.ndarray | None
+        if (
+            cached is not None
+            and {"person_mask", "landmarks"} <= cached.keys()
+            and cached["person_mask"].shape == rgb.shape[:2]
+        ):
             person_mask, lm = cached["person_mask"], cached["landmarks"].astype(np.float32)
         else:
             person_mask, lm = self._run_models(rgb)
             check_person(person_mask, lm)
             assert lm is not None
             _save_masks(disk, person_mask=person_mask, landmarks=lm)
+        assert lm is not None
         with self._lock:
             self._analysis[key] = (rgb, person_mask, lm)
             while len(self._analysis) > self.cache_size:
