@@ -70,6 +70,11 @@ MEDIA_ALLOW_REDIRECTS = True
 # Memory budget (``--memory-limit-mb``): checked every few seconds, the crawl closes above it.
 MEMUSAGE_CHECK_INTERVAL_SECONDS = 5
 
-EXTENSIONS = {"crawler.extensions.CrawlSummaryExtension": 500}
+EXTENSIONS = {
+    "crawler.extensions.CrawlSummaryExtension": 500,
+    # the memory limit on current RSS, not the ru_maxrss peak inherited across fork+exec
+    "scrapy.extensions.memusage.MemoryUsage": None,
+    "crawler.extensions.CurrentRSSMemoryUsage": 0,
+}
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
