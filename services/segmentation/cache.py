@@ -146,7 +146,7 @@ class DiskCache:
             return
         _atomic_write(
             self.root / "masks" / image_id / f"{mask_id}.png",
-            lambda f: Image.fromarray(mask.astype(bool)).save(f, format="PNG", optimize=True),
+            lambda f: Image.fromarray(mask.astype(bool)).save(f, format="PNG", compress_level=1),
         )
 
     def get_mask(self, image_id: str, mask_id: str) -> np.ndarray | None:

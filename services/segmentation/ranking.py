@@ -145,6 +145,7 @@ class GarmentCues:
     edges: np.ndarray  # float32 [H, W], normalised colour gradient magnitude
     face: np.ndarray | None  # bool [H, W] head ellipse
     person_near: np.ndarray | None  # bool [H, W] person mask grown by 3 px
+    person_area: int = 0  # pixels in the person mask
 
 
 def edge_map(image: Image.Image) -> np.ndarray:
@@ -195,6 +196,7 @@ class GarmentRanker(Ranker):
             edges=edge_map(image),
             face=person.face_mask() if person else None,
             person_near=near,
+            person_area=int(np.count_nonzero(person.person_mask)) if near is not None else 0,
         )
 
     # ---------------------------------------------------------------- prompts
@@ -237,21 +239,28 @@ class GarmentRanker(Ranker):
 
     # ---------------------------------------------------------------- scoring
     def features(self, mask: np.ndarray, cues: GarmentCues) -> dict[str, float]:
-        area = float(mask.sum())
+        area = float(np.count_nonzero(mask))
         person_mask = cues.person.person_mask if cues.person is not None else None
         feats = {"area": area, "coverage": 0.0, "face": 0.0, "edge": 0.0}
         if area == 0:
             return feats
+        # everything below is local to the mask's box (grown by 1 px for the boundary)
+        rows = np.flatnonzero(mask.any(axis=1))
+        cols = np.flatnonzero(mask.any(axis=0))
+        box = np.s_[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
+        m = mask[box]
         if person_mask is not None:
-            feats["coverage"] = float(np.logical_and(mask, person_mask).sum() / max(person_mask.sum(), 1))
+            feats["coverage"] = float(
+                np.count_nonzero(m & person_mask[box]) / max(cues.person_area, 1)
+            )
         if cues.face is not None:
-            feats["face"] = float(np.logical_and(mask, cues.face).sum() / area)
-        m8 = mask.view(np.uint8)
+            feats["face"] = float(np.count_nonzero(m & cues.face[box]) / area)
+        m8 = m.view(np.uint8)
         boundary = (m8 - cv2.erode(m8, _CROSS, iterations=2)).view(bool)
         if cues.person_near is not None:
-            boundary &= cues.person_near
+            boundary &= cues.person_near[box]
         if boundary.any():
-            feats["edge"] = float(cues.edges[boundary].mean())
+            feats["edge"] = float(cues.edges[box][boundary].mean())
         return feats
 
     def score(self, predicted_iou: float, variant: str, contains_click: bool, f: dict[str, float]) -> float:

@@ -101,7 +101,7 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
 def mask_to_png(mask: np.ndarray) -> bytes:
     """bool ``[H, W]`` -> 1-bit PNG bytes (white = mask)."""
     buf = io.BytesIO()
-    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, format="PNG", optimize=True)
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, format="PNG")
     return buf.getvalue()
 
 

@@ -95,16 +95,13 @@ def upscale_logits(
     Same as SAM's ``postprocess_masks``: bilinear to the ``frame_size`` square,
     crop the padding, bilinear to the original size.
     """
-    k = low_res_logits.shape[0]
-    hwk = np.ascontiguousarray(low_res_logits.transpose(1, 2, 0), dtype=np.float32)
-    up = cv2.resize(hwk, (frame_size, frame_size), interpolation=cv2.INTER_LINEAR)
-    if up.ndim == 2:
-        up = up[:, :, None]
-    up = np.ascontiguousarray(up[: input_size[0], : input_size[1]])
-    out = cv2.resize(up, (original_size[1], original_size[0]), interpolation=cv2.INTER_LINEAR)
-    if out.ndim == 2:
-        out = out[:, :, None]
-    return out.transpose(2, 0, 1).reshape(k, original_size[0], original_size[1])
+    height, width = original_size
+    logits = np.asarray(low_res_logits, dtype=np.float32)
+    out = np.empty((logits.shape[0], height, width), dtype=np.float32)
+    for i, low in enumerate(logits):  # one channel at a time: no transposed copies
+        up = cv2.resize(low, (frame_size, frame_size), interpolation=cv2.INTER_LINEAR)
+        cv2.resize(up[: input_size[0], : input_size[1]], (width, height), dst=out[i], interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def file_key(*paths: object) -> str:
