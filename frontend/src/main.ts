@@ -204,7 +204,18 @@ interface PhotoSession {
   candidates: MaskCandidate[];
   drawable: DrawableMask[];
   selected: number;
+  /** The points that produced `candidates`. */
+  maskPoints: PointPrompt[];
   controller: AbortController;
+}
+
+/** True when `next` is `prev` plus one more point: a correction of the mask `prev` gave. */
+function extendsByOne(prev: PointPrompt[], next: PointPrompt[]): boolean {
+  return (
+    prev.length > 0 &&
+    next.length === prev.length + 1 &&
+    prev.every((p, i) => p.x === next[i].x && p.y === next[i].y && p.label === next[i].label)
+  );
 }
 
 let photo: PhotoSession | null = null;
@@ -261,6 +272,7 @@ async function openPhoto(file: File): Promise<void> {
     candidates: [],
     drawable: [],
     selected: -1,
+    maskPoints: [],
     controller,
   };
   photo = session;
@@ -298,13 +310,19 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
   const { signal } = session.controller;
   if (!points.some((p) => p.label === 1)) {
     stage.setMasks([], -1);
+    session.maskPoints = [];
     maskChoices.hidden = true;
     if (points.length) statusLine.textContent = "Add a point on the garment (a plain click).";
     return;
   }
   busy("Finding the garment…");
   try {
-    const res = await predictMasks(session.imageId, points, signal);
+    // a new point after a mask was shown corrects the selected mask (SAM's mask prompt)
+    const previous =
+      extendsByOne(session.maskPoints, points) && session.selected >= 0
+        ? session.candidates[session.selected]?.mask_id
+        : undefined;
+    const res = await predictMasks(session.imageId, points, signal, previous);
     const drawable = await Promise.all(
       res.candidates.map(async (c, i) => ({
         source: await maskAlpha(c),
@@ -314,6 +332,7 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
     );
     if (signal.aborted || photo !== session) return;
     session.candidates = res.candidates;
+    session.maskPoints = points.map((p) => ({ ...p }));
     session.drawable = drawable;
     renderChoices(session);
     selectMask(session, 0);

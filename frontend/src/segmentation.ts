@@ -34,8 +34,18 @@ export async function uploadImage(file: Blob, signal?: AbortSignal): Promise<Upl
   return requestJson<UploadedImage>("segmentation", "/images", { method: "POST", body: form, signal });
 }
 
-export function predictMasks(imageId: string, points: PointPrompt[], signal?: AbortSignal): Promise<MasksResponse> {
-  return postJson<MasksResponse>("segmentation", `/images/${encodeURIComponent(imageId)}/masks`, { points }, signal);
+/**
+ * Candidate masks for point prompts. `previousMaskId`: the mask these points correct (SAM's
+ * iterative refinement uses it as its mask prompt); send all points so far.
+ */
+export function predictMasks(
+  imageId: string,
+  points: PointPrompt[],
+  signal?: AbortSignal,
+  previousMaskId?: string,
+): Promise<MasksResponse> {
+  const body = previousMaskId ? { points, previous_mask_id: previousMaskId } : { points };
+  return postJson<MasksResponse>("segmentation", `/images/${encodeURIComponent(imageId)}/masks`, body, signal);
 }
 
 export async function fetchCutout(imageId: string, maskId: string, signal?: AbortSignal): Promise<Blob> {

@@ -96,7 +96,7 @@ def create_app(
         labels = [int(p.label) for p in body.points]
         box = body.box_xyxy()
         entry = await run_in_threadpool(s.entry, image_id)
-        segments = await run_in_threadpool(s.segment, image_id, points, labels, box)
+        segments = await run_in_threadpool(s.segment, image_id, points, labels, box, body.previous_mask_id)
         # A path relative to the server root. Built from root_path rather than url_for: url_for
         # cannot resolve this route's name when the app is mounted (``fittingroom serve``).
         prefix = request.scope.get("root_path", "").rstrip("/")

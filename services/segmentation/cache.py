@@ -149,6 +149,24 @@ class DiskCache:
             lambda f: Image.fromarray(mask.astype(bool)).save(f, format="PNG", compress_level=1),
         )
 
+    def put_logits(self, image_id: str, mask_id: str, logits: np.ndarray) -> None:
+        """Store a mask's SAM low-res logits (float16 ``.npy``), the ``mask_input`` of a refinement."""
+        if self.root is None:
+            return
+        _atomic_write(
+            self.root / "masks" / image_id / f"{mask_id}.logits.npy",
+            lambda f: np.save(f, np.asarray(logits, dtype=np.float16)),
+        )
+
+    def get_logits(self, image_id: str, mask_id: str) -> np.ndarray | None:
+        """float32 logits stored by :meth:`put_logits`, or None."""
+        if self.root is None or not (is_safe_id(image_id) and is_safe_id(mask_id)):
+            return None
+        try:
+            return np.load(self.root / "masks" / image_id / f"{mask_id}.logits.npy").astype(np.float32)
+        except (OSError, ValueError, EOFError):
+            return None
+
     def get_mask(self, image_id: str, mask_id: str) -> np.ndarray | None:
         if self.root is None or not (is_safe_id(image_id) and is_safe_id(mask_id)):
             return None

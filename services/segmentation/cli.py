@@ -113,6 +113,13 @@ def eval_segmentation(
     every: int = typer.Option(1, "--every", min=1, help="Use every k-th labelled photo (quick runs)."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many photos."),
     ranker: str | None = typer.Option(None, "--ranker", help="Override SEGMENTATION_RANKER: garment or sam."),
+    clicks: int = typer.Option(
+        1,
+        "--clicks",
+        min=1,
+        max=20,
+        help="Clicks per garment: 1 + corrective clicks on the top mask's largest error.",
+    ),
 ) -> None:
     """Click-to-mask IoU on the pixel-labelled street photos (see services/segmentation/eval.py)."""
     from rich.console import Console
@@ -135,7 +142,12 @@ def eval_segmentation(
     try:
         with console.status("evaluating") as status:
             metrics = evaluate(
-                service, folder, every=every, limit=limit, progress=lambda pid: status.update(f"photo {pid}")
+                service,
+                folder,
+                every=every,
+                limit=limit,
+                clicks=clicks,
+                progress=lambda pid: status.update(f"photo {pid}"),
             )
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--street-photos") from exc
@@ -156,6 +168,16 @@ def eval_segmentation(
     )
     out = Console()
     out.print(table)
+    if clicks > 1:
+        out.print(
+            "corrective clicks (top-1 mIoU | share with IoU >= 0.85): "
+            + "  ".join(
+                f"{k + 1}: {m:.3f} | {sh:.3f}"
+                for k, (m, sh) in enumerate(
+                    zip(metrics["miou_by_clicks"], metrics["share_iou_085_by_clicks"], strict=True)
+                )
+            )
+        )
     out.print(
         f"encoder median {metrics['encoder_ms_median']} ms | upload (encoder + person cues) median "
         f"{metrics['upload_ms_median']} ms | click median {metrics['click_ms_median']} ms, "

@@ -26,7 +26,7 @@ The ``garment`` ranker (default) does two things.
                - face_fraction(m)                     # share of m inside the head ellipse
                + edge_strength(m)                     # boundary on strong colour edges
                + 0.2 * [variant M]                    # two-sided garments
-               - 1.0 * [click not inside m]
+               - 1.0 * [a positive point outside m, or a user's negative point inside m]
 
    ``coverage`` = |m ∩ person| / |person| with the selfie-segmentation person mask;
    ``edge_strength`` = mean normalised Lab gradient magnitude (1.5 px Gaussian, divided
@@ -37,6 +37,10 @@ The ``garment`` ranker (default) does two things.
 
 The constants were chosen by a small grid search on every 2nd garment of every 4th
 street photo and checked on the other half (see README "Candidate ranking").
+**Refinement.** With ``mask_input`` (the low-res logits of a mask returned earlier, which the
+user corrects with more points) only the base variant is decoded, with that mask as SAM's mask
+prompt, and its 4 masks are scored by the same rule.
+
 The ``sam`` ranker orders the user prompt's 4 masks by SAM's predicted IoU.
 """
 
@@ -74,6 +78,8 @@ class RankedMask:
     variant: str
     token: int
     features: dict[str, float] = field(default_factory=dict)
+    #: float32 ``[S/4, S/4]`` SAM low-res logits of this mask (the ``mask_input`` of a refinement).
+    low_res_logits: np.ndarray | None = None
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -117,8 +123,13 @@ class Ranker(ABC):
         cues: Any,
         *,
         limit: int = 3,
+        mask_input: np.ndarray | None = None,
     ) -> list[RankedMask]:
-        """Decode the prompt (and variants) and return at most ``limit`` masks, best first."""
+        """Decode the prompt (and variants) and return at most ``limit`` masks, best first.
+
+        ``mask_input``: float32 ``[S/4, S/4]`` low-res logits of the mask being refined (SAM's
+        iterative refinement: the previous answer plus the new points).
+        """
 
 
 class SamScoreRanker(Ranker):
@@ -126,11 +137,18 @@ class SamScoreRanker(Ranker):
 
     name = "sam"
 
-    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3):  # type: ignore[no-untyped-def]
-        cands = backend.predict(embedding, points, labels, box)
+    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None):  # type: ignore[no-untyped-def]
+        cands = backend.predict(embedding, points, labels, box, mask_input)
         masks = backend.upscale(embedding, cands) > MASK_THRESHOLD
         ranked = [
-            RankedMask(masks[t], float(cands.iou_predictions[t]), float(cands.iou_predictions[t]), "A", t)
+            RankedMask(
+                masks[t],
+                float(cands.iou_predictions[t]),
+                float(cands.iou_predictions[t]),
+                "A",
+                t,
+                low_res_logits=cands.low_res_logits[t],
+            )
             for t in range(len(cands))
         ]
         ranked.sort(key=lambda r: -r.score)
@@ -250,9 +268,7 @@ class GarmentRanker(Ranker):
         box = np.s_[max(rows[0] - 1, 0) : rows[-1] + 2, max(cols[0] - 1, 0) : cols[-1] + 2]
         m = mask[box]
         if person_mask is not None:
-            feats["coverage"] = float(
-                np.count_nonzero(m & person_mask[box]) / max(cues.person_area, 1)
-            )
+            feats["coverage"] = float(np.count_nonzero(m & person_mask[box]) / max(cues.person_area, 1))
         if cues.face is not None:
             feats["face"] = float(np.count_nonzero(m & cues.face[box]) / area)
         m8 = m.view(np.uint8)
@@ -274,20 +290,36 @@ class GarmentRanker(Ranker):
             s -= w.outside_click
         return s
 
-    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3):  # type: ignore[no-untyped-def]
+    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None):  # type: ignore[no-untyped-def]
         if cues is None:
-            return SamScoreRanker().rank(backend, embedding, points, labels, box, None, limit=limit)
+            return SamScoreRanker().rank(
+                backend, embedding, points, labels, box, None, limit=limit, mask_input=mask_input
+            )
         positives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 1]
+        negatives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 0]
+        variants = self.prompt_variants(points, labels, cues)
+        if mask_input is not None:  # refining the user's mask: the base variant only
+            variants = variants[:1]
         ranked: list[RankedMask] = []
-        for name, pts, labs in self.prompt_variants(points, labels, cues):
-            cands = backend.predict(embedding, pts, labs, box)
+        for name, pts, labs in variants:
+            cands = backend.predict(embedding, pts, labs, box, mask_input)
             masks = backend.upscale(embedding, cands) > MASK_THRESHOLD
             for t in range(len(cands)):
                 m = masks[t]
                 f = self.features(m, cues)
-                contains = all(m[p] for p in positives)
+                contains = all(m[p] for p in positives) and not any(m[p] for p in negatives)
                 iou_pred = float(cands.iou_predictions[t])
-                ranked.append(RankedMask(m, self.score(iou_pred, name, contains, f), iou_pred, name, t, f))
+                ranked.append(
+                    RankedMask(
+                        m,
+                        self.score(iou_pred, name, contains, f),
+                        iou_pred,
+                        name,
+                        t,
+                        f,
+                        low_res_logits=cands.low_res_logits[t],
+                    )
+                )
         ranked.sort(key=lambda r: -r.score)
         return select_diverse(ranked, limit, self.weights.dedup_iou)
 

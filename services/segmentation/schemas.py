@@ -39,6 +39,13 @@ class MaskRequest(BaseModel):
         default=None,
         description="Optional box prompt around the garment: [x0, y0, x1, y1] or {x0, y0, x1, y1}.",
     )
+    previous_mask_id: str | None = Field(
+        default=None,
+        description=(
+            "Optional mask_id returned earlier for this image that these points correct: SAM's "
+            "iterative refinement uses that mask as its mask prompt. Send all points so far."
+        ),
+    )
 
     def box_xyxy(self) -> tuple[float, float, float, float] | None:
         """The box as (x0, y0, x1, y1), whichever form it was sent in."""

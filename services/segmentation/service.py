@@ -149,6 +149,9 @@ class SegmentationService:
         self._masks: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
             max(64, 8 * self.settings.memory_cache_size)
         )
+        self._logits: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
+            max(64, 8 * self.settings.memory_cache_size)
+        )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._stats_lock = threading.Lock()
@@ -260,12 +263,16 @@ class SegmentationService:
         points: np.ndarray | list,
         labels: np.ndarray | list,
         box: np.ndarray | list | tuple | None = None,
+        previous_mask_id: str | None = None,
     ) -> list[Segment]:
         """Candidate masks for a prompt, best first (at most ``max_candidates``).
 
         ``points`` float ``[N, 2]`` (x, y) and ``labels`` int ``[N]`` (1 include, 0 exclude)
-        in original-image pixels; ``box`` optional (x0, y0, x1, y1).
-        Raises UnknownImage (404) or InvalidPrompt (422).
+        in original-image pixels; ``box`` optional (x0, y0, x1, y1); ``previous_mask_id``
+        optional: a mask returned earlier for this image that the new points correct (its SAM
+        logits become the mask prompt).
+        Raises UnknownImage (404), UnknownMask (404, unknown ``previous_mask_id``) or
+        InvalidPrompt (422).
         """
         entry = self.entry(image_id)
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
@@ -274,18 +281,29 @@ class SegmentationService:
             raise InvalidPrompt(f"{len(pts)} points but {len(labs)} labels")
         bx = None if box is None else np.asarray(box, dtype=np.float64).reshape(4)
         self.validate_prompt(entry, pts, labs, bx)
+        mask_input = None if previous_mask_id is None else self.mask_logits(image_id, previous_mask_id)
         ranked: list[RankedMask] = self.ranker.rank(
-            self.backend, entry.embedding, pts, labs, bx, entry.cues, limit=self.settings.max_candidates
+            self.backend,
+            entry.embedding,
+            pts,
+            labs,
+            bx,
+            entry.cues,
+            limit=self.settings.max_candidates,
+            mask_input=mask_input,
         )
         key = hashlib.sha256(
             f"{self.backend.model_key}|{self.ranker.name}|{pts.tolist()}|{labs.tolist()}|"
-            f"{None if bx is None else bx.tolist()}".encode()
+            f"{None if bx is None else bx.tolist()}|{previous_mask_id}".encode()
         ).hexdigest()[:16]
         out = []
         for rank, cand in enumerate(ranked):
             mask_id = f"{key}-{rank}"
             self._masks.put((image_id, mask_id), cand.mask)
             self.disk.put_mask(image_id, mask_id, cand.mask)
+            if cand.low_res_logits is not None:
+                self._logits.put((image_id, mask_id), cand.low_res_logits)
+                self.disk.put_logits(image_id, mask_id, cand.low_res_logits)
             out.append(
                 Segment(
                     mask_id=mask_id,
@@ -309,6 +327,23 @@ class SegmentationService:
                 raise UnknownMask(f"unknown mask_id {mask_id!r} for image {image_id}")
             self._masks.put((image_id, mask_id), mask)
         return mask
+
+    def mask_logits(self, image_id: str, mask_id: str) -> np.ndarray:
+        """SAM low-res logits of a mask returned earlier (float32 ``[S/4, S/4]``).
+
+        Raises UnknownImage, or UnknownMask when the mask is unknown or has no logits.
+        """
+        self.entry(image_id)
+        logits = self._logits.get((image_id, mask_id))
+        if logits is None:
+            logits = self.disk.get_logits(image_id, mask_id)
+            if logits is None:
+                raise UnknownMask(
+                    f"unknown previous_mask_id {mask_id!r} for image {image_id}: "
+                    "use a mask_id returned by POST /images/{image_id}/masks"
+                )
+            self._logits.put((image_id, mask_id), logits)
+        return logits
 
     def cutout(self, image_id: str, mask_id: str) -> Image.Image:
         """RGBA cutout (alpha = mask) cropped to the mask box; raises UnknownImage / UnknownMask."""

@@ -354,11 +354,16 @@ def test_photo_click_shows_masks_and_searches_with_the_cutout(
     page.mouse.click(box["x"] + 50, box["y"] + 50)
     page.keyboard.up("Shift")
     wait_until(lambda: len(calls["masks"]) >= 2)
+    page.locator("#photo-busy").wait_for(state="hidden")  # the corrected masks are on screen
     page.locator("#photo-stage").focus()
     page.keyboard.press("Enter")
     wait_until(lambda: len(calls["masks"]) >= 3)
     labels = [[p["label"] for p in c["points"]] for c in calls["masks"]]  # type: ignore[index]
     assert [1, 0] in labels and [1, 0, 1] in labels
+    # each added point corrects the mask on screen (SAM's mask prompt): first the picked
+    # candidate m1, then the new best m0; the first click has none
+    assert "previous_mask_id" not in calls["masks"][0]
+    assert [c.get("previous_mask_id") for c in calls["masks"][1:3]] == ["m1", "m0"]  # type: ignore[union-attr]
 
 
 def tryon_stub() -> Callable[[], FastAPI]:

@@ -100,7 +100,9 @@ def upscale_logits(
     out = np.empty((logits.shape[0], height, width), dtype=np.float32)
     for i, low in enumerate(logits):  # one channel at a time: no transposed copies
         up = cv2.resize(low, (frame_size, frame_size), interpolation=cv2.INTER_LINEAR)
-        cv2.resize(up[: input_size[0], : input_size[1]], (width, height), dst=out[i], interpolation=cv2.INTER_LINEAR)
+        cv2.resize(
+            up[: input_size[0], : input_size[1]], (width, height), dst=out[i], interpolation=cv2.INTER_LINEAR
+        )
     return out
 
 

@@ -50,6 +50,8 @@ class FakeBackend(SamBackend):
     def __init__(self, delay: float = 0.0) -> None:
         self.embed_calls = 0
         self.delay = delay
+        #: ``mask_input`` of every ``predict`` call (None when absent), in order.
+        self.mask_inputs: list[np.ndarray | None] = []
         self._lock = threading.Lock()
 
     def embed(self, image: Image.Image) -> ImageEmbedding:
@@ -71,6 +73,7 @@ class FakeBackend(SamBackend):
         )
 
     def predict(self, embedding, points, labels, box=None, mask_input=None):  # type: ignore[no-untyped-def]
+        self.mask_inputs.append(None if mask_input is None else np.array(mask_input))
         s = self.image_size // 4
         h, w = embedding.original_size
         x, y = np.asarray(points, dtype=float)[np.asarray(labels) == 1][0]

@@ -17,6 +17,7 @@ from PIL import Image
 from segmentation_helpers import FakeBackend, png_bytes
 
 from services.segmentation.app import create_app
+from services.segmentation.backends.base import Candidates
 from services.segmentation.ranking import SamScoreRanker
 from services.segmentation.service import SegmentationService
 from services.segmentation.settings import SegmentationSettings
@@ -156,6 +157,48 @@ def test_unknown_ids_are_404(client) -> None:
     info = upload(client, photo())
     r = client.get(f"/images/{info['image_id']}/masks/nope-0/cutout")
     assert r.status_code == 404 and "unknown mask_id" in r.json()["detail"]
+
+
+def test_refinement_feeds_the_previous_masks_logits_back(client, service) -> None:
+    info = upload(client, photo())
+    first = click(client, info["image_id"], [(50, 40, 1)]).json()["candidates"]
+    chosen = first[1]
+    body = {
+        "points": [{"x": 50, "y": 40, "label": 1}, {"x": 68, "y": 40, "label": 0}],
+        "previous_mask_id": chosen["mask_id"],
+    }
+    r = client.post(f"/images/{info['image_id']}/masks", json=body)
+    assert r.status_code == 200, r.text
+    # the chosen candidate's own low-res logits are the mask prompt: upscaled, they give its mask
+    mask_input = service.backend.mask_inputs[-1]
+    assert mask_input is not None
+    entry = service.entry(info["image_id"])
+    up = service.backend.upscale(entry.embedding, Candidates(mask_input[None], np.zeros(1, np.float32)))
+    chosen_mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(chosen["mask_png"]))).convert("1"))
+    assert np.array_equal(up[0] > 0, chosen_mask)
+    assert not np.array_equal(
+        up[0] > 0, np.asarray(Image.open(io.BytesIO(base64.b64decode(first[0]["mask_png"]))))
+    )
+    plain = click(client, info["image_id"], [(50, 40, 1), (68, 40, 0)]).json()["candidates"]
+    assert service.backend.mask_inputs[-1] is None
+    assert {c["mask_id"] for c in plain}.isdisjoint(c["mask_id"] for c in r.json()["candidates"])
+
+
+def test_refinement_with_an_unknown_previous_mask_is_404(client) -> None:
+    info = upload(client, photo())
+    body = {"points": [{"x": 50, "y": 40, "label": 1}], "previous_mask_id": "feedfeed-0"}
+    r = client.post(f"/images/{info['image_id']}/masks", json=body)
+    assert r.status_code == 404 and "unknown previous_mask_id" in r.json()["detail"]
+
+
+def test_previous_mask_logits_survive_a_restart(tmp_path) -> None:
+    first = make_service(tmp_path)
+    entry = first.add_image(png_bytes(photo()))
+    seg = first.segment(entry.image_id, [[50, 40]], [1])[0]
+    second = make_service(tmp_path)
+    logits = second.mask_logits(entry.image_id, seg.mask_id)
+    assert logits.shape == (16, 16) and logits.dtype == np.float32
+    assert np.allclose(logits, first.mask_logits(entry.image_id, seg.mask_id), atol=1e-2)
 
 
 def test_missing_file_field_is_422(client) -> None:

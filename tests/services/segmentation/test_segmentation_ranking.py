@@ -58,6 +58,7 @@ class FixedBackend(SamBackend):
 
     def predict(self, embedding, points, labels, box=None, mask_input=None):  # type: ignore[no-untyped-def]
         self.prompts.append((np.asarray(points).copy(), np.asarray(labels).copy()))
+        self.mask_inputs = getattr(self, "mask_inputs", []) + [mask_input]
         return Candidates(np.zeros((len(self.masks), 16, 16), np.float32), np.array(self.ious, np.float32))
 
     def upscale(self, embedding, candidates):  # type: ignore[no-untyped-def]
@@ -109,6 +110,31 @@ def test_candidates_not_containing_the_click_are_demoted() -> None:
     )
     assert ranked[0].mask[85, 60]
     assert ranked[0].mask.sum() != m["person"].sum()
+
+
+def test_a_users_negative_point_inside_a_mask_demotes_it() -> None:
+    img, m, backend, ranker = setup()
+    cues = ranker.analyze(img)
+    emb = backend.embed(img)
+    # without the negative point the top wins; a negative on its right half leaves the left half
+    assert np.array_equal(
+        ranker.rank(backend, emb, np.array([[35.0, 85.0]]), np.array([1]), None, cues)[0].mask, m["top"]
+    )
+    pts, labs = np.array([[35.0, 85.0], [60.0, 85.0]]), np.array([1, 0])
+    ranked = ranker.rank(backend, emb, pts, labs, None, cues)
+    assert ranked[0].mask[85, 35] and not ranked[0].mask[85, 60]
+
+
+def test_refinement_decodes_the_base_variant_with_the_mask_prompt() -> None:
+    img, m, backend, ranker = setup()
+    cues = ranker.analyze(img)
+    previous = np.full((16, 16), 3.0, np.float32)
+    ranked = ranker.rank(
+        backend, backend.embed(img), np.array([[35.0, 85.0]]), np.array([1]), None, cues, mask_input=previous
+    )
+    assert len(backend.prompts) == 1 and backend.prompts[0][1].tolist() == [1, 0]  # B only, no mirror
+    assert backend.mask_inputs[-1] is previous
+    assert all(r.low_res_logits is not None and r.low_res_logits.shape == (16, 16) for r in ranked)
 
 
 def test_without_person_cues_the_ranker_falls_back_to_sam_scores() -> None:

@@ -58,14 +58,20 @@ def test_small_eval_iou_and_garment_ranking_beats_sam_scores(
 ) -> None:
     settings = SegmentationSettings(cache_dir=tmp_path)
     garment = evaluate(
-        SegmentationService(settings, backend=backend, ranker=garment_ranker), street_photos, every=50
+        SegmentationService(settings, backend=backend, ranker=garment_ranker),
+        street_photos,
+        every=25,
+        clicks=3,
     )
     sam = evaluate(
-        SegmentationService(settings, backend=backend, ranker=SamScoreRanker()), street_photos, every=50
+        SegmentationService(settings, backend=backend, ranker=SamScoreRanker()), street_photos, every=25
     )
-    assert garment["photos"] == 8 and garment["garments"] >= 12
+    assert garment["photos"] == 16 and garment["garments"] >= 30
     assert garment["top1_miou"] > 0.55 and garment["best3_miou"] > 0.6
     assert garment["top1_miou"] > sam["top1_miou"] + 0.1
+    # two corrective clicks with the previous mask as SAM's mask prompt fix a good part of the errors
+    one, _, three = garment["miou_by_clicks"]
+    assert one == garment["top1_miou"] and three > one + 0.08
 
 
 @pytest.mark.real_data
