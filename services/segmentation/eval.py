@@ -161,7 +161,9 @@ def evaluate(
                         x, y, lab = corrective_click(segs[0].mask, gt)
                         points.append((x, y))
                         labels.append(lab)
-                        segs = service.segment(entry.image_id, points, labels, previous_mask_id=segs[0].mask_id)
+                        segs = service.segment(
+                            entry.image_id, points, labels, previous_mask_id=segs[0].mask_id
+                        )
                         current = iou(segs[0].mask, gt) if segs else 0.0
                     by_click[k].append(current)
             if progress:
