@@ -53,6 +53,15 @@ def segment(
     out: Path = typer.Option(Path("cutout.png"), "--out", "-o", help="RGBA cutout of the best mask (PNG)."),
     mask_out: Path | None = typer.Option(None, "--mask-out", help="Also write the best mask (1-bit PNG)."),
     as_json: bool = typer.Option(False, "--json", help="Print the candidates as JSON."),
+    refine: bool = typer.Option(
+        False,
+        "--refine",
+        help="Apply the points as successive clicks, as the web page does: each point after the first "
+        "corrects the previous best mask (SAM's mask prompt).",
+    ),
+    previous: str | None = typer.Option(
+        None, "--previous", help="mask_id of an earlier run on this photo that these points correct."
+    ),
 ) -> None:
     """Cut the clicked garment out of PHOTO: prints the candidates, writes the best one's cutout."""
     from rich.console import Console
@@ -73,7 +82,11 @@ def segment(
     service = SegmentationService()
     try:
         entry = service.add_image(photo.read_bytes(), str(photo))
-        segs = service.segment(entry.image_id, pts, labels, bx)
+        steps = range(1, len(pts) + 1) if refine else [len(pts)]
+        segs = []
+        for n in steps:
+            segs = service.segment(entry.image_id, pts[:n], labels[:n], bx, previous)
+            previous = segs[0].mask_id if segs else None
     except SegmentationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -95,8 +108,10 @@ def segment(
         typer.echo(json.dumps({"image_id": entry.image_id, "candidates": rows, "cutout": str(out)}))
         return
     table = Table(title=f"{photo.name} {entry.width}x{entry.height}: candidates (best first)")
-    for col in ("rank", "score", "predicted IoU", "area px", "bbox x0,y0,x1,y1", "mask_id"):
+    for col in ("rank", "score", "predicted IoU", "area px"):
         table.add_column(col)
+    table.add_column("bbox x0,y0,x1,y1", no_wrap=True)
+    table.add_column("mask_id", no_wrap=True)
     for r in rows:
         table.add_row(str(r["rank"]), f"{r['score']:.3f}", f"{r['predicted_iou']:.3f}", str(r["area"]),
                       ",".join(map(str, r["bbox"])), r["mask_id"])  # fmt: skip

@@ -340,7 +340,7 @@ class SegmentationService:
             if logits is None:
                 raise UnknownMask(
                     f"unknown previous_mask_id {mask_id!r} for image {image_id}: "
-                    "use a mask_id returned by POST /images/{image_id}/masks"
+                    "use a mask_id returned earlier for this image"
                 )
             self._logits.put((image_id, mask_id), logits)
         return logits

@@ -95,6 +95,30 @@ def test_cli_segment_writes_the_blouse_cutout(street_photos, tmp_path, monkeypat
     mask[y0:y1, x0:x1] = np.asarray(cut)[..., 3] > 0
     assert iou(mask, labels == 5) > 0.3
     assert (mask & (labels == 42)).sum() < 0.05 * mask.sum()
+    hair = 19
+    assert (mask & (labels == hair)).sum() > 0.3 * mask.sum()  # one click also takes the long hair
+    # an exclude click on the hair corrects that mask (--refine: SAM's mask prompt)
+    r = CliRunner().invoke(
+        build_app(),
+        [
+            "segment",
+            str(photo),
+            "--point",
+            "277,250",
+            "--point",
+            "341,175,0",
+            "--refine",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    x0, y0, x1, y1 = json.loads(r.output.strip().splitlines()[-1])["candidates"][0]["bbox"]
+    refined = np.zeros(labels.shape, bool)
+    refined[y0:y1, x0:x1] = np.asarray(Image.open(out))[..., 3] > 0
+    assert (refined & (labels == hair)).sum() < 0.1 * refined.sum()
+    assert (refined & (labels == 5)).sum() > 0.8 * refined.sum()
 
 
 @pytest.mark.real_data
