@@ -37,6 +37,7 @@ The ``garment`` ranker (default) does two things.
 
 The constants were chosen by a small grid search on every 2nd garment of every 4th
 street photo and checked on the other half (see README "Candidate ranking").
+
 **Refinement.** With ``mask_input`` (the low-res logits of a mask returned earlier, which the
 user corrects with more points) only the base variant is decoded, with that mask as SAM's mask
 prompt, and its 4 masks are scored by the same rule.
@@ -163,7 +164,11 @@ class GarmentCues:
     edges: np.ndarray  # float32 [H, W], normalised colour gradient magnitude
     face: np.ndarray | None  # bool [H, W] head ellipse
     person_near: np.ndarray | None  # bool [H, W] person mask grown by 3 px
-    person_area: int = 0  # pixels in the person mask
+    person_area: int = field(init=False)  # pixels in the person mask (0 without one)
+
+    def __post_init__(self) -> None:
+        mask = self.person.person_mask if self.person is not None else None
+        self.person_area = int(np.count_nonzero(mask)) if mask is not None else 0
 
 
 def edge_map(image: Image.Image) -> np.ndarray:
@@ -214,7 +219,6 @@ class GarmentRanker(Ranker):
             edges=edge_map(image),
             face=person.face_mask() if person else None,
             person_near=near,
-            person_area=int(np.count_nonzero(person.person_mask)) if near is not None else 0,
         )
 
     # ---------------------------------------------------------------- prompts
