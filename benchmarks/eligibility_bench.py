@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fittingroom.images import load_image
+from fittingroom.models.eligibility import load_annotator
+from fittingroom.models.eligibility.settings import EligibilitySettings
 from fittingroom.settings import get_settings
-from services.eligibility import load_annotator
-from services.eligibility.settings import EligibilitySettings
 
 
 def main() -> None:

@@ -37,8 +37,8 @@ from catalog_ingest.readers import read_feed
 from catalog_ingest.runner import ingest_feed
 from fittingroom.catalog.models import ImageRecord, vector_id_for
 from fittingroom.catalog.sqlite import SQLiteStore
-from fittingroom.encoders.base import Encoder, Query, document_text, l2_normalize
 from fittingroom.images import decode_image, flatten_alpha, sha256_bytes
+from fittingroom.models.encoders.base import Encoder, Query, document_text, l2_normalize
 from fittingroom.settings import CoreSettings
 
 
@@ -85,7 +85,7 @@ class StandInEncoder(Encoder):
 def make_encoder(name: str) -> Encoder:
     if name == "standin":
         return StandInEncoder()
-    from fittingroom.encoders.registry import get_encoder
+    from fittingroom.models.encoders.registry import get_encoder
 
     return get_encoder(name)
 

@@ -156,7 +156,7 @@ def real_inputs(encoder_name: str, n: int) -> tuple[object | None, dict[str, lis
     if encoder_name == "none":
         return None, {}, "encoder disabled (--encoder none): latency excludes the query embedding"
     try:
-        from fittingroom.encoders.registry import get_encoder
+        from fittingroom.models.encoders.registry import get_encoder
 
         encoder = get_encoder(encoder_name)
     except Exception as exc:  # the encoder is optional for this benchmark
@@ -167,7 +167,7 @@ def real_inputs(encoder_name: str, n: int) -> tuple[object | None, dict[str, lis
         )
     from PIL import Image
 
-    from fittingroom.encoders.base import Query
+    from fittingroom.models.encoders.base import Query
     from fittingroom.settings import get_settings
 
     luma = get_settings().shared_data / "luma-catalog" / "images"
@@ -222,8 +222,8 @@ def main() -> None:
     import faiss
 
     from fittingroom.index import IndexSettings, VectorIndex, exact_knn, recall_at_k
-    from services.retrieval.search import Searcher
-    from services.retrieval.settings import RetrievalSettings
+    from fittingroom.retrieval.search import Searcher
+    from fittingroom.retrieval.settings import RetrievalSettings
 
     console = Console(width=200)
     rset = RetrievalSettings()

@@ -21,10 +21,10 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from fittingroom.segmentation.evaluation import iter_photos
+from fittingroom.segmentation.service import SegmentationService
+from fittingroom.segmentation.settings import RankerName, SegmentationSettings
 from fittingroom.settings import get_settings
-from services.segmentation.eval import iter_photos
-from services.segmentation.service import SegmentationService
-from services.segmentation.settings import RankerName, SegmentationSettings
 
 
 def peak_rss_mb() -> float:

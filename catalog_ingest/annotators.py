@@ -4,7 +4,7 @@ The try-on eligibility classifier (``services/eligibility``) is one: the ingest 
 runs every annotator batched on the same decoded images it embeds, and sets
 ``Product.tryon_eligible`` from the images (see ``product_tryon_eligible``).
 
-By default the runner loads ``services.eligibility.load_annotator(settings)`` when that
+By default the runner loads ``fittingroom.models.eligibility.load_annotator(settings)`` when that
 module exists and exposes that function (``load_default_annotators``).
 """
 
@@ -66,27 +66,27 @@ def product_tryon_eligible(records: Sequence[ImageRecord]) -> bool | None:
 
 
 def load_default_annotators(settings: CoreSettings) -> list[ImageAnnotator]:
-    """``[services.eligibility.load_annotator(settings)]`` when available, else ``[]`` (logged).
+    """``[fittingroom.models.eligibility.load_annotator(settings)]`` when available, else ``[]`` (logged).
 
     A missing module or function is normal (the classifier is optional) and logged at
     INFO; an error while loading it is logged as a WARNING and ingest goes on without it.
     """
     try:
-        module = importlib.import_module("services.eligibility")
+        module = importlib.import_module("fittingroom.models.eligibility")
     except ModuleNotFoundError as exc:
-        if exc.name in ("services", "services.eligibility"):
+        if exc.name in ("services", "fittingroom.models.eligibility"):
             log.info(
-                "eligibility annotator not installed (no services.eligibility): images are not classified"
+                "eligibility annotator not installed (no fittingroom.models.eligibility): images are not classified"
             )
         else:
-            log.warning("eligibility annotator unavailable: services.eligibility needs %s", exc.name)
+            log.warning("eligibility annotator unavailable: fittingroom.models.eligibility needs %s", exc.name)
         return []
     except Exception as exc:  # a broken optional component must not stop ingest
-        log.warning("eligibility annotator unavailable: importing services.eligibility failed: %s", exc)
+        log.warning("eligibility annotator unavailable: importing fittingroom.models.eligibility failed: %s", exc)
         return []
     load = getattr(module, "load_annotator", None)
     if load is None:
-        log.info("services.eligibility has no load_annotator(settings): images are not classified")
+        log.info("fittingroom.models.eligibility has no load_annotator(settings): images are not classified")
         return []
     try:
         annotator = load(settings)
@@ -94,7 +94,7 @@ def load_default_annotators(settings: CoreSettings) -> list[ImageAnnotator]:
         log.warning("eligibility annotator could not be loaded, images are not classified: %s", exc)
         return []
     if annotator is None:
-        log.info("services.eligibility.load_annotator returned no annotator: images are not classified")
+        log.info("fittingroom.models.eligibility.load_annotator returned no annotator: images are not classified")
         return []
     log.info("annotating images with %s", getattr(annotator, "name", type(annotator).__name__))
     return [annotator]

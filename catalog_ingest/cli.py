@@ -119,7 +119,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             validate_source,
         )
         from fittingroom.catalog.store import open_store
-        from fittingroom.encoders.registry import get_encoder
+        from fittingroom.models.encoders.registry import get_encoder
         from fittingroom.settings import get_settings
 
         if not logging.getLogger().handlers:

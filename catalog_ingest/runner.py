@@ -7,7 +7,7 @@
   the feed did not change), and a changed image gets a new id: only it is embedded, and
   the old one's embedding is dropped with the product's new version;
 * an image whose document text changed (title, colour, category... see
-  ``fittingroom.encoders.document_text``) is re-embedded under the same id, and the
+  ``fittingroom.models.encoders.document_text``) is re-embedded under the same id, and the
   index is then rebuilt from the store (a marker file in the index folder keeps that
   request across a crash);
 * only images that need an embedding or an annotation are decoded;
@@ -42,14 +42,14 @@ from catalog_ingest.readers import FeedError, FeedFormat, read_feed
 from catalog_ingest.writer import CatalogWriter, IndexSync, PendingImage, WorkItem, default_index_sync
 from fittingroom.catalog.models import ImageRecord, Product, utcnow, vector_id_for
 from fittingroom.catalog.store import ProductFilter
-from fittingroom.encoders.base import document_text
 from fittingroom.images import ImageDecodeError, decode_image
+from fittingroom.models.encoders.base import document_text
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from fittingroom.catalog.store import CatalogStore
-    from fittingroom.encoders.base import Encoder
+    from fittingroom.models.encoders.base import Encoder
 
 log = logging.getLogger(__name__)
 

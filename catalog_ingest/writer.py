@@ -21,13 +21,13 @@ import numpy as np
 
 from catalog_ingest.annotators import ANNOTATION_FIELDS, ImageAnnotator, product_tryon_eligible
 from fittingroom.catalog.models import ImageRecord, Product
-from fittingroom.encoders.base import document_text
+from fittingroom.models.encoders.base import document_text
 
 if TYPE_CHECKING:
     from PIL import Image
 
     from fittingroom.catalog.store import CatalogStore
-    from fittingroom.encoders.base import Encoder
+    from fittingroom.models.encoders.base import Encoder
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ COPY catalog_ingest/ catalog_ingest/
 COPY services/ services/
 COPY crawler/ crawler/
 RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .
-RUN if [ -n "${TRYON_EXTRAS}" ]; then sh services/tryon/install_extras.sh "${TRYON_EXTRAS}"; fi
+RUN if [ -n "${TRYON_EXTRAS}" ]; then sh scripts/install-tryon-extras.sh "${TRYON_EXTRAS}"; fi
 
 FROM ${PYTHON_IMAGE}
 RUN apt-get update \

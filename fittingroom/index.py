@@ -66,7 +66,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from fittingroom.catalog.store import CatalogStore
-    from fittingroom.encoders.base import Encoder
+    from fittingroom.models.encoders.base import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -1076,7 +1076,7 @@ def encoder_query_vectors(
     <leaf>'``). None without an encoder or when it fails."""
     if encoder is None or len(vector_ids) == 0:
         return None
-    from fittingroom.encoders.base import Query
+    from fittingroom.models.encoders.base import Query
 
     rng = np.random.default_rng(settings.seed + 2)
     chosen = rng.choice(vector_ids, size=min(n, len(vector_ids)), replace=False).tolist()

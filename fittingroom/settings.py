@@ -70,7 +70,7 @@ def get_settings() -> CoreSettings:
 
 def load_encoder(settings: CoreSettings | None = None):  # noqa: ANN201 - avoids importing encoders here
     """Build the configured encoder (``encoder`` + ``encoder_options``); loads its weights."""
-    from fittingroom.encoders import get_encoder
+    from fittingroom.models.encoders import get_encoder
 
     s = settings or get_settings()
     return get_encoder(s.encoder, device=s.device, **s.encoder_options)

@@ -22,6 +22,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def offline_encoder():  # noqa: ANN201
     """The real ``offline`` encoder on CPU (EfficientNet-Lite0 + all-MiniLM-L6-v2 from the wheels)."""
-    from fittingroom.encoders import get_encoder
+    from fittingroom.models.encoders import get_encoder
 
     return get_encoder("offline", device="cpu")

@@ -79,7 +79,7 @@ class CatalogStorePipeline:
     def open_spider(self, spider: Any = None) -> None:
         from catalog_ingest.annotators import load_default_annotators
         from fittingroom.catalog.store import open_store
-        from fittingroom.encoders.registry import get_encoder
+        from fittingroom.models.encoders.registry import get_encoder
         from fittingroom.settings import get_settings
 
         settings = get_settings()

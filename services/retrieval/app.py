@@ -28,9 +28,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fittingroom.catalog.models import ImageRecord, Product, split_uid
 from fittingroom.catalog.store import CatalogStore, ProductFilter
-from fittingroom.encoders.base import Encoder, Query
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
-from services.retrieval.resources import (
+from fittingroom.models.encoders.base import Encoder, Query
+from fittingroom.retrieval.resources import (
     ImageFetcher,
     ImageFetchError,
     IndexHolder,
@@ -39,6 +39,14 @@ from services.retrieval.resources import (
     image_media_type,
     parse_box,
 )
+from fittingroom.retrieval.search import (
+    NoIndexedImageError,
+    ProductNotFoundError,
+    Searcher,
+    SearchPage,
+    tryon_image,
+)
+from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
 from services.retrieval.schemas import (
     ErrorOut,
     Health,
@@ -52,14 +60,6 @@ from services.retrieval.schemas import (
     SearchResponse,
     SearchResult,
 )
-from services.retrieval.search import (
-    NoIndexedImageError,
-    ProductNotFoundError,
-    Searcher,
-    SearchPage,
-    tryon_image,
-)
-from services.retrieval.settings import RetrievalSettings, get_retrieval_settings
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def create_app(
 
         def load() -> RetrievalState:
             from fittingroom.catalog.store import open_store
-            from fittingroom.encoders.registry import get_encoder
+            from fittingroom.models.encoders.registry import get_encoder
 
             settings.apply_faiss_threads()
             enc = encoder or get_encoder(settings.resolved_encoder)

@@ -27,6 +27,13 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from fittingroom.segmentation.service import (
+    SegmentationError,
+    SegmentationService,
+    mask_to_png,
+    mask_to_png_base64,
+)
+from fittingroom.segmentation.settings import SegmentationSettings
 from services.segmentation.schemas import (
     ErrorOut,
     Health,
@@ -35,13 +42,6 @@ from services.segmentation.schemas import (
     MaskRequest,
     MaskResponse,
 )
-from services.segmentation.service import (
-    SegmentationError,
-    SegmentationService,
-    mask_to_png,
-    mask_to_png_base64,
-)
-from services.segmentation.settings import SegmentationSettings
 
 
 def _errors(*codes: int) -> dict[int | str, dict]:

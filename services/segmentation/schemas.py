@@ -68,7 +68,7 @@ class MaskCandidate(BaseModel):
     mask_id: str = Field(description="Id for GET /images/{image_id}/masks/{mask_id}[/cutout].")
     rank: int = Field(description="0 = best.")
     score: float = Field(
-        description="Ranking score (higher is better; see services/segmentation/ranking.py)."
+        description="Ranking score (higher is better; see fittingroom/segmentation/ranking.py)."
     )
     predicted_iou: float = Field(description="SAM's own predicted IoU of this mask (0..1).")
     area: int = Field(description="Mask area in pixels.")

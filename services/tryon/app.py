@@ -21,11 +21,11 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from services.tryon.backends import TryOnBackend
-from services.tryon.person import NotAnImage, PersonPreprocessor, TryOnInputError
+from fittingroom.models.tryon import TryOnBackend
+from fittingroom.tryon.person import NotAnImage, PersonPreprocessor, TryOnInputError
+from fittingroom.tryon.service import Job, JobStatus, NotFound, TryOnService
+from fittingroom.tryon.settings import TryOnSettings
 from services.tryon.schemas import ErrorOut, GarmentOut, JobOut, PersonOut, TryOnRequest
-from services.tryon.service import Job, JobStatus, NotFound, TryOnService
-from services.tryon.settings import TryOnSettings
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "Unknown id."},

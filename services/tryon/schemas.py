@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from services.tryon.service import JobStatus
+from fittingroom.tryon.service import JobStatus
 
 
 class ErrorOut(BaseModel):

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from fittingroom.catalog.store import CatalogStore
-from fittingroom.encoders.base import Encoder, Query, l2_normalize
 from fittingroom.images import flatten_alpha
+from fittingroom.models.encoders.base import Encoder, Query, l2_normalize
 
 
 class PixelStatsEncoder(Encoder):

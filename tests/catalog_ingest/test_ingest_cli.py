@@ -17,7 +17,7 @@ from fittingroom.settings import get_settings
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from fittingroom.encoders import registry
+    from fittingroom.models.encoders import registry
 
     monkeypatch.setenv("FITTINGROOM_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FITTINGROOM_STORE_URI", raising=False)

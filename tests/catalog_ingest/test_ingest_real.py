@@ -12,8 +12,8 @@ import pytest
 from catalog_ingest.runner import ingest_feed
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.catalog.store import ProductFilter
-from fittingroom.encoders.base import document_text
 from fittingroom.images import load_image
+from fittingroom.models.encoders.base import document_text
 from fittingroom.settings import CoreSettings
 
 LUMA = CoreSettings().shared_data / "luma-catalog"
@@ -21,9 +21,9 @@ LUMA = CoreSettings().shared_data / "luma-catalog"
 
 @pytest.fixture(scope="module")
 def offline_encoder():
-    if importlib.util.find_spec("fittingroom.encoders.offline") is None:
+    if importlib.util.find_spec("fittingroom.models.encoders.offline") is None:
         pytest.skip("offline encoder not available")
-    from fittingroom.encoders.registry import get_encoder
+    from fittingroom.models.encoders.registry import get_encoder
 
     return get_encoder("offline")
 

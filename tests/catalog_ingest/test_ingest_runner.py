@@ -30,7 +30,7 @@ from catalog_ingest.images import ImageFetcher
 from catalog_ingest.runner import IngestAborted, IngestInterrupted, IngestReport, ingest_feed
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.catalog.store import CatalogStore, ProductFilter
-from fittingroom.encoders.base import document_text
+from fittingroom.models.encoders.base import document_text
 from fittingroom.settings import CoreSettings
 
 
@@ -338,11 +338,11 @@ def test_source_name(env: Env) -> None:
 
 def test_default_annotator_loading(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     settings = CoreSettings(home=Path("/nonexistent"))
-    monkeypatch.setitem(sys.modules, "services.eligibility", None)  # import fails like a missing module
+    monkeypatch.setitem(sys.modules, "fittingroom.models.eligibility", None)  # import fails like a missing module
     with caplog.at_level(logging.INFO):
         assert load_default_annotators(settings) == []
-    fake = types.ModuleType("services.eligibility")
-    monkeypatch.setitem(sys.modules, "services.eligibility", fake)
+    fake = types.ModuleType("fittingroom.models.eligibility")
+    monkeypatch.setitem(sys.modules, "fittingroom.models.eligibility", fake)
     with caplog.at_level(logging.INFO):
         assert load_default_annotators(settings) == []  # no load_annotator: skipped
     assert "no load_annotator" in caplog.text

@@ -86,8 +86,8 @@ class WordHashEncoder:
 
         import numpy as np
 
-        from fittingroom.encoders.base import l2_normalize
         from fittingroom.images import flatten_alpha
+        from fittingroom.models.encoders.base import l2_normalize
 
         out = np.zeros((len(texts), self.dim), np.float32)
         for i, (img, text) in enumerate(zip(images, texts, strict=True)):

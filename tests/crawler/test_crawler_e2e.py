@@ -21,8 +21,8 @@ FUR = {"deer": 4, "elephant": 2, "giraffe": 1, "hog": 3, "lion": 1, "tiger": 5}
 
 
 def test_fur_storefront_into_the_catalog_and_searchable(tmp_path: Path, fur_site: Path, serve_dir) -> None:
-    if importlib.util.find_spec("fittingroom.encoders.offline") is None:
-        pytest.skip("the offline encoder (fittingroom.encoders.offline) is not in this checkout")
+    if importlib.util.find_spec("fittingroom.models.encoders.offline") is None:
+        pytest.skip("the offline encoder (fittingroom.models.encoders.offline) is not in this checkout")
     base = serve_dir(fur_site)
     db = tmp_path / "catalog.db"
     env = crawler_env(

@@ -234,20 +234,20 @@ def env_example_names() -> set[str]:
 
 
 def test_env_example_names_every_setting_and_nothing_else() -> None:
-    from services.settings_reference import COMPOSE_VARIABLES, settings, settings_classes
+    from fittingroom.cli.settings_reference import COMPOSE_VARIABLES, settings, settings_classes
 
     classes = settings_classes()
     prefixes = {c.model_config["env_prefix"] for c in classes}
     assert {"FITTINGROOM_", "RETRIEVAL_", "SEGMENTATION_", "SERVE_"} <= prefixes
     expected = {s.env for s in settings(classes)} | set(COMPOSE_VARIABLES)
     names = env_example_names()
-    regenerate = "regenerate it: python -m services.settings_reference env > .env.example"
+    regenerate = "regenerate it: python -m fittingroom.cli.settings_reference env > .env.example"
     assert not expected - names, f".env.example lacks {sorted(expected - names)}; {regenerate}"
     assert not names - expected, f".env.example has unknown {sorted(names - expected)}; {regenerate}"
 
 
 def test_compose_sets_only_known_settings() -> None:
-    from services.settings_reference import settings
+    from fittingroom.cli.settings_reference import settings
 
     known = {s.env for s in settings()}
     for name, svc in config("gpu", "cpu", "ingest", "crawl")["services"].items():

@@ -342,7 +342,7 @@ def test_reconstruct(tmp_path: Path, data, kind):
 
 def test_tuning_uses_encoder_query_vectors_and_safety_factor(tmp_path: Path):
     """sync_index(encoder=...) adds real text-query vectors to the tuning sample."""
-    from fittingroom.encoders.base import Query
+    from fittingroom.models.encoders.base import Query
 
     class TextEncoder:
         name = "enc"

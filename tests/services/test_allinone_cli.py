@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fittingroom.cli import build_app
+from fittingroom.cli.serve import _health_line, announce, feeds_to_ingest, source_for_feed
 from fittingroom.settings import CoreSettings
 from services.app import ServiceSlot
-from services.app_cli import _health_line, announce, feeds_to_ingest, source_for_feed
 
 
 def core(tmp_path: Path, with_default: bool) -> CoreSettings:

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product
-from fittingroom.encoders import Query, document_text
-from fittingroom.encoders.type_head import TYPE_ORDER
+from fittingroom.models.encoders import Query, document_text
+from fittingroom.models.encoders.type_head import TYPE_ORDER
 
 pytestmark = pytest.mark.real_model
 

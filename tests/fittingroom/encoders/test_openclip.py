@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fittingroom.encoders import Query, get_encoder
-from fittingroom.encoders.openclip import EncoderWeightsMissing, write_tiny_config
+from fittingroom.models.encoders import Query, get_encoder
+from fittingroom.models.encoders.openclip import EncoderWeightsMissing, write_tiny_config
 
 
 @pytest.fixture(scope="module")

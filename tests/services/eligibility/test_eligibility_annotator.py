@@ -12,12 +12,12 @@ from PIL import Image
 
 from catalog_ingest.annotators import ANNOTATION_FIELDS, ImageAnnotator
 from fittingroom.catalog.models import GarmentCategory, ImageRecord, PhotoType
-from services.eligibility.annotator import EligibilityAnnotator
-from services.eligibility.labels import LabelRow
-from services.eligibility.model import EligibilityHead
-from services.eligibility.review import review
-from services.eligibility.settings import HEAD_FILENAME, EligibilitySettings
-from services.eligibility.train import evaluate, features_for, train
+from fittingroom.models.eligibility.annotator import EligibilityAnnotator
+from fittingroom.models.eligibility.model import EligibilityHead
+from fittingroom.models.eligibility.settings import HEAD_FILENAME, EligibilitySettings
+from fittingroom.training.eligibility.labels import LabelRow
+from fittingroom.training.eligibility.review import review
+from fittingroom.training.eligibility.train import evaluate, features_for, train
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_cli_eval_json_and_bad_csv(synthetic_rows, settings, fake_backbone, tmp_
     from typer.testing import CliRunner
 
     from fittingroom.cli import build_app
-    from services.eligibility.labels import write_labels
+    from fittingroom.training.eligibility.labels import write_labels
 
     train(
         synthetic_rows, settings, tmp_path / "run", c=1.0, backbone=fake_backbone
@@ -162,7 +162,7 @@ def test_cli_eval_split_val_matches_training_metrics_and_label_sheets(  # noqa: 
     from typer.testing import CliRunner
 
     from fittingroom.cli import build_app
-    from services.eligibility.labels import write_labels
+    from fittingroom.training.eligibility.labels import write_labels
 
     metrics = train(synthetic_rows, settings, tmp_path / "run", c=1.0, backbone=fake_backbone, refit=False)
     labels = write_labels(synthetic_rows, tmp_path / "labels" / "labels.csv")
@@ -203,7 +203,7 @@ def test_b0_backbone_needs_local_weights_and_gives_unit_features(tmp_path: Path)
     import torch
     from efficientnet_pytorch import EfficientNet
 
-    from services.eligibility.features import (
+    from fittingroom.models.eligibility.features import (
         B0_FEATURE_NAME,
         BackboneWeightsError,
         feature_name,
@@ -235,7 +235,7 @@ def test_b0_backbone_needs_local_weights_and_gives_unit_features(tmp_path: Path)
 
 
 def test_load_annotator_rejects_a_head_of_another_backbone(tmp_path: Path) -> None:
-    from services.eligibility import load_annotator
+    from fittingroom.models.eligibility import load_annotator
 
     # the packaged head is trained on Lite0 features: a B0 backbone must not silently use it
     s = EligibilitySettings(backbone="efficientnet-b0", backbone_weights=tmp_path / "b0.pth")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fittingroom.catalog.models import GarmentCategory, PhotoType
-from services.eligibility.labels import (
+from fittingroom.training.eligibility.labels import (
     LabelRow,
     LabelsError,
     apply_corrections,
@@ -97,7 +97,7 @@ def test_overrides_fix_labels_and_name_bad_lines(fake_shared: Path, tmp_path: Pa
 
 
 def test_committed_overrides_are_valid() -> None:
-    from services.eligibility.labels import OVERRIDES_CSV, read_overrides
+    from fittingroom.training.eligibility.labels import OVERRIDES_CSV, read_overrides
 
     fixes = read_overrides(OVERRIDES_CSV)
     assert fixes["luma-catalog/images/w/b/wb01-black-0.jpg"] == (

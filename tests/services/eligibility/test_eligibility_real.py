@@ -8,7 +8,7 @@ import pytest
 
 from fittingroom.catalog.models import PhotoType
 from fittingroom.images import load_image
-from services.eligibility.settings import HEAD_FILENAME, PACKAGED_WEIGHTS_DIR
+from fittingroom.models.eligibility.settings import HEAD_FILENAME, PACKAGED_WEIGHTS_DIR
 
 SALEOR_APPAREL = ["saleor-grey-hoodie.png", "saleor-blue-polygon-tee-front.png", "saleor-team-tee-front.png"]
 LUMA_ON_MODEL = ["m/h/mh01-gray_main.jpg", "w/t/wt01-blue_main.jpg", "m/p/mp01-black_main.jpg"]
@@ -17,8 +17,8 @@ LUMA_ON_MODEL = ["m/h/mh01-gray_main.jpg", "w/t/wt01-blue_main.jpg", "m/p/mp01-b
 @pytest.mark.real_model
 @pytest.mark.real_data
 def test_shipped_model_saleor_renders_eligible_luma_on_model_not(shared_data: Path) -> None:
-    from services.eligibility import load_annotator
-    from services.eligibility.settings import EligibilitySettings
+    from fittingroom.models.eligibility import load_annotator
+    from fittingroom.models.eligibility.settings import EligibilitySettings
 
     assert (PACKAGED_WEIGHTS_DIR / HEAD_FILENAME).stat().st_size < 2_000_000
     ann = load_annotator(EligibilitySettings(device="cpu"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.eligibility.model import eligibility_scores, select_threshold
+from fittingroom.models.eligibility.model import eligibility_scores, select_threshold
 
 
 def test_threshold_reaches_precision_with_best_recall() -> None:

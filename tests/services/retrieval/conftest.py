@@ -8,8 +8,8 @@ from retrieval_fakes import ColorEncoder, make_catalog
 
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.index import sync_index
+from fittingroom.retrieval.settings import RetrievalSettings
 from services.retrieval.app import create_app
-from services.retrieval.settings import RetrievalSettings
 
 
 @pytest.fixture()

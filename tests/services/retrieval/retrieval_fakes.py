@@ -17,8 +17,8 @@ from PIL import Image
 
 from fittingroom.catalog.models import ImageRecord, Product, vector_id_for
 from fittingroom.catalog.store import CatalogStore
-from fittingroom.encoders.base import Encoder, Query, document_text, l2_normalize
 from fittingroom.images import flatten_alpha, sha256_bytes
+from fittingroom.models.encoders.base import Encoder, Query, document_text, l2_normalize
 
 COLORS = {"red": (220, 20, 20), "green": (20, 200, 20), "blue": (20, 20, 220), "gray": (128, 128, 128)}
 

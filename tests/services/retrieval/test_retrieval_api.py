@@ -12,9 +12,9 @@ from retrieval_fakes import COLORS, ColorEncoder, make_catalog, solid_png
 
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.index import sync_index
+from fittingroom.retrieval.resources import ImageFetcher
+from fittingroom.retrieval.settings import RetrievalSettings
 from services.retrieval.app import create_app
-from services.retrieval.resources import ImageFetcher
-from services.retrieval.settings import RetrievalSettings
 
 
 def uids(resp: httpx.Response) -> list[str]:
@@ -310,7 +310,7 @@ def test_no_index_yet_then_hot_reload(tmp_path):
 
 
 def test_nothing_loads_at_import_or_create(monkeypatch, tmp_path):
-    import fittingroom.encoders.registry as registry
+    import fittingroom.models.encoders.registry as registry
 
     calls = []
     monkeypatch.setattr(registry, "get_encoder", lambda name, **kw: calls.append(name) or ColorEncoder())

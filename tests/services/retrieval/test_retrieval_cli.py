@@ -9,7 +9,7 @@ from PIL import Image
 from retrieval_fakes import COLORS, ColorEncoder
 from typer.testing import CliRunner
 
-import fittingroom.encoders.registry as registry
+import fittingroom.models.encoders.registry as registry
 from fittingroom.cli import build_app
 
 

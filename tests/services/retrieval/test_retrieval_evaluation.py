@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fittingroom.encoders.base import Query
 from fittingroom.images import sha256_bytes
-from services.retrieval.evaluation import (
+from fittingroom.models.encoders.base import Query
+from fittingroom.retrieval.evaluation import (
     GarmentType,
     RankedProduct,
     category_paths,
@@ -242,7 +242,7 @@ def test_eval_command_end_to_end(tiny, tmp_path, monkeypatch):
     from retrieval_fakes import ColorEncoder
     from typer.testing import CliRunner
 
-    import fittingroom.encoders.registry as registry
+    import fittingroom.models.encoders.registry as registry
     from fittingroom.cli import build_app
 
     cat, street = tiny

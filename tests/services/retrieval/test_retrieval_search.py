@@ -10,9 +10,9 @@ from retrieval_fakes import COLORS, ColorEncoder, make_catalog
 from fittingroom.catalog.models import ImageRecord, Product, vector_id_for
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.catalog.store import ProductFilter
-from fittingroom.encoders.base import Query, l2_normalize
 from fittingroom.index import VectorIndex, sync_index
-from services.retrieval.search import (
+from fittingroom.models.encoders.base import Query, l2_normalize
+from fittingroom.retrieval.search import (
     NoIndexedImageError,
     ProductNotFoundError,
     Searcher,

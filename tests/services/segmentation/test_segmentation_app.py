@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from segmentation_helpers import FakeBackend, png_bytes
 
+from fittingroom.models.sam.base import Candidates
+from fittingroom.segmentation.ranking import SamScoreRanker
+from fittingroom.segmentation.service import SegmentationService
+from fittingroom.segmentation.settings import SegmentationSettings
 from services.segmentation.app import create_app
-from services.segmentation.backends.base import Candidates
-from services.segmentation.ranking import SamScoreRanker
-from services.segmentation.service import SegmentationService
-from services.segmentation.settings import SegmentationSettings
 
 
 def make_service(tmp_path, backend=None, **overrides) -> SegmentationService:  # type: ignore[no-untyped-def]

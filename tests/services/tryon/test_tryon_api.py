@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from fittingroom.models.tryon import PreviewBackend, TryOnBackend
+from fittingroom.tryon.settings import TryOnSettings
 from services.tryon.app import create_app
-from services.tryon.backends import PreviewBackend, TryOnBackend
-from services.tryon.settings import TryOnSettings
 
 
 class ExplodingBackend(TryOnBackend):

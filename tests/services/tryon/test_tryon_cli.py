@@ -75,8 +75,8 @@ def test_tryon_and_eval_on_real_examples(shared_data, tmp_path, monkeypatch):  #
 
 
 def test_eval_categories_from_file_names_when_no_classifier(tmp_path):  # noqa: ANN001
-    from services.tryon.evaluation import load_examples
-    from services.tryon.person import TryOnCategory
+    from fittingroom.tryon.evaluation import load_examples
+    from fittingroom.tryon.person import TryOnCategory
 
     (tmp_path / "index.csv").write_text(
         "path,role\nmodel/a.jpg,person\ncloth/01234_00.jpg,garment\nx/condition/overall/d.jpg,garment\n"
@@ -94,7 +94,7 @@ def test_eval_categories_from_file_names_when_no_classifier(tmp_path):  # noqa: 
 @pytest.mark.real_model
 @pytest.mark.real_data
 def test_eval_categories_from_the_eligibility_classifier(shared_data, tmp_path):  # noqa: ANN001
-    from services.tryon.evaluation import load_examples
+    from fittingroom.tryon.evaluation import load_examples
 
     src = shared_data / "tryon-examples"
     rows = [

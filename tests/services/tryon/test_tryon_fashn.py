@@ -10,11 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from fittingroom.models.tryon import BackendUnavailable, FashnBackend
+from fittingroom.tryon.garment import GarmentPreprocessor
+from fittingroom.tryon.person import TryOnCategory, build_person_prep
+from fittingroom.tryon.settings import TryOnSettings
 from services.tryon.app import create_app
-from services.tryon.backends import BackendUnavailable, FashnBackend
-from services.tryon.garment import GarmentPreprocessor
-from services.tryon.person import TryOnCategory, build_person_prep
-from services.tryon.settings import TryOnSettings
 
 
 def _fake_module(calls: list) -> types.ModuleType:

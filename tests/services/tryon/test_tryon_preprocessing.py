@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.tryon.backends import piecewise_affine_warp
-from services.tryon.garment import GarmentPreprocessor, remove_background
-from services.tryon.person import (
+from fittingroom.models.tryon import piecewise_affine_warp
+from fittingroom.tryon.garment import GarmentPreprocessor, remove_background
+from fittingroom.tryon.person import (
     TryOnCategory,
     TryOnInputError,
     build_person_prep,
@@ -105,8 +105,8 @@ def test_two_people_are_rejected(person_arrays):  # noqa: ANN001
 
 
 def test_flared_skirt_is_scaled_by_its_waistband(person_arrays):  # noqa: ANN001
-    from services.tryon.backends import correspondences, waist_rise, waistband, warp_garment
-    from services.tryon.garment import GarmentPrep, keypoints_from_mask
+    from fittingroom.models.tryon import correspondences, waist_rise, waistband, warp_garment
+    from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
 
     # an A-line skirt: 60 px waistband flaring to a 200 px hem, 240 px long
     mask = np.zeros((300, 260), np.uint8)

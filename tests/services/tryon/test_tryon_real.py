@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.tryon.backends import PreviewBackend, warp_garment
-from services.tryon.garment import GarmentPreprocessor
-from services.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.models.tryon import PreviewBackend, warp_garment
+from fittingroom.tryon.garment import GarmentPreprocessor
+from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
 
 PERSON = "ootdiffusion/model/01008_00.jpg"  # VITON-HD test person, front facing, upper body + skirt
 GARMENT = "ootdiffusion/garment/00055_00.jpg"  # VITON-HD t-shirt packshot

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.tryon.backends import BackendUnavailable
-from services.tryon.person import TryOnCategory, build_person_prep
-from services.tryon.sam_region import sam_garment_region, sam_prompts
-from services.tryon.service import load_region_segmenter
+from fittingroom.models.tryon import BackendUnavailable
+from fittingroom.tryon.person import TryOnCategory, build_person_prep
+from fittingroom.tryon.sam_region import sam_garment_region, sam_prompts
+from fittingroom.tryon.service import load_region_segmenter
 
 H, W = 384, 256  # the synthetic person of conftest.py
 
@@ -130,7 +130,7 @@ def test_garment_region_mode_start_up(monkeypatch, tmp_path):  # noqa: ANN001
 @pytest.mark.real_model
 @pytest.mark.real_data
 def test_real_sam_region_on_a_real_photo(shared_data):  # noqa: ANN001
-    from services.tryon.person import PersonPreprocessor
+    from fittingroom.tryon.person import PersonPreprocessor
 
     try:
         sam = load_region_segmenter("sam")

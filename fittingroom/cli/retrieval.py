@@ -1,0 +1,425 @@
+"""CLI of the retrieval component: ``fittingroom search`` and ``fittingroom eval retrieval``.
+
+Nothing heavy is imported at module level (``fittingroom --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from fittingroom.catalog.store import CatalogStore
+    from fittingroom.models.encoders.base import Encoder
+    from fittingroom.retrieval.search import Searcher
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load_encoder(name: str) -> Encoder:
+    """The registered encoder ``name``; a clear CLI error when it is unknown or its weights are missing."""
+    from fittingroom.models.encoders.registry import get_encoder
+
+    try:
+        return get_encoder(name)
+    except KeyError as exc:
+        raise _fail(str(exc.args[0]), 2) from exc
+    except (FileNotFoundError, OSError, RuntimeError) as exc:
+        raise _fail(f"cannot load encoder {name!r}: {exc}") from exc
+
+
+def _open_searcher(
+    store_uri: str | None, index_dir: Path | None, encoder_name: str | None
+) -> tuple[Searcher, CatalogStore, Encoder]:
+    from fittingroom.catalog.store import open_store
+    from fittingroom.index import IndexNotFoundError, VectorIndex
+    from fittingroom.retrieval.search import Searcher
+    from fittingroom.retrieval.settings import RetrievalSettings
+
+    settings = RetrievalSettings()
+    settings.apply_faiss_threads()
+    uri = store_uri or settings.resolved_store_uri
+    try:
+        store = open_store(uri, read_only=True)
+    except FileNotFoundError as exc:
+        raise _fail(f"{exc}") from exc
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
+    name = encoder_name or settings.resolved_encoder
+    try:
+        encoder = _load_encoder(name)
+    except typer.Exit:
+        store.close()
+        raise
+    try:
+        index = VectorIndex.open(index_dir or settings.resolved_index_dir, encoder.name, read_only=True)
+    except IndexNotFoundError as exc:
+        store.close()
+        raise _fail(str(exc)) from exc
+    return Searcher(store, index, encoder, candidate_multiplier=settings.candidate_multiplier), store, encoder
+
+
+def _resolve_product(store: CatalogStore, ref: str) -> str:
+    """'source:id' as given, or a bare id when exactly one source has it."""
+    if ":" in ref:
+        return ref
+    matches = sorted(f"{s}:{i}" for s, i in store.product_keys() if i == ref)
+    if not matches:
+        raise _fail(f"--product: no product with id {ref!r} in the catalog", 2)
+    if len(matches) > 1:
+        raise _fail(f"--product: {ref!r} is ambiguous, use one of {', '.join(matches)}", 2)
+    return matches[0]
+
+
+def search_command(
+    image: Annotated[
+        Path | None,
+        typer.Option("--image", help="Query photo (JPEG/PNG/...; RGBA = cut-out with alpha mask)."),
+    ] = None,
+    box: Annotated[
+        str | None, typer.Option("--box", help="Crop the photo first: x0,y0,x1,y1 in pixels.")
+    ] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="Text query, e.g. 'black hooded sweatshirt'.")
+    ] = None,
+    image_weight: Annotated[
+        float | None,
+        typer.Option("--image-weight", min=0.0, max=1.0, help="Image vs text weight (default 0.5)."),
+    ] = None,
+    product: Annotated[
+        str | None, typer.Option("--product", help="More like this product ('source:id' or a unique id).")
+    ] = None,
+    category: Annotated[
+        str | None, typer.Option(help="Category path element or prefix, e.g. 'Men/Tops'.")
+    ] = None,
+    brand: Annotated[str | None, typer.Option(help="Exact brand (case-insensitive).")] = None,
+    min_price: Annotated[float | None, typer.Option("--min-price", min=0.0)] = None,
+    max_price: Annotated[float | None, typer.Option("--max-price", min=0.0)] = None,
+    eligible: Annotated[
+        bool | None,
+        typer.Option("--eligible/--not-eligible", help="Only products that can / cannot be tried on."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of products.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many products (pagination).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line per result.")] = False,
+    store_uri: Annotated[str | None, typer.Option("--store", help="Store URI (default: settings).")] = None,
+    index_dir: Annotated[
+        Path | None, typer.Option("--index-dir", help="Index folder (default: settings).")
+    ] = None,
+    encoder_name: Annotated[
+        str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
+    ] = None,
+) -> None:
+    """Search the catalog with a photo (optionally a box of it), a text, both, or a product."""
+    from fittingroom.catalog.store import ProductFilter
+    from fittingroom.images import ImageDecodeError, crop_box, load_image
+    from fittingroom.models.encoders.base import Query
+    from fittingroom.retrieval.resources import parse_box
+    from fittingroom.retrieval.search import NoIndexedImageError, ProductNotFoundError
+
+    if image is None and not (text and text.strip()) and product is None:
+        raise typer.BadParameter("give --image, --text or --product (or a combination)")
+    if image is not None and product is not None:
+        raise typer.BadParameter("--image and --product are two query images: give one")
+    if box is not None and image is None:
+        raise typer.BadParameter("--box crops --image: give --image too", param_hint="--box")
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise typer.BadParameter(f"--min-price {min_price} is greater than --max-price {max_price}")
+    img = None
+    if image is not None:
+        try:
+            img = load_image(image)
+        except FileNotFoundError:
+            raise typer.BadParameter(f"{image}: no such file", param_hint="--image") from None
+        except (ImageDecodeError, IsADirectoryError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--image") from None
+        if box is not None:
+            try:
+                img = crop_box(img, parse_box(box))
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--box") from None
+
+    searcher, store, _ = _open_searcher(store_uri, index_dir, encoder_name)
+    try:
+        flt = ProductFilter(
+            category=category, brand=brand, min_price=min_price, max_price=max_price, tryon_eligible=eligible
+        )
+        weight = 0.5 if image_weight is None else image_weight
+        try:
+            if product is not None:
+                uid = _resolve_product(store, product)
+                page = searcher.more_like_this(
+                    uid, text=text, image_weight=weight, k=k, offset=offset, flt=flt
+                )
+            else:
+                page = searcher.search(
+                    Query(image=img, text=text, image_weight=weight), k=k, offset=offset, flt=flt
+                )
+        except (ProductNotFoundError, NoIndexedImageError, ValueError) as exc:
+            raise _fail(str(exc)) from exc
+        _print_results(page, offset, as_json)
+    finally:
+        store.close()
+
+
+def _print_results(page: Any, offset: int, as_json: bool) -> None:
+    if as_json:
+        for rank, h in enumerate(page.hits, offset + 1):
+            p = h.product
+            row = {
+                "rank": rank,
+                "id": p.uid,
+                "title": p.title,
+                "category_path": p.category_path,
+                "price": p.price,
+                "currency": p.currency,
+                "brand": p.brand,
+                "score": round(h.score, 6),
+                "image": h.image.url,
+                "image_sha256": h.image.sha256,
+                "color": h.image.color,
+                "tryon_eligible": p.tryon_eligible,
+                "link": p.link,
+            }
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not page.hits:
+        console.print("[yellow]No product matches.[/yellow]")
+        return
+    table = Table(title=f"{len(page.hits)} products ({page.timings_ms.get('total', 0):.0f} ms)")
+    for col, kw in [
+        ("#", {"justify": "right"}),
+        ("score", {"justify": "right"}),
+        ("id", {}),
+        ("title", {}),
+        ("category", {}),
+        ("price", {"justify": "right"}),
+        ("colour", {}),
+        ("try-on", {}),
+    ]:
+        table.add_column(col, **kw)  # type: ignore[arg-type]
+    for rank, h in enumerate(page.hits, offset + 1):
+        p = h.product
+        price = f"{p.price:.2f} {p.currency or ''}".strip() if p.price is not None else ""
+        eligible = {True: "yes", False: "no", None: "?"}[p.tryon_eligible]
+        table.add_row(
+            str(rank),
+            f"{h.score:.3f}",
+            p.uid,
+            p.title,
+            " > ".join(p.category_path),
+            price,
+            h.image.color or "",
+            eligible,
+        )
+    console.print(table)
+    if page.has_more:
+        console.print(f"next page: --offset {page.next_offset}")
+
+
+# ---- eval retrieval -------------------------------------------------------------------------------
+def eval_retrieval_command(
+    catalog: Annotated[
+        Path | None,
+        typer.Option(help="Luma-format products.jsonl (or its folder). Default: SHARED_DATA/luma-catalog."),
+    ] = None,
+    street_photos: Annotated[
+        Path | None,
+        typer.Option(
+            "--street-photos", help="Clothing Co-Parsing folder. Default: SHARED_DATA/street-photos."
+        ),
+    ] = None,
+    encoder_name: Annotated[
+        str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
+    ] = None,
+    store_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Evaluate an already ingested store (else ingest the catalog into a temp one)."
+        ),
+    ] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder of --store.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the temporary store/index here (default: a temp dir, deleted).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8)."""
+    import tempfile
+
+    from fittingroom.retrieval.evaluation import (
+        detect_source,
+        evaluate_retrieval,
+        load_luma,
+        load_street_items,
+        searcher_search_fn,
+    )
+    from fittingroom.settings import get_settings
+
+    shared = get_settings().shared_data
+    catalog = catalog or shared / "luma-catalog" / "products.jsonl"
+    if catalog.is_dir():
+        catalog = catalog / "products.jsonl"
+    street_photos = street_photos or shared / "street-photos"
+    if not catalog.is_file():
+        raise typer.BadParameter(f"{catalog}: no such file", param_hint="--catalog")
+    if not (street_photos / "annotations.json").is_file():
+        raise typer.BadParameter(f"{street_photos}: no annotations.json there", param_hint="--street-photos")
+    try:
+        luma = load_luma(catalog)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--catalog") from None
+    street = load_street_items(street_photos)
+
+    tmp_ctx = (
+        tempfile.TemporaryDirectory(prefix="fittingroom-eval-")
+        if workdir is None and store_uri is None
+        else None
+    )
+    try:
+        if store_uri is None:
+            work = Path(tmp_ctx.name) if tmp_ctx is not None else workdir
+            assert work is not None
+            work.mkdir(parents=True, exist_ok=True)
+            store_uri = f"sqlite:///{work / 'catalog.db'}"
+            index_dir = work / "index"
+            encoder = _ingest_for_eval(
+                catalog, store_uri, index_dir, work / "images", encoder_name, quiet=as_json
+            )
+            searcher, store, encoder = _open_searcher_with(store_uri, index_dir, encoder)
+        else:
+            searcher, store, encoder = _open_searcher(store_uri, index_dir, encoder_name)
+        try:
+            source = detect_source(store, [p.sku for p in luma])
+            report = evaluate_retrieval(
+                luma,
+                catalog.parent,
+                street,
+                encoder.query_vectors,
+                searcher_search_fn(searcher, source),
+                progress=None if as_json else _progress_printer(),
+            )
+        finally:
+            store.close()
+    finally:
+        if tmp_ctx is not None:
+            tmp_ctx.cleanup()
+    if as_json:
+        typer.echo(json.dumps({"encoder": encoder.name, **report.as_json()}))
+    else:
+        _print_report(report, encoder.name)
+
+
+def _open_searcher_with(
+    store_uri: str, index_dir: Path, encoder: Encoder
+) -> tuple[Searcher, CatalogStore, Encoder]:
+    from fittingroom.catalog.store import open_store
+    from fittingroom.index import VectorIndex
+    from fittingroom.retrieval.search import Searcher
+
+    store = open_store(store_uri, read_only=True)
+    return Searcher(store, VectorIndex.open(index_dir, encoder.name), encoder), store, encoder
+
+
+def _ingest_for_eval(
+    catalog: Path, store_uri: str, index_dir: Path, image_dir: Path, encoder_name: str | None, *, quiet: bool
+) -> Encoder:
+    """Ingest ``catalog`` into a fresh store + index with the ingest runner; returns the encoder."""
+    from catalog_ingest.runner import ingest_feed
+    from fittingroom.catalog.store import open_store
+    from fittingroom.settings import get_settings
+
+    encoder = _load_encoder(encoder_name or get_settings().encoder)
+    with open_store(store_uri) as store:
+        report = ingest_feed(
+            catalog,
+            store=store,
+            encoder=encoder,
+            source="luma",
+            image_cache=image_dir,
+            index_dir=index_dir,
+            progress=not quiet,
+        )
+    if report.bad_rows and not quiet:
+        typer.echo(f"ingest skipped {len(report.bad_rows)} bad rows, e.g. {report.bad_rows[0]}", err=True)
+    return encoder
+
+
+def _progress_printer() -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    done: dict[str, int] = {}
+
+    def progress(task: str, n: int) -> None:
+        if task not in done and done and not console.is_terminal:
+            last = next(reversed(done))
+            console.print(f"  {last}: {done[last]} queries")
+        done[task] = done.get(task, 0) + n
+        if console.is_terminal:
+            console.print(f"  {task}: {done[task]} queries ", end="\r")
+
+    return progress
+
+
+def _print_report(report: Any, encoder_name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from fittingroom.retrieval.evaluation import TARGETS
+
+    console = Console()
+    labels = {
+        "luma_other_color_hit@1": "Luma other colour hit rate@1",
+        "luma_other_color_hit@10": "Luma other colour hit rate@10",
+        "luma_leaf_category_p10": "Luma leaf-category precision@10",
+        "luma_leaf_name_p10": "  (leaf name only, any gender)",
+        "street_type_p10": "Street photos garment-type precision@10",
+        "street_type_p10_worst": "  worst type",
+        "text_p10": "Text '<colour> <type>' precision@10 (capped)",
+        "text_p10_raw": "  raw (/10)",
+        "tti_hit@10": "Text+image hit rate@10",
+        "tti_color_p10": "Text+image colour precision@10 (capped)",
+        "tti_color_p10_raw": "  raw (/10)",
+    }
+    table = Table(title=f"Retrieval evaluation - encoder {encoder_name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    for key, label in labels.items():
+        v = report.metrics.get(key, math.nan)
+        target = TARGETS.get(key)
+        ok = (
+            ""
+            if target is None or math.isnan(v)
+            else (" [green]ok[/green]" if v >= target else " [red]below[/red]")
+        )
+        table.add_row(label, "n/a" if math.isnan(v) else f"{v:.3f}", f">= {target}{ok}" if target else "")
+    console.print(table)
+    per = Table(title="Street photos: garment-type precision@10 per type")
+    per.add_column("type")
+    per.add_column("queries", justify="right")
+    per.add_column("precision@10", justify="right")
+    for t, v in report.per_type.items():
+        per.add_row(t, str(int(v["n"])), "n/a" if math.isnan(v["p10"]) else f"{v['p10']:.3f}")
+    console.print(per)
+    console.print(", ".join(f"{k}: {v}" for k, v in report.counts.items()))
+    for note in report.notes:
+        console.print(f"[yellow]{note}[/yellow]")
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    app.command("search")(search_command)
+    groups["eval"].command("retrieval")(eval_retrieval_command)

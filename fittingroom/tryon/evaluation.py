@@ -1,0 +1,276 @@
+"""``fittingroom eval tryon``: the preview backend over persons × a fixed garment set.
+
+Reads ``index.csv`` (columns ``path``, ``role`` = person|garment, optional
+``category``) of a try-on examples folder (default ``../shared/data/tryon-examples``).
+A garment without a ``category`` column value gets the eligibility classifier's
+``garment_category`` (``fittingroom.models.eligibility.load_annotator()``; outerwear counts as
+top, footwear/headwear/bags are skipped). When the classifier cannot be loaded the
+category comes from the file name where the source dataset says it (VITON-HD
+``NNNNN_00.jpg`` and CatVTON ``condition/upper`` are tops, CatVTON
+``condition/overall`` one-pieces; others are skipped) and the summary says so
+(``category_source``).
+
+Per result: share of the warped garment inside the person silhouette, IoU of the
+warped garment mask with the agnostic region, mean absolute pixel difference in the
+face box; a contact sheet PNG (person, garment, result per row).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from fittingroom.models.tryon import PreviewBackend, warp_garment
+from fittingroom.tryon.garment import GarmentPreprocessor
+from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+
+INSIDE_MIN = 0.8  # share of warped garment pixels inside the silhouette for "inside"
+IOU_MIN = 0.5  # IoU with the agnostic region for "covers"
+FACE_MAX_DIFF = 2.0  # mean abs difference (0..255) in the face box for "face unchanged"
+
+
+def category_from_path(path: str) -> TryOnCategory | None:
+    """Category implied by the source dataset's file naming, or None."""
+    if "/condition/upper/" in path or re.search(r"(^|/)\d{5}_00\.jpg$", path):
+        return TryOnCategory.top
+    if "/condition/overall/" in path:
+        return TryOnCategory.one_piece
+    return None
+
+
+@dataclass
+class EvalResult:
+    rows: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    sheet: Path | None = None
+    category_source: str = "index.csv"
+
+    def summary(self) -> dict:
+        ok = self.rows
+        n = len(ok)
+
+        def share(key: str, pred) -> float:  # noqa: ANN001
+            return round(sum(1 for r in ok if pred(r[key])) / n, 4) if n else 0.0
+
+        def mean(key: str) -> float:
+            return round(float(np.mean([r[key] for r in ok])), 4) if n else 0.0
+
+        render = [r["render_s"] for r in ok]
+        return {
+            "results": n,
+            "errors": len(self.errors),
+            "garment_inside_silhouette_share": share("inside", lambda v: v >= INSIDE_MIN),
+            "agnostic_iou_share": share("iou", lambda v: v >= IOU_MIN),
+            "mean_inside": mean("inside"),
+            "mean_iou": mean("iou"),
+            "face_unchanged_share": share("face_diff", lambda v: v <= FACE_MAX_DIFF),
+            "garment_region_sam_share": share("region_source", lambda v: v == "sam"),
+            "mean_face_diff": mean("face_diff"),
+            "mean_person_s": mean("person_s"),
+            "mean_garment_s": mean("garment_s"),
+            "mean_render_s": mean("render_s"),
+            "p95_render_s": round(float(np.percentile(render, 95)), 4) if n else 0.0,
+            "mean_total_s": mean("total_s"),
+            "max_total_s": round(max((r["total_s"] for r in ok), default=0.0), 4),
+            "category_source": self.category_source,
+            "categories": dict(sorted(Counter(r["category"] for r in ok).items())),
+            "per_category": {
+                c: {
+                    "results": len(rs),
+                    "inside_share": round(sum(r["inside"] >= INSIDE_MIN for r in rs) / len(rs), 4),
+                    "agnostic_iou_share": round(sum(r["iou"] >= IOU_MIN for r in rs) / len(rs), 4),
+                    "mean_iou": round(float(np.mean([r["iou"] for r in rs])), 4),
+                }
+                for c in sorted({r["category"] for r in ok})
+                for rs in [[r for r in ok if r["category"] == c]]
+            },
+            "contact_sheet": str(self.sheet) if self.sheet else None,
+        }
+
+
+def classifier_categories(examples: Path, paths: list[str]) -> dict[str, TryOnCategory | None]:
+    """Garment category of each image from the eligibility classifier (None = not a try-on category).
+
+    Raises ImportError / FileNotFoundError / ValueError when the classifier cannot be loaded.
+    """
+    from fittingroom.images import load_image
+    from fittingroom.models.eligibility import load_annotator
+
+    if not paths:
+        return {}
+    annotator = load_annotator()
+    records = annotator.annotate([load_image(examples / p) for p in paths])
+    out: dict[str, TryOnCategory | None] = {}
+    for path, rec in zip(paths, records, strict=True):
+        pred = str(rec["garment_category_pred"])
+        out[path] = TryOnCategory.top if pred == "outerwear" else _try_category(pred)
+    return out
+
+
+def _try_category(value: str) -> TryOnCategory | None:
+    try:
+        return TryOnCategory(value)
+    except ValueError:
+        return None
+
+
+def load_examples(
+    examples: Path, *, use_classifier: bool = False
+) -> tuple[list[str], list[tuple[str, TryOnCategory]], str]:
+    """(person paths, [(garment path, category)], category source) from ``index.csv``.
+
+    Paths are relative to ``examples``. Garments without a ``category`` value are categorised by
+    the eligibility classifier when ``use_classifier`` (falling back to file names when it cannot
+    be loaded); the third value says where the categories came from.
+    """
+    index = examples / "index.csv"
+    if not index.is_file():
+        raise FileNotFoundError(f"{index}: no index.csv in the examples folder")
+    persons: list[str] = []
+    garments: list[tuple[str, TryOnCategory]] = []
+    unlabelled: list[str] = []
+    with index.open(newline="") as f:
+        for line, row in enumerate(csv.DictReader(f), start=2):
+            role = (row.get("role") or "").strip()
+            path = (row.get("path") or "").strip()
+            if not path or role not in ("person", "garment"):
+                raise ValueError(f"{index}:{line}: need a path and role person|garment, got {row}")
+            if role == "person":
+                persons.append(path)
+                continue
+            cat_text = (row.get("category") or "").strip()
+            if not cat_text:
+                unlabelled.append(path)
+                continue
+            cat = _try_category(cat_text)
+            if cat is None:
+                raise ValueError(
+                    f"{index}:{line}: category must be top, bottom or one_piece, got {cat_text!r}"
+                )
+            garments.append((path, cat))
+    source = "index.csv"
+    if unlabelled:
+        predicted: dict[str, TryOnCategory | None] | None = None
+        if use_classifier:
+            try:
+                predicted = classifier_categories(examples, unlabelled)
+                source = "index.csv + eligibility classifier" if garments else "eligibility classifier"
+            except (ImportError, FileNotFoundError, ValueError) as exc:
+                source = f"file names (eligibility classifier unavailable: {exc})"
+        if predicted is None:
+            predicted = {p: category_from_path(p) for p in unlabelled}
+            if not source.startswith("file names"):
+                source = "file names"
+        garments += [(p, c) for p, c in predicted.items() if c is not None]
+    return sorted(persons), sorted(garments), source
+
+
+def pick_garments(garments: list[tuple[str, TryOnCategory]], n: int) -> list[tuple[str, TryOnCategory]]:
+    """A fixed, category-diverse subset: round-robin over categories in sorted order."""
+    by_cat: dict[TryOnCategory, list[tuple[str, TryOnCategory]]] = {}
+    for g in garments:
+        by_cat.setdefault(g[1], []).append(g)
+    out: list[tuple[str, TryOnCategory]] = []
+    while len(out) < n and any(by_cat.values()):
+        for cat in sorted(by_cat):
+            if by_cat[cat] and len(out) < n:
+                out.append(by_cat[cat].pop(0))
+    return out
+
+
+def _thumb(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    canvas = Image.new("RGB", size, "white")
+    im = img.convert("RGB")
+    im.thumbnail(size)
+    canvas.paste(im, ((size[0] - im.width) // 2, (size[1] - im.height) // 2))
+    return canvas
+
+
+def run_eval(
+    examples: Path,
+    out_dir: Path,
+    *,
+    limit: int | None = 8,
+    n_garments: int = 3,
+    max_side: int = 1024,
+    sam_backend=None,  # noqa: ANN001 - services.segmentation SamBackend or None (pose polygon region)
+    use_classifier: bool = True,
+    progress=None,  # noqa: ANN001 - callable(done, total) or None
+) -> EvalResult:
+    persons, garments, category_source = load_examples(examples, use_classifier=use_classifier)
+    persons = persons[:limit] if limit else persons
+    chosen = pick_garments(garments, n_garments)
+    pp = PersonPreprocessor(max_side=max_side, sam_backend=sam_backend)
+    pp.load()
+    gp = GarmentPreprocessor(max_side=max_side)
+    backend = PreviewBackend()
+    res = EvalResult(category_source=category_source)
+    tiles: list[tuple[Image.Image, Image.Image, Image.Image, str]] = []
+    total = len(persons) * len(chosen)
+    done = 0
+    try:
+        for person in persons:
+            pdata = (examples / person).read_bytes()
+            for gpath, cat in chosen:
+                done += 1
+                t0 = time.perf_counter()
+                try:
+                    prep = pp.prepare(pdata, cat)
+                    t1 = time.perf_counter()
+                    gdata = (examples / gpath).read_bytes()
+                    gprep = gp.prepare(gdata)
+                    t2 = time.perf_counter()
+                    out = backend.render(Image.fromarray(prep.image), prep, None, gprep, cat)  # type: ignore[arg-type]
+                    t3 = time.perf_counter()
+                except TryOnInputError as e:
+                    res.errors.append(
+                        {"person": person, "garment": gpath, "category": cat.value, "error": e.reason}
+                    )
+                    continue
+                _, wmask = warp_garment(prep, gprep, cat)
+                inside = float((wmask & prep.person_mask).sum() / max(1, wmask.sum()))
+                inter = float((wmask & prep.agnostic_mask).sum())
+                union = float((wmask | prep.agnostic_mask).sum())
+                x0, y0, x1, y1 = prep.face_box
+                diff = np.abs(
+                    np.asarray(out, np.float32)[y0:y1, x0:x1] - prep.image[y0:y1, x0:x1].astype(np.float32)
+                )
+                res.rows.append(
+                    {
+                        "person": person,
+                        "garment": gpath,
+                        "category": cat.value,
+                        "region_source": prep.region_source,
+                        "inside": round(inside, 4),
+                        "iou": round(inter / max(1.0, union), 4),
+                        "face_diff": round(float(diff.mean()) if diff.size else 0.0, 3),
+                        "person_s": round(t1 - t0, 4),
+                        "garment_s": round(t2 - t1, 4),
+                        "render_s": round(t3 - t2, 4),
+                        "total_s": round(t3 - t0, 4),
+                    }
+                )
+                tiles.append((Image.fromarray(prep.image), Image.fromarray(gprep.image), out, f"{cat.value}"))
+                if progress:
+                    progress(done, total)
+    finally:
+        pp.close()
+    if tiles:
+        tw, th = 192, 256
+        sheet = Image.new("RGB", (3 * tw, th * len(tiles)), "white")
+        draw = ImageDraw.Draw(sheet)
+        for i, (a, b, c, label) in enumerate(tiles):
+            for j, im in enumerate((a, b, c)):
+                sheet.paste(_thumb(im, (tw, th)), (j * tw, i * th))
+            draw.text((2 * tw + 4, i * th + 4), label, fill=(255, 0, 0))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        res.sheet = out_dir / "tryon-contact-sheet.png"
+        sheet.save(res.sheet)
+    return res

@@ -1,0 +1,309 @@
+"""Try-on service core (no HTTP): uploads, garment resolution, job queue, result cache.
+
+Used by the FastAPI app (``services.tryon.app``) and the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from fittingroom.models.tryon import BackendUnavailable, TryOnBackend, create_backend
+from fittingroom.tryon.garment import GarmentPrep, GarmentPreprocessor
+from fittingroom.tryon.person import (
+    PersonPrep,
+    PersonPreprocessor,
+    TryOnCategory,
+    TryOnInputError,
+    decode_image,
+    normalize_category,
+    sha256_bytes,
+)
+from fittingroom.tryon.settings import TryOnSettings
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    """Unknown person, garment, product or job id (HTTP 404)."""
+
+
+class JobStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    done = "done"
+    failed = "failed"
+
+
+@dataclass
+class Job:
+    job_id: str
+    backend: str
+    preview: bool
+    category: TryOnCategory
+    status: JobStatus = JobStatus.queued
+    progress: float = 0.0
+    stage: str | None = "queued"
+    error: str | None = None
+    result_png: bytes | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class GarmentSource:
+    """Resolved garment input: image bytes, their hash and the category (when known)."""
+
+    data: bytes
+    sha256: str
+    category: str | None
+    label: str
+
+
+def choose_product_image(product):  # noqa: ANN001, ANN201 - fittingroom.catalog.models.Product -> ImageRecord
+    """The product image to try on: the first with ``tryon_eligible`` true, else the first image.
+
+    Raises TryOnInputError when the product has no image or is classified as not eligible.
+    """
+    if not product.images:
+        raise TryOnInputError(f"product {product.uid} has no image")
+    for img in product.images:
+        if img.tryon_eligible:
+            return img
+    if product.tryon_eligible is False or all(img.tryon_eligible is False for img in product.images):
+        raise TryOnInputError(
+            f"product {product.uid} has no try-on eligible image (only on-model or non-garment photos)"
+        )
+    return product.images[0]
+
+
+class TryOnService:
+    """Holds the preprocessors, backends, uploads and jobs of one process."""
+
+    def __init__(
+        self,
+        settings: TryOnSettings,
+        backends: dict[str, TryOnBackend] | None = None,
+        person_pre: PersonPreprocessor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.person_pre = person_pre or PersonPreprocessor(
+            max_side=settings.max_side, cache_dir=settings.resolved_cache_dir
+        )
+        self.garment_pre = GarmentPreprocessor(max_side=settings.max_side)
+        self.backends: dict[str, TryOnBackend] = dict(backends or {})
+        self._persons: OrderedDict[str, bytes] = OrderedDict()
+        self._garments: OrderedDict[str, bytes] = OrderedDict()
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._results: OrderedDict[tuple[str, str, str, str, int], bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+
+    # ---- life cycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load the person models and every enabled backend. Raises BackendUnavailable."""
+        self.person_pre.load()
+        if self.person_pre.sam_backend is None:
+            self.person_pre.sam_backend = load_region_segmenter(self.settings.garment_region)
+        for name in self.settings.enabled_backends:
+            if name not in self.backends:
+                self.backends[name] = create_backend(
+                    name, fashn_weights_dir=self.settings.resolved_fashn_weights_dir
+                )
+            self.backends[name].load()
+        self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="tryon")
+
+    def stop(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+        self.person_pre.close()
+
+    # ---- uploads -------------------------------------------------------------------------------
+    def _remember(self, table: OrderedDict[str, bytes], key: str, data: bytes) -> None:
+        with self._lock:
+            table[key] = data
+            table.move_to_end(key)
+            while len(table) > self.settings.max_jobs:
+                table.popitem(last=False)
+
+    def add_person(self, data: bytes) -> tuple[str, int, int]:
+        """Store a person photo after checking it shows a person; returns (person_id, width, height).
+
+        ``person_id`` is the photo's sha256. Raises TryOnInputError.
+        """
+        digest = sha256_bytes(data)
+        rgb, _, _ = self.person_pre.analyze(data, sha256=digest)
+        self._remember(self._persons, digest, data)
+        return digest, rgb.shape[1], rgb.shape[0]
+
+    def add_garment(self, data: bytes) -> str:
+        """Store a product-only garment image after background removal; returns its id (sha256)."""
+        digest = sha256_bytes(data)
+        self.garment_pre.prepare(data, sha256=digest)
+        self._remember(self._garments, digest, data)
+        return digest
+
+    def person_bytes(self, person_id: str) -> bytes:
+        with self._lock:
+            data = self._persons.get(person_id)
+        if data is None:
+            raise NotFound(f"unknown person_id {person_id!r}: upload the photo again with POST /persons")
+        return data
+
+    def garment_from_upload(self, garment_image_id: str, category: str | None) -> GarmentSource:
+        with self._lock:
+            data = self._garments.get(garment_image_id)
+        if data is None:
+            raise NotFound(f"unknown garment_image_id {garment_image_id!r}: upload it with POST /garments")
+        return GarmentSource(data, garment_image_id, category, f"upload {garment_image_id[:12]}")
+
+    def garment_from_product(self, product_id: str, category: str | None) -> GarmentSource:
+        """Resolve a catalog product uid 'source:id' to its try-on image bytes and category."""
+        from catalog_ingest.images import cached_image_path
+        from fittingroom.catalog.models import split_uid
+        from fittingroom.catalog.store import open_store
+
+        try:
+            source, pid = split_uid(product_id)
+        except ValueError as e:
+            raise TryOnInputError(str(e)) from None
+        with open_store(self.settings.resolved_store_uri, read_only=True) as store:
+            product = store.get_product(source, pid)
+        if product is None:
+            raise NotFound(f"unknown product {product_id!r}")
+        image = choose_product_image(product)
+        cat = category or (product.garment_category.value if product.garment_category else None)
+        if cat is None and image.garment_category_pred is not None:
+            cat = image.garment_category_pred.value
+        if cat is None:
+            raise TryOnInputError(f"product {product_id} has no garment category: pass 'category'")
+        normalize_category(cat)
+        path = cached_image_path(self.settings.resolved_image_cache_dir, image.sha256)
+        if not path.is_file():
+            raise TryOnInputError(f"the image of product {product_id} is not in the image cache ({path})")
+        return GarmentSource(path.read_bytes(), image.sha256, cat, product.title)
+
+    # ---- jobs ----------------------------------------------------------------------------------
+    def backend(self, name: str | None) -> TryOnBackend:
+        name = name or self.settings.backend
+        b = self.backends.get(name)
+        if b is None:
+            raise TryOnInputError(
+                f"backend {name!r} is not enabled here (enabled: {', '.join(self.backends)})"
+            )
+        return b
+
+    def submit(self, person_id: str, garment: GarmentSource, backend_name: str | None = None) -> Job:
+        """Validate synchronously (person for the category, garment mask), then queue the render.
+
+        Raises NotFound, TryOnInputError.
+        """
+        if garment.category is None:
+            raise TryOnInputError("the garment category is unknown: pass 'category' (top, bottom, one_piece)")
+        category = normalize_category(garment.category)
+        backend = self.backend(backend_name)
+        person_data = self.person_bytes(person_id)
+        t0 = time.perf_counter()
+        person_prep = self.person_pre.prepare(person_data, category, sha256=person_id)
+        t1 = time.perf_counter()
+        garment_prep = self.garment_pre.prepare(garment.data, sha256=garment.sha256)
+        t2 = time.perf_counter()
+        job = Job(uuid.uuid4().hex, backend.name, backend.preview, category)
+        job.timings = {"person_s": round(t1 - t0, 4), "garment_s": round(t2 - t1, 4)}
+        key = (person_id, garment.sha256, category.value, backend.name, self.settings.max_side)
+        with self._lock:
+            self._jobs[job.job_id] = job
+            while len(self._jobs) > self.settings.max_jobs:
+                self._jobs.popitem(last=False)
+            cached = self._results.get(key)
+        if cached is not None:
+            job.result_png, job.status, job.progress, job.stage = cached, JobStatus.done, 1.0, "cached"
+            return job
+        if self._executor is None:
+            raise BackendUnavailable("the try-on service is not started")
+        self._executor.submit(
+            self._run, job, backend, person_data, person_prep, garment.data, garment_prep, key
+        )
+        return job
+
+    def _run(
+        self,
+        job: Job,
+        backend: TryOnBackend,
+        person_data: bytes,
+        person_prep: PersonPrep,
+        garment_data: bytes,
+        garment_prep: GarmentPrep,
+        key: tuple[str, str, str, str, int],
+    ) -> None:
+        job.status, job.stage, job.progress = JobStatus.running, "rendering", 0.3
+        t0 = time.perf_counter()
+        try:
+            person_img = Image.fromarray(person_prep.image)
+            garment_img = decode_image(garment_data, max_side=self.settings.max_side)
+            out = backend.render(person_img, person_prep, garment_img, garment_prep, job.category)
+            job.stage, job.progress = "encoding", 0.9
+            buf = io.BytesIO()
+            out.save(buf, format="PNG")
+            png = buf.getvalue()
+        except Exception as e:  # noqa: BLE001 - any backend failure marks the job failed
+            job.error = f"{type(e).__name__}: {e}"
+            job.status, job.stage = JobStatus.failed, "failed"
+            job.timings["render_s"] = round(time.perf_counter() - t0, 4)
+            return
+        job.timings["render_s"] = round(time.perf_counter() - t0, 4)
+        with self._lock:
+            if self.settings.result_cache_size:
+                self._results[key] = png
+                while len(self._results) > self.settings.result_cache_size:
+                    self._results.popitem(last=False)
+        job.result_png = png
+        job.status, job.stage, job.progress = JobStatus.done, "done", 1.0
+
+    def job(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None:
+            raise NotFound(f"unknown job {job_id!r}")
+        return job
+
+
+def load_region_segmenter(mode: str) -> Any:
+    """SAM backend for the person's garment region, per ``TRYON_GARMENT_REGION``.
+
+    'pose' -> None; 'sam' -> the segmentation backend or BackendUnavailable naming what is missing;
+    'auto' -> the backend when it loads, else None (logged; the pose polygon is used).
+    """
+    if mode == "pose":
+        return None
+    from fittingroom.tryon.sam_region import load_sam_backend
+
+    try:
+        return load_sam_backend()
+    except (ImportError, OSError, RuntimeError, ValueError) as exc:
+        if mode == "sam":
+            raise BackendUnavailable(
+                f"TRYON_GARMENT_REGION=sam but the segmentation SAM backend did not load ({exc}); "
+                "run `fittingroom models fetch` (see fittingroom/segmentation/README.md) or set "
+                "TRYON_GARMENT_REGION=pose"
+            ) from exc
+        log.warning("SAM garment region unavailable (%s): using the pose polygon", exc)
+        return None
+
+
+def read_path_bytes(path: Path) -> bytes:
+    """Bytes of a local file; raises TryOnInputError naming the file when missing."""
+    if not path.is_file():
+        raise TryOnInputError(f"{path}: no such file")
+    return path.read_bytes()
