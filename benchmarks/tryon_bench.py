@@ -22,11 +22,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from fittingroom.models.tryon import PreviewBackend
 from fittingroom.settings import get_settings
 from fittingroom.tryon.evaluation import load_examples
 from fittingroom.tryon.garment import GarmentPreprocessor
 from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.tryon.renderers import PreviewBackend
 
 TARGET_S = 1.5
 

@@ -1,16 +1,15 @@
 """Image annotators: models that fill ``ImageRecord`` fields during ingest.
 
-The try-on eligibility classifier (``services/eligibility``) is one: the ingest writer
+The try-on eligibility classifier (``fittingroom.models.eligibility``) is one: the ingest writer
 runs every annotator batched on the same decoded images it embeds, and sets
 ``Product.tryon_eligible`` from the images (see ``product_tryon_eligible``).
 
-By default the runner loads ``fittingroom.models.eligibility.load_annotator(settings)`` when that
-module exists and exposes that function (``load_default_annotators``).
+By default the runner takes the eligibility annotator from the model shelf
+(``load_default_annotators``).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -19,6 +18,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from fittingroom.catalog.models import ImageRecord
+    from fittingroom.models.registry import ModelShelf
     from fittingroom.settings import CoreSettings
 
 log = logging.getLogger(__name__)
@@ -65,36 +65,20 @@ def product_tryon_eligible(records: Sequence[ImageRecord]) -> bool | None:
     return any(values)
 
 
-def load_default_annotators(settings: CoreSettings) -> list[ImageAnnotator]:
-    """``[fittingroom.models.eligibility.load_annotator(settings)]`` when available, else ``[]`` (logged).
+def load_default_annotators(settings: CoreSettings, *, shelf: ModelShelf | None = None) -> list[ImageAnnotator]:
+    """``[the try-on eligibility annotator]`` from the model shelf, or ``[]`` when it cannot load.
 
-    A missing module or function is normal (the classifier is optional) and logged at
-    INFO; an error while loading it is logged as a WARNING and ingest goes on without it.
+    The annotator is the shelf's ``eligibility`` entry (one per process and device); an
+    error while loading it (missing head file, bad settings) is logged as a WARNING and
+    ingest goes on without classifying images.
     """
+    from fittingroom.models.registry import default_shelf
+    from fittingroom.models.specs import ELIGIBILITY
+
     try:
-        module = importlib.import_module("fittingroom.models.eligibility")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("services", "fittingroom.models.eligibility"):
-            log.info(
-                "eligibility annotator not installed (no fittingroom.models.eligibility): images are not classified"
-            )
-        else:
-            log.warning("eligibility annotator unavailable: fittingroom.models.eligibility needs %s", exc.name)
-        return []
-    except Exception as exc:  # a broken optional component must not stop ingest
-        log.warning("eligibility annotator unavailable: importing fittingroom.models.eligibility failed: %s", exc)
-        return []
-    load = getattr(module, "load_annotator", None)
-    if load is None:
-        log.info("fittingroom.models.eligibility has no load_annotator(settings): images are not classified")
-        return []
-    try:
-        annotator = load(settings)
-    except Exception as exc:
+        annotator = (shelf or default_shelf()).get(ELIGIBILITY, device=settings.device)
+    except Exception as exc:  # an optional component must not stop ingest
         log.warning("eligibility annotator could not be loaded, images are not classified: %s", exc)
-        return []
-    if annotator is None:
-        log.info("fittingroom.models.eligibility.load_annotator returned no annotator: images are not classified")
         return []
     log.info("annotating images with %s", getattr(annotator, "name", type(annotator).__name__))
     return [annotator]

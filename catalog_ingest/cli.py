@@ -119,7 +119,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             validate_source,
         )
         from fittingroom.catalog.store import open_store
-        from fittingroom.models.encoders.registry import get_encoder
+        from fittingroom.models.specs import get_encoder
         from fittingroom.settings import get_settings
 
         if not logging.getLogger().handlers:
@@ -149,9 +149,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             raise _fail(str(exc), 2) from exc
         try:
             try:
-                enc = get_encoder(encoder or settings.encoder)
+                enc = get_encoder(settings, encoder or settings.encoder)
             except KeyError as exc:
                 raise _fail(str(exc.args[0]), 2) from exc
+            except ValueError as exc:  # an option the encoder does not take
+                raise _fail(str(exc), 2) from exc
             annotators = load_default_annotators(settings) if annotate else []
             try:
                 report = ingest_feed(

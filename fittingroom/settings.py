@@ -22,6 +22,11 @@ def _default_home() -> Path:
     return base / "fittingroom"
 
 
+def _default_shared_data() -> Path:
+    """``shared/data`` beside the checkout this package runs from (not the working directory)."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
 class CoreSettings(BaseSettings):
     """Settings read from ``FITTINGROOM_*`` environment variables (or a ``.env`` file)."""
 
@@ -44,8 +49,9 @@ class CoreSettings(BaseSettings):
         '{"model": "hf-hub:Marqo/marqo-fashionSigLIP"} or {"image_weights": "/models/lite0.pth"}.',
     )
     shared_data: Path = Field(
-        default=Path("../shared/data"),
-        description="Folder of the shared real data (evaluations, default catalog).",
+        default_factory=lambda: _default_shared_data(),
+        description="Folder of the shared real data (evaluations, training; never ingested by itself). "
+        "Default: shared/data beside this checkout.",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
 
@@ -66,14 +72,6 @@ class CoreSettings(BaseSettings):
 def get_settings() -> CoreSettings:
     """Process-wide settings, read once from the environment."""
     return CoreSettings()
-
-
-def load_encoder(settings: CoreSettings | None = None):  # noqa: ANN201 - avoids importing encoders here
-    """Build the configured encoder (``encoder`` + ``encoder_options``); loads its weights."""
-    from fittingroom.models.encoders import get_encoder
-
-    s = settings or get_settings()
-    return get_encoder(s.encoder, device=s.device, **s.encoder_options)
 
 
 def resolve_device(device: str = "auto") -> str:

@@ -20,7 +20,6 @@ fails does not take the others down: its prefix answers 503 with the reason,
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,17 +36,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from fittingroom.models.registry import default_shelf
+
 log = logging.getLogger(__name__)
 
 #: Repository checkout's built page (``npm ci && npm run build`` in ``frontend/``).
 DEFAULT_FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend" / "dist"
 
-#: (URL prefix name, module with ``create_app(settings=None) -> FastAPI``), in start-up order.
-SERVICES: tuple[tuple[str, str], ...] = (
-    ("retrieval", "services.retrieval.app"),
-    ("segmentation", "services.segmentation.app"),
-    ("tryon", "services.tryon.app"),
-)
+#: URL prefix names of the mounted services, in start-up order.
+SERVICES: tuple[str, ...] = ("retrieval", "segmentation", "tryon")
 
 
 class ServeSettings(BaseSettings):
@@ -67,10 +64,9 @@ class ServeSettings(BaseSettings):
     )
     catalogs: list[Path] = Field(
         default_factory=list,
-        description="Feeds ingested at start-up (JSON list). Empty = the shared Luma catalog, "
-        "and only when the store is still empty.",
+        description="Feeds ingested at start-up (JSON list). Empty = nothing is ingested.",
     )
-    ingest: bool = Field(default=True, description="Run the first-run ingest at start-up.")
+    ingest: bool = Field(default=True, description="Ingest SERVE_CATALOGS at start-up.")
     health_timeout_s: float = Field(
         default=5.0, gt=0, description="Timeout of each service's /healthz in /readyz."
     )
@@ -113,15 +109,28 @@ class _Guard:
         await self.slot.app(scope, receive, send)
 
 
+def _retrieval() -> FastAPI:
+    from services.retrieval.app import create_app as create
+
+    return create()
+
+
+def _segmentation() -> FastAPI:
+    from services.segmentation.app import create_app as create
+
+    return create()
+
+
+def _tryon() -> FastAPI:
+    from services.tryon.app import create_app as create
+
+    return create()
+
+
 def _default_factories() -> dict[str, Callable[[], FastAPI]]:
-    factories: dict[str, Callable[[], FastAPI]] = {}
-    for name, module in SERVICES:
-
-        def make(module: str = module) -> FastAPI:
-            return importlib.import_module(module).create_app()  # type: ignore[no-any-return]
-
-        factories[name] = make
-    return factories
+    """Each service's ``create_app()`` with its settings from the environment; all of them take
+    their models from the one process-wide model shelf, so each model is built once."""
+    return {"retrieval": _retrieval, "segmentation": _segmentation, "tryon": _tryon}
 
 
 _MISSING_FRONTEND = """<!doctype html><html lang="en"><meta charset="utf-8"><title>fittingroom</title>
@@ -221,12 +230,14 @@ def create_app(
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, Any]:
         """Liveness: 200 while the process serves. ``status`` is 'ok' when every service started,
-        'degraded' when one failed (its error is given)."""
+        'degraded' when one failed (its error is given); ``models``: every model this process
+        loaded (one shelf for all services), with source and licence."""
         return {
             "status": "ok" if all(s.started for s in slots) else "degraded",
             "services": {
                 s.name: {"started": s.started, "error": s.error, "startup_s": s.startup_s} for s in slots
             },
+            "models": default_shelf().loaded(),
         }
 
     @app.get("/readyz", tags=["health"], responses={503: {"description": "A service is not ready."}})

@@ -79,13 +79,13 @@ class CatalogStorePipeline:
     def open_spider(self, spider: Any = None) -> None:
         from catalog_ingest.annotators import load_default_annotators
         from fittingroom.catalog.store import open_store
-        from fittingroom.models.encoders.registry import get_encoder
+        from fittingroom.models.specs import get_encoder
         from fittingroom.settings import get_settings
 
         settings = get_settings()
         self.settings = settings
         self.store = open_store(self.store_uri)
-        self.encoder = get_encoder(self.encoder_name or settings.encoder)
+        self.encoder = get_encoder(settings, self.encoder_name or settings.encoder)
         self.annotators = load_default_annotators(settings) if self.annotate else []
         self.index_dir = Path(self.index_dir) if self.index_dir else settings.resolved_index_dir
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -26,12 +26,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _load_encoder(name: str) -> Encoder:
     """The registered encoder ``name``; a clear CLI error when it is unknown or its weights are missing."""
-    from fittingroom.models.encoders.registry import get_encoder
+    from fittingroom.models.specs import get_encoder
+    from fittingroom.settings import get_settings
 
     try:
-        return get_encoder(name)
+        return get_encoder(get_settings(), name)
     except KeyError as exc:
         raise _fail(str(exc.args[0]), 2) from exc
+    except ValueError as exc:  # an option the encoder does not take (FITTINGROOM_ENCODER_OPTIONS)
+        raise _fail(str(exc), 2) from exc
     except (FileNotFoundError, OSError, RuntimeError) as exc:
         raise _fail(f"cannot load encoder {name!r}: {exc}") from exc
 

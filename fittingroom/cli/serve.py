@@ -1,4 +1,4 @@
-"""``fittingroom serve``: ingest the catalogs on first run, then run the all-in-one server.
+"""``fittingroom serve``: ingest the feeds it is given, then run the all-in-one server.
 
 Nothing heavy is imported at module level (``fittingroom --help`` stays fast).
 """
@@ -22,31 +22,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CATALOG = Path("luma-catalog") / "products.jsonl"
-
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(f"Error: {message}", err=True)
     return typer.Exit(code)
 
 
-def feeds_to_ingest(
-    explicit: Sequence[Path], core: CoreSettings, product_count: int
-) -> tuple[list[Path], str | None]:
-    """Which feeds the first-run ingest loads, and why none when it loads none.
+def feeds_to_ingest(explicit: Sequence[Path], product_count: int) -> tuple[list[Path], str | None]:
+    """Which feeds ``serve`` ingests before serving, and why none when it ingests none.
 
-    Feeds given explicitly (``--catalog`` or ``SERVE_CATALOGS``) are always ingested
-    (ingest is idempotent: an unchanged feed embeds nothing). Without any, the shared Luma
-    catalog is ingested only while the store is empty.
+    Only feeds given explicitly (``--catalog`` or ``SERVE_CATALOGS``) are ingested (ingest is
+    idempotent: an unchanged feed embeds nothing). ``serve`` never ingests anything by itself,
+    in particular not the development data.
     """
     if explicit:
         return list(explicit), None
     if product_count:
-        return [], f"the catalog already holds {product_count} products (pass --catalog FEED to add more)"
-    default = core.shared_data / DEFAULT_CATALOG
-    if not default.is_file():
-        return [], f"the store is empty and the default catalog {default} does not exist: pass --catalog FEED"
-    return [default], None
+        return [], f"serving the {product_count} products in the catalog (pass --catalog FEED to add a feed)"
+    return [], "the catalog is empty: pass --catalog FEED (or run `fittingroom ingest FEED`) to fill it"
 
 
 #: Feed file stems that say nothing about the shop; the folder name is used instead.
@@ -208,8 +201,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             list[Path] | None,
             typer.Option(
                 "--catalog",
-                help="Feed to ingest before serving (repeatable). Default: the shared Luma catalog, "
-                "on first run only (when the store is empty).",
+                help="Feed to ingest before serving (repeatable). Without it nothing is ingested.",
             ),
         ] = None,
         host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1; SERVE_HOST).")] = None,
@@ -217,7 +209,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             int | None,
             typer.Option(min=0, max=65535, help="Port (default 8000; 0 = any free port; SERVE_PORT)."),
         ] = None,
-        ingest: Annotated[bool, typer.Option(help="Run the first-run ingest before serving.")] = True,
+        ingest: Annotated[bool, typer.Option(help="Ingest the --catalog feeds before serving.")] = True,
         frontend_dir: Annotated[
             Path | None, typer.Option(help="Built page folder (default: frontend/dist; SERVE_FRONTEND_DIR).")
         ] = None,
@@ -225,8 +217,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     ) -> None:
         """Run search, segmentation, try-on and the web page in one process on one port.
 
-        First ingests the catalogs (``--catalog``; by default the shared Luma catalog when the
-        store is empty), then prints the URL and what each service loaded. ``/healthz`` is
+        First ingests the feeds given with ``--catalog`` (nothing otherwise), then prints the URL and what each service loaded. ``/healthz`` is
         liveness, ``/readyz`` is 200 once every model and the index are loaded.
         """
         from services.app import ServeSettings
@@ -252,7 +243,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             )
 
         from fittingroom.catalog.store import open_store
-        from fittingroom.models.encoders.registry import get_encoder
+        from fittingroom.models.specs import get_encoder
         from fittingroom.retrieval.settings import RetrievalSettings
         from fittingroom.settings import get_settings
 
@@ -261,7 +252,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         retrieval_settings = RetrievalSettings()
         typer.echo(f"Loading the {retrieval_settings.resolved_encoder} encoder ...")
         try:
-            encoder = get_encoder(retrieval_settings.resolved_encoder)
+            encoder = get_encoder(core, retrieval_settings.resolved_encoder)
         except KeyError as exc:
             raise _fail(str(exc.args[0]), 2) from exc
         except (OSError, RuntimeError, ValueError) as exc:
@@ -269,7 +260,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if settings.ingest:
             with open_store(core.resolved_store_uri) as store:
                 count = store.count_products()
-            feeds, why_not = feeds_to_ingest(settings.catalogs, core, count)
+            feeds, why_not = feeds_to_ingest(settings.catalogs, count)
             if feeds:
                 run_ingest(feeds, core, encoder)
             else:

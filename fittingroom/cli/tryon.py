@@ -41,8 +41,8 @@ def tryon_command(
     """Render PERSON wearing GARMENT (CPU preview by default) and write a PNG."""
     from PIL import Image
 
-    from fittingroom.models.tryon import BackendUnavailable, warp_garment
     from fittingroom.tryon.person import TryOnInputError, decode_image, dump_debug, overlay
+    from fittingroom.tryon.renderers import BackendUnavailable, warp_garment
     from fittingroom.tryon.service import (
         GarmentSource,
         NotFound,
@@ -61,7 +61,7 @@ def tryon_command(
         svc.person_pre.load()
         svc.person_pre.sam_backend = load_region_segmenter(settings.garment_region)
         name = settings.backend
-        from fittingroom.models.tryon import create_backend
+        from fittingroom.tryon.renderers import create_backend
 
         be = create_backend(name, fashn_weights_dir=settings.resolved_fashn_weights_dir)
         be.load()
@@ -152,7 +152,7 @@ def eval_tryon_command(
     folder = examples or core.shared_data / "tryon-examples"
     target = out_dir or core.home / "eval" / "tryon"
     try:
-        from fittingroom.models.tryon import BackendUnavailable
+        from fittingroom.tryon.renderers import BackendUnavailable
         from fittingroom.tryon.service import load_region_segmenter
         from fittingroom.tryon.settings import TryOnSettings
 

@@ -85,32 +85,56 @@ class PersonAnalysis:
 
 
 class PersonAnalyzer:
-    """Runs selfie segmentation and pose on an RGB image. Loads both graphs in ``__init__``."""
+    """The one person analyser of a process: MediaPipe Selfie Segmentation (general model,
+    ``model_selection=0``) and MediaPipe Pose (BlazePose full, ``model_complexity=1``, with its
+    segmentation output), both shipped in the mediapipe==0.10.21 wheel (Apache-2.0).
+
+    Loads both graphs in ``__init__``. The legacy ``mediapipe.solutions`` graphs are not
+    thread-safe, so every call is serialised with a lock. Used by segmentation (person cues
+    for mask ranking) and try-on (person mask + pose landmarks): one instance per process,
+    from the model shelf (``fittingroom.models.specs.PERSON``).
+    """
 
     def __init__(self, *, threshold: float = 0.5) -> None:
         import mediapipe as mp
 
         self.threshold = threshold
         self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
-        self._pose = mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)
+        self._pose = mp.solutions.pose.Pose(
+            static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
+        )
         self._lock = threading.Lock()
+        self.name = "mediapipe-selfie0-pose-full"
 
-    def analyze(self, image: Image.Image) -> PersonAnalysis:
-        rgb = np.ascontiguousarray(np.asarray(image.convert("RGB")))
+    def run(self, rgb: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """Raw outputs for an RGB uint8 ``[H, W, 3]`` array: (selfie probability float32 ``[H, W]``
+        or None, pose segmentation probability float32 ``[H, W]`` or None, landmarks float32
+        ``[33, 3]`` = (x px, y px, visibility 0..1) or None)."""
+        rgb = np.ascontiguousarray(rgb)
         h, w = rgb.shape[:2]
         with self._lock:
             seg = self._selfie.process(rgb)
             pose = self._pose.process(rgb)
-        mask = None
-        if seg.segmentation_mask is not None:
-            mask = np.asarray(seg.segmentation_mask) > self.threshold
-            if mask.sum() < 0.01 * h * w:
-                mask = None
+        selfie = None if seg.segmentation_mask is None else np.asarray(seg.segmentation_mask, np.float32)
+        pose_seg = None if pose.segmentation_mask is None else np.asarray(pose.segmentation_mask, np.float32)
         landmarks = None
         if pose.pose_landmarks is not None:
             landmarks = np.array(
                 [(lm.x * w, lm.y * h, lm.visibility) for lm in pose.pose_landmarks.landmark], dtype=np.float32
             )
+        return selfie, pose_seg, landmarks
+
+    def analyze(self, image: Image.Image) -> PersonAnalysis:
+        """Person mask (selfie segmentation > threshold, None when under 1 % of the image) and
+        landmarks of the main person, in ``image``'s pixels."""
+        rgb = np.asarray(image.convert("RGB"))
+        h, w = rgb.shape[:2]
+        selfie, _pose_seg, landmarks = self.run(rgb)
+        mask = None
+        if selfie is not None:
+            mask = selfie > self.threshold
+            if mask.sum() < 0.01 * h * w:
+                mask = None
         return PersonAnalysis(width=w, height=h, person_mask=mask, landmarks=landmarks)
 
     def close(self) -> None:

@@ -203,9 +203,10 @@ class GarmentRanker(Ranker):
 
     def __init__(self, analyzer: Any = None, weights: GarmentRankerWeights | None = None) -> None:
         if analyzer is None:
-            from fittingroom.models.person import PersonAnalyzer
+            from fittingroom.models.registry import default_shelf
+            from fittingroom.models.specs import PERSON
 
-            analyzer = PersonAnalyzer()
+            analyzer = default_shelf().get(PERSON)
         self.analyzer = analyzer
         self.weights = weights or GarmentRankerWeights()
 
@@ -328,8 +329,11 @@ class GarmentRanker(Ranker):
         return select_diverse(ranked, limit, self.weights.dedup_iou)
 
 
-def make_ranker(settings: SegmentationSettings) -> Ranker:
-    """The configured ranker (loads MediaPipe for 'garment')."""
+def make_ranker(settings: SegmentationSettings, *, shelf: Any = None) -> Ranker:
+    """The configured ranker ('garment' takes the shelf's MediaPipe person analyser)."""
     if settings.ranker == RankerName.sam:
         return SamScoreRanker()
-    return GarmentRanker()
+    from fittingroom.models.registry import default_shelf
+    from fittingroom.models.specs import PERSON
+
+    return GarmentRanker(analyzer=(shelf or default_shelf()).get(PERSON))

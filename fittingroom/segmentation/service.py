@@ -25,7 +25,9 @@ import numpy as np
 from PIL import Image
 
 from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image, sha256_bytes
-from fittingroom.models.sam import ImageEmbedding, SamBackend, load_backend
+from fittingroom.models.registry import ModelShelf
+from fittingroom.models.sam import ImageEmbedding, SamBackend
+from fittingroom.segmentation.backend import sam_backend
 from fittingroom.segmentation.cache import DiskCache, LRUCache, is_safe_id
 from fittingroom.segmentation.ranking import RankedMask, Ranker, make_ranker
 from fittingroom.segmentation.settings import SegmentationSettings
@@ -128,8 +130,8 @@ def make_cutout(image: Image.Image, mask: np.ndarray) -> Image.Image:
 class SegmentationService:
     """Upload an image once, then click: candidates ranked so the garment comes first.
 
-    Give ``backend`` / ``ranker`` to inject models (tests); otherwise both load from
-    ``settings`` here (call at start-up).
+    Give ``backend`` / ``ranker`` to inject models (tests); otherwise both come from the
+    model ``shelf`` (default: the process's) as ``settings`` name them (call at start-up).
     """
 
     def __init__(
@@ -139,11 +141,12 @@ class SegmentationService:
         core: CoreSettings | None = None,
         backend: SamBackend | None = None,
         ranker: Ranker | None = None,
+        shelf: ModelShelf | None = None,
     ) -> None:
         self.settings = settings or SegmentationSettings()
         core = core or get_settings()
-        self.backend = backend or load_backend(self.settings, core)
-        self.ranker = ranker or make_ranker(self.settings)
+        self.backend = backend or sam_backend(self.settings, core, shelf=shelf)
+        self.ranker = ranker or make_ranker(self.settings, shelf=shelf)
         self.disk = DiskCache(self.settings.resolved_cache_dir(core) if self.settings.disk_cache else None)
         self._entries: LRUCache[str, ImageEntry] = LRUCache(self.settings.memory_cache_size)
         self._masks: LRUCache[tuple[str, str], np.ndarray] = LRUCache(

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fittingroom.models.tryon import PreviewBackend, warp_garment
 from fittingroom.tryon.garment import GarmentPreprocessor
 from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.tryon.renderers import PreviewBackend, warp_garment
 
 INSIDE_MIN = 0.8  # share of warped garment pixels inside the silhouette for "inside"
 IOU_MIN = 0.5  # IoU with the agnostic region for "covers"

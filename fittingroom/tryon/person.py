@@ -165,7 +165,7 @@ def _widen(a: np.ndarray, b: np.ndarray, factor: float) -> tuple[np.ndarray, np.
 class PersonPreprocessor:
     """MediaPipe-based person preprocessing with an in-memory LRU cache.
 
-    :meth:`load` creates the MediaPipe graphs (call it at start-up, not import);
+    :meth:`load` takes the shelf's person analyser (call it at start-up, not import);
     :meth:`prepare` is thread safe (MediaPipe graphs are used under a lock).
     """
 
@@ -177,9 +177,11 @@ class PersonPreprocessor:
         cache_size: int = 32,
         cache_dir: Path | None = None,
         sam_backend: Any = None,
+        analyzer: Any = None,
     ) -> None:
         """``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
-        ``services.segmentation`` ``SamBackend`` for the garment region (None = pose polygon only)."""
+        ``fittingroom.models.sam.SamBackend`` for the garment region (None = pose polygon only);
+        ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (default: the shelf's)."""
         self.max_side = max_side
         self.cache_dir = cache_dir
         self.sam_backend = sam_backend
@@ -191,19 +193,17 @@ class PersonPreprocessor:
             OrderedDict()
         )
         self._lock = threading.Lock()
-        self._seg: Any = None
-        self._pose: Any = None
+        self._analyzer: Any = analyzer
 
-    def load(self) -> None:
-        """Create the MediaPipe selfie-segmentation and pose graphs (models ship in the wheel)."""
-        if self._pose is not None:
+    def load(self, shelf: Any = None) -> None:
+        """Take the person analyser (MediaPipe selfie segmentation + pose) from the model ``shelf``
+        (default: the process's), unless one was given."""
+        if self._analyzer is not None:
             return
-        import mediapipe as mp
+        from fittingroom.models.registry import default_shelf
+        from fittingroom.models.specs import PERSON
 
-        self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
-        self._pose = mp.solutions.pose.Pose(
-            static_image_mode=True, model_complexity=1, enable_segmentation=True, min_detection_confidence=0.5
-        )
+        self._analyzer = (shelf or default_shelf()).get(PERSON)
 
     def clear_cache(self) -> None:
         """Forget every cached analysis and preparation."""
@@ -212,24 +212,17 @@ class PersonPreprocessor:
             self._analysis.clear()
 
     def close(self) -> None:
-        for g in (self._seg, self._pose):
-            if g is not None:
-                g.close()
-        self._seg = self._pose = None
+        """Drop the reference to the analyser (the shelf owns and closes it)."""
+        self._analyzer = None
 
     # ---- steps -------------------------------------------------------------------------------
     def _run_models(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         self.load()
         h, w = rgb.shape[:2]
-        with self._lock:
-            seg = self._seg.process(rgb)
-            pose = self._pose.process(rgb)
-        mask = seg.segmentation_mask > 0.5 if seg.segmentation_mask is not None else np.zeros((h, w), bool)
-        if pose.segmentation_mask is not None:
-            mask = mask | (pose.segmentation_mask > 0.5)
-        if pose.pose_landmarks is None:
-            return mask, None
-        lm = np.array([(p.x * w, p.y * h, p.visibility) for p in pose.pose_landmarks.landmark], np.float32)
+        selfie, pose_seg, lm = self._analyzer.run(rgb)
+        mask = selfie > 0.5 if selfie is not None else np.zeros((h, w), bool)
+        if pose_seg is not None:
+            mask = mask | (pose_seg > 0.5)
         return mask, lm
 
     def analyze(self, data: bytes, *, sha256: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

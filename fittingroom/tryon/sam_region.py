@@ -33,13 +33,12 @@ NOSE, L_SHOULDER, R_SHOULDER, L_HIP, R_HIP, L_KNEE, R_KNEE = 0, 11, 12, 23, 24, 
 def load_sam_backend() -> Any:
     """The segmentation service's configured SAM backend (``SEGMENTATION_*`` settings).
 
-    Raises ImportError when the segmentation service is not installed and
+    The same instance as the segmentation service's (the model shelf). Raises
     FileNotFoundError (or the backend's own error) when its model files are missing.
     """
-    from fittingroom.models.sam import load_backend
-    from fittingroom.segmentation.settings import SegmentationSettings
+    from fittingroom.segmentation.backend import sam_backend
 
-    return load_backend(SegmentationSettings())
+    return sam_backend()
 
 
 def sam_prompts(

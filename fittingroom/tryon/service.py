@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image
 
-from fittingroom.models.tryon import BackendUnavailable, TryOnBackend, create_backend
+from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.tryon.garment import GarmentPrep, GarmentPreprocessor
 from fittingroom.tryon.person import (
     PersonPrep,
@@ -30,6 +30,7 @@ from fittingroom.tryon.person import (
     normalize_category,
     sha256_bytes,
 )
+from fittingroom.tryon.renderers import BackendUnavailable, TryOnBackend, create_backend
 from fittingroom.tryon.settings import TryOnSettings
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,14 @@ class TryOnService:
         settings: TryOnSettings,
         backends: dict[str, TryOnBackend] | None = None,
         person_pre: PersonPreprocessor | None = None,
+        shelf: ModelShelf | None = None,
     ) -> None:
         self.settings = settings
+        self.shelf = shelf or default_shelf()
         self.person_pre = person_pre or PersonPreprocessor(
             max_side=settings.max_side, cache_dir=settings.resolved_cache_dir
         )
+        self._store: Any = None
         self.garment_pre = GarmentPreprocessor(max_side=settings.max_side)
         self.backends: dict[str, TryOnBackend] = dict(backends or {})
         self._persons: OrderedDict[str, bytes] = OrderedDict()
@@ -112,15 +116,16 @@ class TryOnService:
     # ---- life cycle ----------------------------------------------------------------------------
     def start(self) -> None:
         """Load the person models and every enabled backend. Raises BackendUnavailable."""
-        self.person_pre.load()
+        self.person_pre.load(self.shelf)
         if self.person_pre.sam_backend is None:
-            self.person_pre.sam_backend = load_region_segmenter(self.settings.garment_region)
+            self.person_pre.sam_backend = load_region_segmenter(self.settings.garment_region, self.shelf)
         for name in self.settings.enabled_backends:
             if name not in self.backends:
                 self.backends[name] = create_backend(
-                    name, fashn_weights_dir=self.settings.resolved_fashn_weights_dir
+                    name, fashn_weights_dir=self.settings.resolved_fashn_weights_dir, shelf=self.shelf
                 )
-            self.backends[name].load()
+            else:
+                self.backends[name].load()
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="tryon")
 
     def stop(self) -> None:
@@ -128,6 +133,18 @@ class TryOnService:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
         self.person_pre.close()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def store(self) -> Any:
+        """The catalog store, opened read-only once per service (not once per request)."""
+        with self._lock:
+            if self._store is None:
+                from fittingroom.catalog.store import open_store
+
+                self._store = open_store(self.settings.resolved_store_uri, read_only=True)
+            return self._store
 
     # ---- uploads -------------------------------------------------------------------------------
     def _remember(self, table: OrderedDict[str, bytes], key: str, data: bytes) -> None:
@@ -172,14 +189,12 @@ class TryOnService:
         """Resolve a catalog product uid 'source:id' to its try-on image bytes and category."""
         from catalog_ingest.images import cached_image_path
         from fittingroom.catalog.models import split_uid
-        from fittingroom.catalog.store import open_store
 
         try:
             source, pid = split_uid(product_id)
         except ValueError as e:
             raise TryOnInputError(str(e)) from None
-        with open_store(self.settings.resolved_store_uri, read_only=True) as store:
-            product = store.get_product(source, pid)
+        product = self.store().get_product(source, pid)
         if product is None:
             raise NotFound(f"unknown product {product_id!r}")
         image = choose_product_image(product)
@@ -279,7 +294,7 @@ class TryOnService:
         return job
 
 
-def load_region_segmenter(mode: str) -> Any:
+def load_region_segmenter(mode: str, shelf: ModelShelf | None = None) -> Any:
     """SAM backend for the person's garment region, per ``TRYON_GARMENT_REGION``.
 
     'pose' -> None; 'sam' -> the segmentation backend or BackendUnavailable naming what is missing;
@@ -287,10 +302,10 @@ def load_region_segmenter(mode: str) -> Any:
     """
     if mode == "pose":
         return None
-    from fittingroom.tryon.sam_region import load_sam_backend
+    from fittingroom.segmentation.backend import sam_backend
 
     try:
-        return load_sam_backend()
+        return sam_backend(shelf=shelf)
     except (ImportError, OSError, RuntimeError, ValueError) as exc:
         if mode == "sam":
             raise BackendUnavailable(

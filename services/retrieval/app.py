@@ -24,12 +24,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from PIL import Image
 from pydantic import ValidationError
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fittingroom.catalog.models import ImageRecord, Product, split_uid
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
+from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.retrieval.resources import (
     ImageFetcher,
     ImageFetchError,
@@ -47,8 +47,8 @@ from fittingroom.retrieval.search import (
     tryon_image,
 )
 from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
+from services.http import BodyLimit, error_responses, image_error, install_error_handlers, read_upload
 from services.retrieval.schemas import (
-    ErrorOut,
     Health,
     ImageOut,
     IndexInfo,
@@ -63,43 +63,7 @@ from services.retrieval.schemas import (
 
 log = logging.getLogger(__name__)
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {
-        "model": ErrorOut,
-        "description": "Image URL not fetchable, or URL fetching disabled.",
-    },
-    404: {"model": ErrorOut, "description": "Unknown product."},
-    413: {"model": ErrorOut, "description": "Upload too large."},
-    415: {"model": ErrorOut, "description": "The upload is not a decodable image."},
-    422: {
-        "model": ErrorOut,
-        "description": "Empty query, k/offset out of range, bad filter.",
-    },
-    503: {"model": ErrorOut, "description": "No index yet: run `fittingroom ingest`."},
-}
-
-
-class _UploadLimit:
-    """ASGI middleware: 413 for a request body whose Content-Length exceeds the upload limit
-    (before the multipart body is read); the handler re-checks the actual file size."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            headers = dict(scope.get("headers") or [])
-            length = headers.get(b"content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_bytes:
-                msg = f"request body of {length.decode()} bytes exceeds the {self.max_bytes}-byte limit"
-                resp = JSONResponse(
-                    {"detail": msg},
-                    status_code=413,
-                )
-                await resp(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+_ERRORS = error_responses(400, 404, 413, 415, 422, 503)
 
 
 class RetrievalState:
@@ -128,13 +92,18 @@ def create_app(
     *,
     store: CatalogStore | None = None,
     encoder: Encoder | None = None,
+    shelf: ModelShelf | None = None,
 ) -> FastAPI:
     """Build the retrieval app. Nothing is loaded until the lifespan starts.
+
+    Models come from ``shelf`` (default: the process's model shelf), so the all-in-one
+    server builds each model once for every service.
 
     ``store`` / ``encoder`` replace the ones named by the settings (tests, the all-in-one
     server sharing loaded models); an injected store is not closed at shutdown.
     """
     settings = settings or get_retrieval_settings()
+    models = shelf or default_shelf()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,10 +111,10 @@ def create_app(
 
         def load() -> RetrievalState:
             from fittingroom.catalog.store import open_store
-            from fittingroom.models.encoders.registry import get_encoder
+            from fittingroom.models.specs import get_encoder
 
             settings.apply_faiss_threads()
-            enc = encoder or get_encoder(settings.resolved_encoder)
+            enc = encoder or get_encoder(settings.core(), settings.resolved_encoder, shelf=models)
             st = store or open_store(settings.resolved_store_uri, read_only=True)
             holder = IndexHolder(settings.resolved_index_dir, enc.name, reload_s=settings.index_reload_s)
             holder.get()  # open now (logs when missing); the service still starts
@@ -173,7 +142,8 @@ def create_app(
         "Results are grouped per product, with the matching image and try-on eligibility.",
         lifespan=lifespan,
     )
-    app.add_middleware(_UploadLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    install_error_handlers(app)
 
     def state_of(request: Request) -> RetrievalState:
         return request.app.state.retrieval  # type: ignore[no-any-return]
@@ -343,7 +313,10 @@ def create_app(
                     decode_image, data, max_pixels=st.settings.max_image_pixels, name="image_url"
                 )
             except ImageDecodeError as exc:
-                raise HTTPException(422, f"{exc} (from {body.image_url})") from exc
+                # the request itself is JSON: a URL to something that is not an image is a bad
+                # parameter (422); an image over the limit is still 413
+                status = image_error(exc).status_code
+                raise HTTPException(413 if status == 413 else 422, f"{exc} (from {body.image_url})") from exc
         return await run_search(
             request,
             text=text,
@@ -396,21 +369,14 @@ def create_app(
                 crop = parse_box(box)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        limit = st.settings.max_upload_bytes
-        data = await image.read(limit + 1)
-        await image.close()
+        data = await read_upload(image, st.settings.max_upload_bytes)
         name = image.filename or "upload"
-        if len(data) > limit:
-            raise HTTPException(413, f"{name}: the upload exceeds the {limit}-byte limit")
-        if not data:
-            raise HTTPException(422, f"{name}: the uploaded file is empty")
         try:
             img = await run_in_threadpool(
                 decode_image, data, max_pixels=st.settings.max_image_pixels, name=name
             )
         except ImageDecodeError as exc:
-            status = 413 if "exceeds the limit" in str(exc) else 415
-            raise HTTPException(status, str(exc)) from exc
+            raise image_error(exc) from exc
         if crop is not None:
             try:
                 img = crop_box(img, crop)
@@ -428,7 +394,7 @@ def create_app(
             t0=t0,
         )
 
-    @app.get("/products/{uid}", response_model=ProductOut, responses={404: _ERRORS[404], 422: _ERRORS[422]})
+    @app.get("/products/{uid}", response_model=ProductOut, responses=error_responses(404, 422))
     async def get_product(
         request: Request, uid: Annotated[str, Path(description="'source:id', e.g. 'luma:MH01'")]
     ) -> ProductOut:
@@ -455,7 +421,7 @@ def create_app(
         "/images/{sha256}",
         name="get_image",
         response_class=FileResponse,
-        responses={404: _ERRORS[404], 200: {"content": {"image/*": {}}, "description": "The image bytes."}},
+        responses={**error_responses(404), 200: {"content": {"image/*": {}}, "description": "The image bytes."}},
     )
     async def get_image(
         request: Request,
@@ -479,7 +445,11 @@ def create_app(
         products = await run_in_threadpool(st.store.count_products)
         if index is None:
             body = Health(
-                status="no_index", encoder=st.encoder.name, products=products, detail=st.holder.error
+                status="no_index",
+                encoder=st.encoder.name,
+                products=products,
+                detail=st.holder.error,
+                models=models.loaded(),
             )
             return JSONResponse(body.model_dump(), status_code=503)
         return Health(
@@ -487,6 +457,7 @@ def create_app(
             encoder=st.encoder.name,
             products=products,
             index=IndexInfo(kind=index.kind.value, count=len(index), dim=index.dim, params=index.params),
+            models=models.loaded(),
         )
 
     return app

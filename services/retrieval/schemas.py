@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from services.http import ErrorOut as _ErrorOut
+from services.http import LoadedModel
+
 
 class SearchFilters(BaseModel):
     """Product filters, applied inside the vector search (a filtered page is still full)."""
@@ -133,7 +136,7 @@ class Health(BaseModel):
     products: int
     index: IndexInfo | None = None
     detail: str | None = None
+    models: list[LoadedModel] = Field(default_factory=list, description="Models this process has loaded.")
 
 
-class ErrorOut(BaseModel):
-    detail: str | list
+ErrorOut = _ErrorOut  # the one error body of every service (services.http)

@@ -23,10 +23,11 @@ import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, File, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.segmentation.service import (
     SegmentationError,
     SegmentationService,
@@ -34,8 +35,8 @@ from fittingroom.segmentation.service import (
     mask_to_png_base64,
 )
 from fittingroom.segmentation.settings import SegmentationSettings
+from services.http import BodyLimit, error_responses, install_error_handlers, read_upload
 from services.segmentation.schemas import (
-    ErrorOut,
     Health,
     ImageInfo,
     MaskCandidate,
@@ -43,23 +44,35 @@ from services.segmentation.schemas import (
     MaskResponse,
 )
 
+_errors = error_responses
 
-def _errors(*codes: int) -> dict[int | str, dict]:
-    return {code: {"model": ErrorOut} for code in codes}
+#: Largest JSON body of a mask request (points, box, previous mask id).
+MASK_BODY_LIMIT = 64 * 1024
 
 
 def create_app(
-    settings: SegmentationSettings | None = None, *, service: SegmentationService | None = None
+    settings: SegmentationSettings | None = None,
+    *,
+    service: SegmentationService | None = None,
+    shelf: ModelShelf | None = None,
 ) -> FastAPI:
-    """Build the app. Models load in the lifespan (start-up), unless a ready ``service`` is given."""
+    """Build the app. Models load in the lifespan (start-up) from ``shelf`` (default: the
+    process's model shelf), unless a ready ``service`` is given."""
     settings = settings or SegmentationSettings()
+    models = shelf or default_shelf()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.service = service or await run_in_threadpool(SegmentationService, settings)
+        app.state.service = service or await run_in_threadpool(
+            lambda: SegmentationService(settings, shelf=models)
+        )
         yield
 
     app = FastAPI(title="fittingroom segmentation", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024, limits={"/masks": MASK_BODY_LIMIT}
+    )
+    install_error_handlers(app)
 
     @app.exception_handler(SegmentationError)
     async def _segmentation_error(_: Request, exc: SegmentationError) -> JSONResponse:
@@ -73,20 +86,18 @@ def create_app(
     async def health(request: Request) -> Health:
         s = svc(request)
         return Health(
-            status="ok", model=s.backend.model_key, ranker=s.ranker.name, cached_images=s.cached_images
+            status="ok",
+            model=s.backend.model_key,
+            ranker=s.ranker.name,
+            cached_images=s.cached_images,
+            models=models.loaded(),
         )
 
     @app.post("/images", response_model=ImageInfo, status_code=201, responses=_errors(413, 415, 422))
     async def upload_image(request: Request, file: UploadFile = File(...)) -> ImageInfo:
-        limit = settings.max_upload_bytes
-        data = await file.read(limit + 1)
-        if len(data) > limit:
-            raise HTTPException(
-                413, f"{file.filename or 'upload'}: larger than the upload limit of {limit} bytes"
-            )
-        if not data:
-            raise HTTPException(415, f"{file.filename or 'upload'}: empty file, not an image")
-        entry = await run_in_threadpool(svc(request).add_image, data, file.filename or "upload")
+        name = file.filename or "upload"
+        data = await read_upload(file, settings.max_upload_bytes)
+        entry = await run_in_threadpool(svc(request).add_image, data, name)
         return ImageInfo(image_id=entry.image_id, width=entry.width, height=entry.height)
 
     @app.post("/images/{image_id}/masks", response_model=MaskResponse, responses=_errors(404, 422))

@@ -6,6 +6,9 @@ from enum import IntEnum
 
 from pydantic import BaseModel, Field
 
+from services.http import ErrorOut as _ErrorOut
+from services.http import LoadedModel
+
 
 class PointLabel(IntEnum):
     """SAM point-prompt label."""
@@ -91,7 +94,7 @@ class Health(BaseModel):
     model: str
     ranker: str
     cached_images: int
+    models: list[LoadedModel] = Field(default_factory=list, description="Models this process has loaded.")
 
 
-class ErrorOut(BaseModel):
-    detail: str | list
+ErrorOut = _ErrorOut  # the one error body of every service (services.http)

@@ -21,18 +21,15 @@ from fastapi import FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from fittingroom.models.tryon import TryOnBackend
+from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.tryon.person import NotAnImage, PersonPreprocessor, TryOnInputError
+from fittingroom.tryon.renderers import TryOnBackend
 from fittingroom.tryon.service import Job, JobStatus, NotFound, TryOnService
 from fittingroom.tryon.settings import TryOnSettings
-from services.tryon.schemas import ErrorOut, GarmentOut, JobOut, PersonOut, TryOnRequest
+from services.http import BodyLimit, error_responses, install_error_handlers, read_upload
+from services.tryon.schemas import GarmentOut, JobOut, PersonOut, TryOnRequest
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorOut, "description": "Unknown id."},
-    413: {"model": ErrorOut, "description": "Upload too large."},
-    415: {"model": ErrorOut, "description": "The upload is not a decodable image."},
-    422: {"model": ErrorOut, "description": "Input rejected, with the reason."},
-}
+ERRORS = error_responses(404, 409, 413, 415, 422)
 
 
 def _job_out(job: Job) -> JobOut:
@@ -60,13 +57,7 @@ def _http_error(e: Exception) -> HTTPException:
     raise e
 
 
-async def _read_upload(file: UploadFile, limit: int) -> bytes:
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise HTTPException(413, f"upload larger than {limit} bytes")
-    if not data:
-        raise HTTPException(422, "empty upload")
-    return data
+_read_upload = read_upload
 
 
 def create_app(
@@ -74,10 +65,13 @@ def create_app(
     *,
     backends: dict[str, TryOnBackend] | None = None,
     person_pre: PersonPreprocessor | None = None,
+    shelf: ModelShelf | None = None,
 ) -> FastAPI:
-    """Build the try-on app. ``backends`` / ``person_pre`` (tests) replace the default ones."""
+    """Build the try-on app. ``backends`` / ``person_pre`` (tests) replace the default ones;
+    models come from ``shelf`` (default: the process's model shelf)."""
     s = settings or TryOnSettings()
-    service = TryOnService(s, backends=backends, person_pre=person_pre)
+    models = shelf or default_shelf()
+    service = TryOnService(s, backends=backends, person_pre=person_pre, shelf=models)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -89,10 +83,18 @@ def create_app(
             service.stop()
 
     app = FastAPI(title="fittingroom try-on", version="1.0", lifespan=lifespan)
+    app.add_middleware(BodyLimit, max_bytes=s.max_upload_bytes + 64 * 1024)
+    install_error_handlers(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "backends": sorted(service.backends), "default_backend": s.backend}
+        """Liveness, the enabled renderers and every model this process has loaded (with licences)."""
+        return {
+            "status": "ok",
+            "backends": sorted(service.backends),
+            "default_backend": s.backend,
+            "models": models.loaded(),
+        }
 
     @app.post("/persons", response_model=PersonOut, responses=ERRORS)
     async def post_person(file: UploadFile = File(...)) -> PersonOut:

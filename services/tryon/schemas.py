@@ -5,10 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from fittingroom.tryon.service import JobStatus
+from services.http import ErrorOut as _ErrorOut
 
-
-class ErrorOut(BaseModel):
-    detail: str
+ErrorOut = _ErrorOut  # the one error body of every service (services.http)
 
 
 class PersonOut(BaseModel):

@@ -17,12 +17,21 @@ from fittingroom.settings import get_settings
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from fittingroom.models.encoders import registry
+    from fittingroom.models import specs
+    from fittingroom.models.registry import ModelSpec
 
     monkeypatch.setenv("FITTINGROOM_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("FITTINGROOM_STORE_URI", raising=False)
     monkeypatch.delenv("FITTINGROOM_INDEX_DIR", raising=False)
-    monkeypatch.setitem(registry._REGISTRY, "fake", lambda **kw: PixelStatsEncoder())
+    fake = ModelSpec(
+        name=f"encoder.fake-{tmp_path.name}",  # a fresh shelf key per test
+        kind="encoder",
+        source="test",
+        licence="test",
+        factory=lambda **kw: PixelStatsEncoder(),
+        options=frozenset({"device"}),
+    )
+    monkeypatch.setitem(specs.ENCODERS, "fake", fake)
     get_settings.cache_clear()
     app = typer.Typer()
     register(app, {})

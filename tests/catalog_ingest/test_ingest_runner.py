@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,26 +335,24 @@ def test_source_name(env: Env) -> None:
 
 
 def test_default_annotator_loading(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    settings = CoreSettings(home=Path("/nonexistent"))
-    monkeypatch.setitem(sys.modules, "fittingroom.models.eligibility", None)  # import fails like a missing module
-    with caplog.at_level(logging.INFO):
-        assert load_default_annotators(settings) == []
-    fake = types.ModuleType("fittingroom.models.eligibility")
-    monkeypatch.setitem(sys.modules, "fittingroom.models.eligibility", fake)
-    with caplog.at_level(logging.INFO):
-        assert load_default_annotators(settings) == []  # no load_annotator: skipped
-    assert "no load_annotator" in caplog.text
+    import fittingroom.models.eligibility as eligibility
+    from fittingroom.models.registry import ModelShelf
+
+    settings = CoreSettings(home=Path("/nonexistent"), device="cpu")
     seen = []
-    fake.load_annotator = lambda s: seen.append(s) or FakeAnnotator()  # type: ignore[attr-defined]
-    got = load_default_annotators(settings)
-    assert [a.name for a in got] == ["fake-eligibility"] and seen == [settings]
+    monkeypatch.setattr(eligibility, "load_annotator", lambda s: seen.append(s) or FakeAnnotator())
+    shelf = ModelShelf()
+    got = load_default_annotators(settings, shelf=shelf)
+    assert [a.name for a in got] == ["fake-eligibility"] and seen[0].device == "cpu"
+    assert load_default_annotators(settings, shelf=shelf)[0] is got[0]  # built once per process
+    assert shelf.constructions["eligibility"] == 1
 
     def broken(s):
         raise FileNotFoundError("no trained head")
 
-    fake.load_annotator = broken  # type: ignore[attr-defined]
+    monkeypatch.setattr(eligibility, "load_annotator", broken)
     with caplog.at_level(logging.WARNING):
-        assert load_default_annotators(settings) == []
+        assert load_default_annotators(settings, shelf=ModelShelf()) == []
     assert "no trained head" in caplog.text
 
 

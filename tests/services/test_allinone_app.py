@@ -147,12 +147,11 @@ def test_missing_page_build_is_a_clear_503(tmp_path: Path) -> None:
         assert client.get("/api/retrieval/whoami").status_code == 200
 
 
-def test_default_services_are_the_three_service_modules() -> None:
-    from services.app import SERVICES
+def test_default_services_are_the_three_service_apps() -> None:
+    from services.app import SERVICES, _default_factories
 
-    assert [name for name, _ in SERVICES] == ["retrieval", "segmentation", "tryon"]
-    for _, module in SERVICES:
-        assert module.startswith("services.") and module.endswith(".app")
+    assert list(SERVICES) == ["retrieval", "segmentation", "tryon"]
+    assert list(_default_factories()) == list(SERVICES)
 
 
 def test_a_service_that_cannot_be_built_is_reported_and_the_others_run(page: Path) -> None:

@@ -10,35 +10,19 @@ from typer.testing import CliRunner
 
 from fittingroom.cli import build_app
 from fittingroom.cli.serve import _health_line, announce, feeds_to_ingest, source_for_feed
-from fittingroom.settings import CoreSettings
 from services.app import ServiceSlot
-
-
-def core(tmp_path: Path, with_default: bool) -> CoreSettings:
-    shared = tmp_path / "shared"
-    if with_default:
-        (shared / "luma-catalog").mkdir(parents=True)
-        (shared / "luma-catalog" / "products.jsonl").write_text("{}\n")
-    return CoreSettings(home=tmp_path / "home", shared_data=shared)
 
 
 def test_explicit_feeds_are_always_ingested(tmp_path: Path) -> None:
     feeds = [tmp_path / "a.jsonl", tmp_path / "b.csv"]
-    assert feeds_to_ingest(feeds, core(tmp_path, True), product_count=500) == (feeds, None)
+    assert feeds_to_ingest(feeds, product_count=500) == (feeds, None)
 
 
-def test_default_catalog_only_on_first_run(tmp_path: Path) -> None:
-    settings = core(tmp_path, True)
-    feeds, why = feeds_to_ingest([], settings, product_count=0)
-    assert feeds == [settings.shared_data / "luma-catalog" / "products.jsonl"] and why is None
-    feeds, why = feeds_to_ingest([], settings, product_count=191)
+def test_nothing_is_ingested_unless_told(tmp_path: Path) -> None:
+    feeds, why = feeds_to_ingest([], product_count=0)
+    assert feeds == [] and why is not None and "--catalog" in why
+    feeds, why = feeds_to_ingest([], product_count=191)
     assert feeds == [] and why is not None and "191 products" in why
-
-
-def test_missing_default_catalog_says_what_to_do(tmp_path: Path) -> None:
-    feeds, why = feeds_to_ingest([], core(tmp_path, False), product_count=0)
-    assert feeds == []
-    assert why is not None and "--catalog" in why and "luma-catalog" in why
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ Nothing heavy is imported here: the model loads when ``load_annotator`` is calle
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -23,8 +24,12 @@ def load_annotator(settings: Any = None) -> EligibilityAnnotator:
     ``settings``: an ``EligibilitySettings``, or a ``fittingroom.settings.CoreSettings`` (as passed
     by ingest; its ``device`` is used unless ``ELIGIBILITY_DEVICE`` is set), or None (environment).
 
+    The backbone is loaded on the first call of the annotator's ``features`` (ingest with the
+    offline encoder passes the encoder's own image features, so it is then never built).
+
     Raises:
-        FileNotFoundError: the head or the backbone weights are missing (names the path).
+        FileNotFoundError: the head is missing (names the path); a missing backbone file is
+            raised on the first image that needs it.
         ValueError: the head was trained on another feature than the configured backbone.
     """
     from fittingroom.models.eligibility.annotator import EligibilityAnnotator
@@ -46,10 +51,14 @@ def load_annotator(settings: Any = None) -> EligibilityAnnotator:
             f"eligibility head {s.resolved_head_path} was trained on {head.feature!r} features, "
             f"the configured backbone ({s.backbone.value}) gives {name!r}"
         )
-    backbone = load_backbone(s)
+    backbone: list[Any] = []  # built on the first call: ingest usually passes the encoder's features
+    lock = threading.Lock()
 
     def features(images: Any) -> Any:
-        return backbone(images, s.batch_size)
+        with lock:
+            if not backbone:
+                backbone.append(load_backbone(s))
+        return backbone[0](images, s.batch_size)
 
     return EligibilityAnnotator(
         features, head, threshold=s.threshold, batch_size=s.batch_size, feature_name=name

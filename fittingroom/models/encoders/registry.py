@@ -1,39 +1,29 @@
-"""Encoder registry: name -> factory. Factories import their heavy modules lazily."""
+"""Encoder names -> shelf entries (``fittingroom.models.specs``). Heavy modules load lazily."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from fittingroom.models.encoders.base import Encoder
 
 
-def _offline(**kw: Any) -> Encoder:
-    from fittingroom.models.encoders.offline import OfflineEncoder
-
-    return OfflineEncoder(**kw)
-
-
-def _open_clip(**kw: Any) -> Encoder:
-    from fittingroom.models.encoders.openclip import OpenClipEncoder
-
-    return OpenClipEncoder(**kw)
-
-
-_REGISTRY: dict[str, Callable[..., Encoder]] = {"offline": _offline, "open_clip": _open_clip}
-
-
 def available_encoders() -> list[str]:
-    return sorted(_REGISTRY)
+    from fittingroom.models.specs import ENCODERS
+
+    return sorted(ENCODERS)
 
 
-def get_encoder(name: str, **kwargs: Any) -> Encoder:
-    """Build (and load) the encoder registered as ``name``.
+def get_encoder(name: str, **options: Any) -> Encoder:
+    """The encoder registered as ``name`` with exactly these options, from the process's model
+    shelf (built once per name + options).
 
-    Raises KeyError naming the known encoders for an unknown name.
+    Raises KeyError naming the known encoders for an unknown name, and
+    ``fittingroom.models.registry.ModelOptionsError`` (a ValueError) for an option the
+    encoder does not take. Callers that mean "the configured encoder" use
+    ``fittingroom.models.specs.get_encoder(settings)``, which applies
+    ``FITTINGROOM_ENCODER_OPTIONS`` and ``FITTINGROOM_DEVICE``.
     """
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown encoder {name!r}; known: {', '.join(available_encoders())}") from None
-    return factory(**kwargs)
+    from fittingroom.models.registry import default_shelf
+    from fittingroom.models.specs import encoder_spec
+
+    return default_shelf().get(encoder_spec(name), **options)  # type: ignore[no-any-return]

@@ -245,7 +245,7 @@ def test_bad_uploads(client):
     r = upload(client, b"this is not an image", name="notes.txt")
     assert r.status_code == 415 and "notes.txt" in r.json()["detail"]
     r = upload(client, b"", name="empty.png")
-    assert r.status_code == 422 and "empty" in r.json()["detail"]
+    assert r.status_code == 415 and "empty" in r.json()["detail"]  # the same status in every service
     big = Image.effect_noise((400, 400), 100).convert("RGB")
     buf = io.BytesIO()
     big.save(buf, format="BMP")  # ~480 kB > 200 kB limit
@@ -310,10 +310,10 @@ def test_no_index_yet_then_hot_reload(tmp_path):
 
 
 def test_nothing_loads_at_import_or_create(monkeypatch, tmp_path):
-    import fittingroom.models.encoders.registry as registry
+    import fittingroom.models.specs as specs
 
     calls = []
-    monkeypatch.setattr(registry, "get_encoder", lambda name, **kw: calls.append(name) or ColorEncoder())
+    monkeypatch.setattr(specs, "get_encoder", lambda core, name, **kw: calls.append(name) or ColorEncoder())
     store = SQLiteStore(tmp_path / "c.db")
     settings = RetrievalSettings(
         store_uri=f"sqlite:///{tmp_path / 'c.db'}", index_dir=tmp_path / "i", encoder="whatever"

@@ -9,14 +9,14 @@ from PIL import Image
 from retrieval_fakes import COLORS, ColorEncoder
 from typer.testing import CliRunner
 
-import fittingroom.models.encoders.registry as registry
+import fittingroom.models.specs as specs
 from fittingroom.cli import build_app
 
 
 @pytest.fixture()
 def run(catalog, monkeypatch):
     _, _, settings, _ = catalog
-    monkeypatch.setattr(registry, "get_encoder", lambda name, **kw: ColorEncoder())
+    monkeypatch.setattr(specs, "get_encoder", lambda core, name, **kw: ColorEncoder())
     runner = CliRunner()
     app = build_app()
     common = ["--store", settings.store_uri, "--index-dir", str(settings.index_dir)]
@@ -94,7 +94,7 @@ def test_not_an_image_and_bad_box(run, tmp_path):
 
 
 def test_missing_index_says_ingest(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "get_encoder", lambda name, **kw: ColorEncoder())
+    monkeypatch.setattr(specs, "get_encoder", lambda core, name, **kw: ColorEncoder())
     from fittingroom.catalog.sqlite import SQLiteStore
 
     SQLiteStore(tmp_path / "c.db").close()

@@ -242,11 +242,11 @@ def test_eval_command_end_to_end(tiny, tmp_path, monkeypatch):
     from retrieval_fakes import ColorEncoder
     from typer.testing import CliRunner
 
-    import fittingroom.models.encoders.registry as registry
+    import fittingroom.models.specs as specs
     from fittingroom.cli import build_app
 
     cat, street = tiny
-    monkeypatch.setattr(registry, "get_encoder", lambda name, **kw: ColorEncoder())
+    monkeypatch.setattr(specs, "get_encoder", lambda core, name, **kw: ColorEncoder())
     args = ["eval", "retrieval", "--catalog", str(cat), "--street-photos", str(street), "--encoder", "fake"]
     r = CliRunner().invoke(build_app(), [*args, "--json", "--workdir", str(tmp_path / "work")])
     assert r.exit_code == 0, r.output

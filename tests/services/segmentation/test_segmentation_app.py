@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from segmentation_helpers import FakeBackend, png_bytes
 
+from fittingroom.models.registry import ModelShelf
 from fittingroom.models.sam.base import Candidates
 from fittingroom.segmentation.ranking import SamScoreRanker
 from fittingroom.segmentation.service import SegmentationService
@@ -35,7 +36,7 @@ def service(tmp_path) -> SegmentationService:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def client(service):  # type: ignore[no-untyped-def]
-    app = create_app(service.settings, service=service)
+    app = create_app(service.settings, service=service, shelf=ModelShelf())
     with TestClient(app) as c:
         yield c
 
@@ -297,6 +298,6 @@ def test_concurrent_requests_on_different_images_never_mix_embeddings(tmp_path) 
 def test_health_names_model_and_ranker(client) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "model": "fake-v1", "ranker": "sam", "cached_images": 0}
+    assert r.json() == {"status": "ok", "model": "fake-v1", "ranker": "sam", "cached_images": 0, "models": []}
     upload(client, photo())
     assert client.get("/health").json()["cached_images"] == 1

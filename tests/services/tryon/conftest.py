@@ -71,7 +71,7 @@ class FakePersonPreprocessor(PersonPreprocessor):
         self.hide = hide
         self.model_calls = 0
 
-    def load(self) -> None:
+    def load(self, shelf=None) -> None:  # noqa: ANN001
         pass
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from fittingroom.models.tryon import PreviewBackend, TryOnBackend
+from fittingroom.tryon.renderers import PreviewBackend, TryOnBackend
 from fittingroom.tryon.settings import TryOnSettings
 from services.tryon.app import create_app
 

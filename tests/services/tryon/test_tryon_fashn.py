@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from fittingroom.models.tryon import BackendUnavailable, FashnBackend
 from fittingroom.tryon.garment import GarmentPreprocessor
 from fittingroom.tryon.person import TryOnCategory, build_person_prep
+from fittingroom.tryon.renderers import BackendUnavailable, FashnBackend
 from fittingroom.tryon.settings import TryOnSettings
 from services.tryon.app import create_app
 

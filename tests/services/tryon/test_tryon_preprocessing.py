@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fittingroom.models.tryon import piecewise_affine_warp
 from fittingroom.tryon.garment import GarmentPreprocessor, remove_background
 from fittingroom.tryon.person import (
     TryOnCategory,
@@ -17,6 +16,7 @@ from fittingroom.tryon.person import (
     build_person_prep,
     normalize_category,
 )
+from fittingroom.tryon.renderers import piecewise_affine_warp
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,8 +105,8 @@ def test_two_people_are_rejected(person_arrays):  # noqa: ANN001
 
 
 def test_flared_skirt_is_scaled_by_its_waistband(person_arrays):  # noqa: ANN001
-    from fittingroom.models.tryon import correspondences, waist_rise, waistband, warp_garment
     from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
+    from fittingroom.tryon.renderers import correspondences, waist_rise, waistband, warp_garment
 
     # an A-line skirt: 60 px waistband flaring to a 200 px hem, 240 px long
     mask = np.zeros((300, 260), np.uint8)

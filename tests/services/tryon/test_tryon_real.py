@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fittingroom.models.tryon import PreviewBackend, warp_garment
 from fittingroom.tryon.garment import GarmentPreprocessor
 from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.tryon.renderers import PreviewBackend, warp_garment
 
 PERSON = "ootdiffusion/model/01008_00.jpg"  # VITON-HD test person, front facing, upper body + skirt
 GARMENT = "ootdiffusion/garment/00055_00.jpg"  # VITON-HD t-shirt packshot

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fittingroom.models.tryon import BackendUnavailable
 from fittingroom.tryon.person import TryOnCategory, build_person_prep
+from fittingroom.tryon.renderers import BackendUnavailable
 from fittingroom.tryon.sam_region import sam_garment_region, sam_prompts
 from fittingroom.tryon.service import load_region_segmenter
 

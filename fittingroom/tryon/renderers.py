@@ -5,8 +5,13 @@
   clothing-agnostic region (face, hair above the shoulders, hands and the other
   garment are the person's own pixels). A quick preview, not a generative model.
 * ``fashn`` (:class:`FashnBackend`, GPU): adapter for FASHN VTON v1.5
-  (https://github.com/fashn-AI/fashn-vton-1.5, Apache-2.0 code and weights);
-  the package ``fashn_vton`` is imported lazily at :meth:`load`.
+  (https://github.com/fashn-AI/fashn-vton-1.5). Its code and weights are Apache-2.0, but
+  its pipeline always runs ``fashn-human-parser``, whose weights are licensed for
+  NON-COMMERCIAL use only: as shipped, this renderer is not for commercial deployments.
+  The package ``fashn_vton`` is imported lazily at :meth:`load`.
+
+Both are model-shelf entries (:data:`TRYON_PREVIEW`, :data:`TRYON_FASHN`): built and loaded
+once per process.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
 from fittingroom.tryon.garment import GarmentPrep
 from fittingroom.tryon.person import (
     L_ELBOW,
@@ -288,7 +294,8 @@ FASHN_CATEGORIES = {
 
 
 class FashnBackend(TryOnBackend):
-    """Adapter for FASHN VTON v1.5 (``fashn_vton.TryOnPipeline(weights_dir=...)``; Apache-2.0).
+    """Adapter for FASHN VTON v1.5 (``fashn_vton.TryOnPipeline(weights_dir=...)``; code and weights
+    Apache-2.0, its bundled human parser fashn-human-parser non-commercial).
 
     Call signature used (upstream README): ``pipeline(person_image=PIL, garment_image=PIL,
     category="tops"|"bottoms"|"one-pieces")`` -> object with ``.images[0]`` (PIL).
@@ -341,10 +348,50 @@ class FashnBackend(TryOnBackend):
         return out
 
 
-def create_backend(name: str, *, fashn_weights_dir: Path | None = None) -> TryOnBackend:
-    """Backend registry: 'preview' or 'fashn'. Raises BackendUnavailable for an unknown name."""
-    if name == "preview":
-        return PreviewBackend()
-    if name == "fashn":
-        return FashnBackend(fashn_weights_dir)
-    raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")
+def _loaded(backend: TryOnBackend) -> TryOnBackend:
+    backend.load()
+    return backend
+
+
+def _fashn_files(weights_dir: str | None = None) -> list[ModelFile]:
+    if not weights_dir:
+        return [ModelFile("(TRYON_FASHN_WEIGHTS_DIR not set)", None, "huggingface fashn-ai/fashn-vton-1.5")]
+    path = Path(weights_dir) / "model.safetensors"
+    return [ModelFile(str(path), file_sha256(path), "huggingface fashn-ai/fashn-vton-1.5")]
+
+
+TRYON_PREVIEW = ModelSpec(
+    name="tryon.preview",
+    kind="tryon-renderer",
+    source="fittingroom CPU preview: pose-guided piecewise-affine warp (no learned weights)",
+    licence="Apache-2.0 (this project's code; no model weights)",
+    factory=lambda: _loaded(PreviewBackend()),
+    options=frozenset(),
+)
+
+TRYON_FASHN = ModelSpec(
+    name="tryon.fashn",
+    kind="tryon-renderer",
+    source="FASHN VTON v1.5 (github.com/fashn-AI/fashn-vton-1.5), GPU",
+    licence="FASHN VTON v1.5 code and weights Apache-2.0, BUT its pipeline always runs fashn-human-parser, "
+    "whose weights are NON-COMMERCIAL: a commercial deployment must not use this renderer as shipped",
+    factory=lambda weights_dir=None: _loaded(FashnBackend(Path(weights_dir) if weights_dir else None)),
+    options=frozenset({"weights_dir"}),
+    files=_fashn_files,
+)
+
+RENDERERS: dict[str, ModelSpec] = {"preview": TRYON_PREVIEW, "fashn": TRYON_FASHN}
+
+
+def create_backend(
+    name: str, *, fashn_weights_dir: Path | None = None, shelf: ModelShelf | None = None
+) -> TryOnBackend:
+    """The loaded renderer ``name`` ('preview' or 'fashn') from the model shelf (once per process).
+
+    Raises BackendUnavailable for an unknown name or a renderer that cannot load.
+    """
+    spec = RENDERERS.get(name)
+    if spec is None:
+        raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")
+    options = {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+    return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]

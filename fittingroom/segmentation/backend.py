@@ -1,0 +1,46 @@
+"""The configured SAM backend and person analyser, from the model shelf."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fittingroom.models.registry import ModelShelf, ModelSpec, default_shelf
+from fittingroom.models.specs import SAM_ONNX, SAM_TORCH
+from fittingroom.segmentation.settings import BackendName, SegmentationSettings
+
+if TYPE_CHECKING:
+    from fittingroom.models.sam.base import SamBackend
+    from fittingroom.settings import CoreSettings
+
+
+def sam_options(seg: SegmentationSettings, core: CoreSettings | None = None) -> tuple[ModelSpec, dict[str, Any]]:
+    """(shelf entry, options) of the SAM backend the ``SEGMENTATION_*`` settings name."""
+    if seg.backend == BackendName.onnx:
+        return SAM_ONNX, {
+            "encoder_path": str(seg.resolved_encoder_path(core)),
+            "decoder_path": str(seg.resolved_decoder_path(core)),
+            "masks_output": seg.decoder_masks_output,
+            "iou_output": seg.decoder_iou_output,
+            "device": seg.resolved_device(core),
+            "threads": seg.onnx_threads,
+        }
+    return SAM_TORCH, {
+        "checkpoint": str(seg.checkpoint) if seg.checkpoint else None,
+        "model_type": seg.model_type.value,
+        "device": seg.resolved_device(core),
+    }
+
+
+def sam_backend(
+    seg: SegmentationSettings | None = None,
+    core: CoreSettings | None = None,
+    *,
+    shelf: ModelShelf | None = None,
+) -> SamBackend:
+    """The configured SAM backend (built on first use, once per process and options).
+
+    Raises ``ModelFilesMissing`` / FileNotFoundError naming the missing model file and
+    the command that fetches it.
+    """
+    spec, options = sam_options(seg or SegmentationSettings(), core)
+    return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]
