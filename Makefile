@@ -19,6 +19,7 @@ run: install models frontend
 ## test: install everything the tests need, then run every tier (fast, real-model, real-data, browser)
 test: install models frontend system-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 install: $(VENV)/.installed
@@ -44,6 +45,7 @@ system-deps:
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 
 bench: install models

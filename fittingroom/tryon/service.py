@@ -187,7 +187,7 @@ class TryOnService:
 
     def garment_from_product(self, product_id: str, category: str | None) -> GarmentSource:
         """Resolve a catalog product uid 'source:id' to its try-on image bytes and category."""
-        from catalog_ingest.images import cached_image_path
+        from fittingroom.catalog.image_cache import cached_image_path
         from fittingroom.catalog.models import split_uid
 
         try:

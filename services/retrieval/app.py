@@ -26,6 +26,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from fittingroom.catalog.models import ImageRecord, Product, split_uid
+from fittingroom.catalog.image_cache import find_cached_image
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
@@ -35,7 +36,6 @@ from fittingroom.retrieval.resources import (
     ImageFetchError,
     IndexHolder,
     IndexUnavailableError,
-    find_cached_image,
     image_media_type,
     parse_box,
 )

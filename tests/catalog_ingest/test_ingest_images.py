@@ -7,7 +7,8 @@ import httpx
 import pytest
 from ingest_fakes import image_bytes
 
-from catalog_ingest.images import ImageFetcher, ImageFetchError, cached_image_path
+from catalog_ingest.images import ImageFetcher, ImageFetchError
+from fittingroom.catalog.image_cache import cached_image_path
 
 
 def test_local_paths_are_relative_to_the_feed_folder_and_stored_once(tmp_path: Path) -> None:

