@@ -25,8 +25,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from PIL import Image
 from pydantic import ValidationError
 
-from fittingroom.catalog.models import ImageRecord, Product, split_uid
 from fittingroom.catalog.image_cache import find_cached_image
+from fittingroom.catalog.models import ImageRecord, Product, split_uid
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
