@@ -120,3 +120,24 @@ def split_uid(uid: str) -> tuple[str, str]:
     if not sep or not source or not pid:
         raise ValueError(f"product id must look like 'source:id', got {uid!r}")
     return source, pid
+
+
+def tryon_image(
+    product: Product, preferred: ImageRecord | None = None, *, unclassified_ok: bool = False
+) -> ImageRecord | None:
+    """The one rule for which product image feeds try-on.
+
+    ``preferred`` (e.g. the image a search matched) when it is eligible, else the eligible
+    image the classifier is most confident about. With ``unclassified_ok`` (try-on of a
+    catalog that was ingested without the classifier), the first image when no image of the
+    product was classified and the product is not marked ineligible. None otherwise.
+    """
+    if preferred is not None and preferred.tryon_eligible:
+        return preferred
+    eligible = [img for img in product.images if img.tryon_eligible]
+    if eligible:
+        return max(eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0)
+    unclassified = all(img.tryon_eligible is None for img in product.images)
+    if unclassified_ok and product.images and unclassified and product.tryon_eligible is not False:
+        return product.images[0]
+    return None

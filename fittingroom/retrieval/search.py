@@ -60,18 +60,6 @@ def main_image(product: Product) -> ImageRecord | None:
     return product.images[0] if product.images else None
 
 
-def tryon_image(product: Product, preferred: ImageRecord | None = None) -> ImageRecord | None:
-    """The image to send to try-on: ``preferred`` when eligible, else the most confident eligible image."""
-    if preferred is not None and preferred.tryon_eligible:
-        return preferred
-    eligible = [img for img in product.images if img.tryon_eligible]
-    if not eligible:
-        return None
-    return max(
-        eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0
-    )
-
-
 class Searcher:
     """Search the catalog with an ``Encoder`` and a ``VectorIndex``.
 

@@ -72,20 +72,18 @@ class GarmentSource:
 
 
 def choose_product_image(product):  # noqa: ANN001, ANN201 - fittingroom.catalog.models.Product -> ImageRecord
-    """The product image to try on: the first with ``tryon_eligible`` true, else the first image.
+    """The product image to try on (``fittingroom.catalog.models.tryon_image``, unclassified
+    catalogs allowed). Raises TryOnInputError when the product has no image or none is eligible."""
+    from fittingroom.catalog.models import tryon_image
 
-    Raises TryOnInputError when the product has no image or is classified as not eligible.
-    """
     if not product.images:
         raise TryOnInputError(f"product {product.uid} has no image")
-    for img in product.images:
-        if img.tryon_eligible:
-            return img
-    if product.tryon_eligible is False or all(img.tryon_eligible is False for img in product.images):
+    image = tryon_image(product, unclassified_ok=True)
+    if image is None:
         raise TryOnInputError(
             f"product {product.uid} has no try-on eligible image (only on-model or non-garment photos)"
         )
-    return product.images[0]
+    return image
 
 
 class TryOnService:

@@ -26,7 +26,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from fittingroom.catalog.image_cache import find_cached_image
-from fittingroom.catalog.models import ImageRecord, Product, split_uid
+from fittingroom.catalog.models import ImageRecord, Product, split_uid, tryon_image
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
@@ -44,7 +44,6 @@ from fittingroom.retrieval.search import (
     ProductNotFoundError,
     Searcher,
     SearchPage,
-    tryon_image,
 )
 from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
 from services.http import BodyLimit, error_responses, image_error, install_error_handlers, read_upload

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from retrieval_fakes import COLORS, ColorEncoder, make_catalog
 
-from fittingroom.catalog.models import ImageRecord, Product, vector_id_for
+from fittingroom.catalog.models import ImageRecord, Product, tryon_image, vector_id_for
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.catalog.store import ProductFilter
 from fittingroom.index import VectorIndex, sync_index
@@ -17,7 +17,6 @@ from fittingroom.retrieval.search import (
     ProductNotFoundError,
     Searcher,
     main_image,
-    tryon_image,
 )
 
 

@@ -1,0 +1,154 @@
+"""Memory of ``fittingroom serve``: RSS after start-up and after a mixed request soak; prints a table.
+
+    python benchmarks/serve_rss_bench.py --home DIR [--requests 1000] [--feed FEED]
+
+Starts the all-in-one server as a subprocess on a free loopback port with
+``FITTINGROOM_HOME=DIR`` (ingests ``--feed`` first when the home has no catalog yet),
+waits for ``/readyz``, reads the server's RSS (``/proc/PID/status`` VmRSS, VmHWM), then
+sends ``--requests`` requests round-robin, all to 127.0.0.1:
+
+* text search (``POST /api/retrieval/search``), 4 in 10;
+* image search with an uploaded street photo, 2 in 10;
+* segmentation: upload a street photo, then one click on it, 2 in 10 (2 requests);
+* try-on person upload (``POST /api/tryon/persons``), 1 in 10 ... plus ``/readyz``.
+
+and reads RSS again. ``--python`` / ``--cwd`` run another checkout's server with the same
+requests (compare two versions on the same home).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+TEXTS = ["black hoodie", "red dress", "running shorts", "yoga pants", "white tee", "jacket", "bag"]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process, MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
+    return rss, hwm
+
+
+def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    cmd = [args.python, "-m", "fittingroom.cli", "serve", "--port", "0", "--log-level", "warning"]
+    if args.feed and not (Path(args.home) / "catalog.db").exists():
+        cmd += ["--catalog", str(args.feed)]
+    proc = subprocess.Popen(
+        cmd, cwd=args.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + args.start_timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        m = re.search(r"running at (http://\S+)", line)
+        if m:
+            return proc, m.group(1).rstrip("/")
+    proc.kill()
+    raise SystemExit("server did not start in time")
+
+
+def soak(base: str, n: int, photos: list[Path]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    errors = 0
+    with httpx.Client(base_url=base, timeout=120) as c:
+        for i in range(n):
+            kind = i % 10
+            photo = photos[i % len(photos)]
+            if kind < 4:
+                r = c.post("/api/retrieval/search", json={"text": TEXTS[i % len(TEXTS)], "k": 10})
+                key = "text search"
+            elif kind < 6:
+                r = c.post(
+                    "/api/retrieval/search/image", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+                )
+                key = "image search"
+            elif kind < 8:
+                r = c.post("/api/segmentation/images", files={"file": (photo.name, photo.read_bytes())})
+                if r.status_code < 300:
+                    info = r.json()
+                    r = c.post(
+                        f"/api/segmentation/images/{info['image_id']}/masks",
+                        json={"points": [{"x": info["width"] // 2, "y": info["height"] // 2, "label": 1}]},
+                    )
+                key = "segmentation upload + click"
+            elif kind < 9:
+                r = c.post("/api/tryon/persons", files={"file": (photo.name, photo.read_bytes())})
+                key = "try-on person"
+            else:
+                r = c.get("/readyz")
+                key = "readyz"
+            counts[key] = counts.get(key, 0) + 1
+            if r.status_code >= 500:
+                errors += 1
+    counts["5xx"] = errors
+    return counts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", type=Path, required=True, help="FITTINGROOM_HOME of the server (kept).")
+    ap.add_argument("--feed", type=Path, default=None, help="Feed ingested when the home is empty.")
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--photos", type=Path, default=None, help="Street photos folder (default: shared data).")
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--cwd", type=Path, default=Path(__file__).resolve().parents[1])
+    ap.add_argument("--start-timeout", type=float, default=900.0)
+    ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--json", dest="as_json", action="store_true")
+    args = ap.parse_args()
+    if args.photos is None:
+        from fittingroom.settings import get_settings
+
+        args.photos = get_settings().shared_data / "street-photos" / "photos"
+    photos = sorted(args.photos.glob("*.jpg"))[:20]
+    env = dict(os.environ, FITTINGROOM_HOME=str(args.home), PYTHONPATH=str(args.cwd))
+    env.setdefault("FITTINGROOM_MODEL_DIR", str(Path.home() / ".local/share/fittingroom/models"))
+    proc, base = start_server(args, env)
+    try:
+        after_start = rss_mb(proc.pid)
+        t0 = time.perf_counter()
+        counts = soak(base, args.requests, photos)
+        took = time.perf_counter() - t0
+        after_soak = rss_mb(proc.pid)
+        health = httpx.get(base + "/healthz", timeout=30).json()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    row = {
+        "label": args.label,
+        "rss_after_start_mb": round(after_start[0], 1),
+        "rss_after_soak_mb": round(after_soak[0], 1),
+        "peak_rss_mb": round(after_soak[1], 1),
+        "requests": args.requests,
+        "soak_s": round(took, 1),
+        "counts": counts,
+        "models": [m["name"] for m in health.get("models", [])],
+    }
+    if args.as_json:
+        print(json.dumps(row))
+        return
+    table = Table(title=f"serve RSS ({args.label})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in row.items():
+        table.add_row(k, json.dumps(v) if isinstance(v, dict | list) else str(v))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
