@@ -123,52 +123,133 @@ class BodyLimit:
             await _too_large(send, f"the request body of {int(length)} bytes is over the {limit}-byte limit")
             return
         seen = 0
+        refused = False
         started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise _BodyTooLarge(limit)
+                    # answer 413 now and tell the app the client is gone: it stops reading, and
+                    # whatever it still tries to send is dropped
+                    refused = True
+                    if not started:
+                        await _too_large(send, f"the request body is over the {limit}-byte limit")
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
             await self.app(scope, counted, tracking_send)
-        except _BodyTooLarge as exc:
-            if not started:
-                await _too_large(send, f"the request body is over the {exc.limit}-byte limit")
-        except Exception as exc:  # a handler that wrapped our signal in its own error
-            if isinstance(exc.__cause__, _BodyTooLarge) or isinstance(exc.__context__, _BodyTooLarge):
-                if not started:
-                    await _too_large(send, f"the request body is over the {limit}-byte limit")
-                return
-            raise
-
-
-class _BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.limit = limit
+        except Exception:
+            if not refused:
+                raise
 
 
 async def _too_large(send: Send, message: str) -> None:
-    body = json.dumps({"detail": message}).encode()
+    await _send_json(send, 413, message)
+
+
+class JsonGuard:
+    """ASGI middleware: a JSON body with ``NaN`` / ``Infinity`` or a lone surrogate in a string is
+    a 422 with a sentence, before any handler sees it (``json.loads`` accepts both, and they
+    later break arithmetic or the UTF-8 response). Bodies are already bounded by :class:`BodyLimit`,
+    which must wrap this middleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope.get("headers") or []).get(b"content-type", b"")
+        if not ctype.split(b";")[0].strip().endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        problem = json_problem(body)
+        if problem is not None:
+            await _send_json(send, 422, problem)
+            return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def json_problem(body: bytes) -> str | None:
+    """Why a JSON body is refused (non-finite numbers, lone surrogates), or None. A body that is
+    not JSON at all is left to the route's own validation."""
+    try:
+        value = json.loads(body, parse_constant=_reject_constant)
+    except ValueError as exc:
+        if "JSON allows" in str(exc):
+            return f"invalid JSON: {exc} (NaN and Infinity are not accepted)"
+        return None
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid JSON: a string holds a lone surrogate (\\ud800-\\udfff) that is not valid Unicode"
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
+async def _send_json(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def guard(app: FastAPI, max_bytes: int, limits: dict[str, int] | None = None) -> None:
+    """Install the shared request guards on a service: body limits (outermost), the JSON guard,
+    and the fault -> status handlers."""
+    app.add_middleware(JsonGuard)
+    app.add_middleware(BodyLimit, max_bytes=max_bytes, limits=limits)  # added last = runs first
+    install_error_handlers(app)
 
 
 def _summarise(errors: list[Any]) -> str:

@@ -46,7 +46,7 @@ from fittingroom.retrieval.search import (
     SearchPage,
 )
 from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
-from services.http import BodyLimit, error_responses, image_error, install_error_handlers, read_upload
+from services.http import error_responses, guard, image_error, read_upload
 from services.retrieval.schemas import (
     Health,
     ImageOut,
@@ -141,8 +141,7 @@ def create_app(
         "Results are grouped per product, with the matching image and try-on eligibility.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024)
-    install_error_handlers(app)
+    guard(app, settings.max_upload_bytes + 64 * 1024)
 
     def state_of(request: Request) -> RetrievalState:
         return request.app.state.retrieval  # type: ignore[no-any-return]

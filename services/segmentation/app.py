@@ -35,7 +35,7 @@ from fittingroom.segmentation.service import (
     mask_to_png_base64,
 )
 from fittingroom.segmentation.settings import SegmentationSettings
-from services.http import BodyLimit, error_responses, install_error_handlers, read_upload
+from services.http import error_responses, guard, read_upload
 from services.segmentation.schemas import (
     Health,
     ImageInfo,
@@ -69,10 +69,7 @@ def create_app(
         yield
 
     app = FastAPI(title="fittingroom segmentation", version="0.1.0", lifespan=lifespan)
-    app.add_middleware(
-        BodyLimit, max_bytes=settings.max_upload_bytes + 64 * 1024, limits={"/masks": MASK_BODY_LIMIT}
-    )
-    install_error_handlers(app)
+    guard(app, settings.max_upload_bytes + 64 * 1024, limits={"/masks": MASK_BODY_LIMIT})
 
     @app.exception_handler(SegmentationError)
     async def _segmentation_error(_: Request, exc: SegmentationError) -> JSONResponse:

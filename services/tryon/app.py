@@ -26,7 +26,7 @@ from fittingroom.tryon.person import NotAnImage, PersonPreprocessor, TryOnInputE
 from fittingroom.tryon.renderers import TryOnBackend
 from fittingroom.tryon.service import Job, JobStatus, NotFound, TryOnService
 from fittingroom.tryon.settings import TryOnSettings
-from services.http import BodyLimit, error_responses, install_error_handlers, read_upload
+from services.http import error_responses, guard, read_upload
 from services.tryon.schemas import GarmentOut, JobOut, PersonOut, TryOnRequest
 
 ERRORS = error_responses(404, 409, 413, 415, 422)
@@ -83,8 +83,7 @@ def create_app(
             service.stop()
 
     app = FastAPI(title="fittingroom try-on", version="1.0", lifespan=lifespan)
-    app.add_middleware(BodyLimit, max_bytes=s.max_upload_bytes + 64 * 1024)
-    install_error_handlers(app)
+    guard(app, s.max_upload_bytes + 64 * 1024)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
