@@ -197,10 +197,11 @@ def resolve_checked(host: str, port: int, resolver: Resolver, *, allow_private: 
     return list(dict.fromkeys(checked))
 
 
-def check_url(url: str) -> str:
+def check_url(url: str, *, allow_private: bool = True) -> str:
     """``url`` when it is an absolute http(s) URL with a host; raises FetchError (422) otherwise.
 
-    IP-literal hosts are not checked here (the backend does it when connecting).
+    With ``allow_private=False`` an IP-literal host is checked too (400); host names are
+    checked when connecting (``PinnedBackend``), where they are resolved.
     """
     try:
         parts = urlsplit(url)
@@ -209,6 +210,12 @@ def check_url(url: str) -> str:
         raise FetchError(f"image URL {url!r} is malformed: {exc}", 422) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise FetchError(f"image URL must be an http(s) URL with a host, got {url!r}", 422)
+    if not allow_private:
+        try:
+            parse_address(parts.hostname)
+        except ValueError:
+            return url
+        check_address(parts.hostname, parts.hostname, allow_private=False)
     return url
 
 
@@ -365,11 +372,11 @@ class _Body:
         return FetchResult(self.url, resp.status_code, resp.headers, b"".join(self.chunks))
 
 
-def _next_url(url: str, resp: httpx.Response) -> str | None:
+def _next_url(url: str, resp: httpx.Response, policy: FetchPolicy) -> str | None:
     """Where a redirect response points (checked), or None when it is not a redirect."""
     if resp.status_code not in _REDIRECTS or "location" not in resp.headers:
         return None
-    return check_url(urljoin(url, resp.headers["location"]))
+    return check_url(urljoin(url, resp.headers["location"]), allow_private=policy.allow_private)
 
 
 def _check_status(url: str, resp: httpx.Response, accept_not_modified: bool) -> bool:
@@ -431,11 +438,11 @@ class Fetcher:
         policy = self.policy
         deadline = None if policy.total_timeout_s is None else time.monotonic() + policy.total_timeout_s
         conditional = any(k.lower().startswith("if-") for k in headers or {})
-        url = check_url(url)
+        url = check_url(url, allow_private=policy.allow_private)
         for _ in range(policy.max_redirects + 1):
             try:
                 with self._client.stream("GET", url, headers=headers) as resp:
-                    target = _next_url(url, resp)
+                    target = _next_url(url, resp, policy)
                     if target is not None:
                         url = target
                         continue
@@ -444,7 +451,7 @@ class Fetcher:
                         for chunk in resp.iter_bytes():
                             body.add(chunk)
                     return body.result(resp)
-            except (httpx.HTTPError, httpcore.ConnectError) as exc:
+            except httpx.HTTPError as exc:
                 raise _mapped(url, policy, exc) from exc
         raise FetchError(f"too many redirects fetching {url} (more than {policy.max_redirects})")
 
@@ -487,11 +494,11 @@ class AsyncFetcher:
         policy = self.policy
         deadline = None if policy.total_timeout_s is None else time.monotonic() + policy.total_timeout_s
         conditional = any(k.lower().startswith("if-") for k in headers or {})
-        url = check_url(url)
+        url = check_url(url, allow_private=policy.allow_private)
         for _ in range(policy.max_redirects + 1):
             try:
                 async with self._client.stream("GET", url, headers=headers) as resp:
-                    target = _next_url(url, resp)
+                    target = _next_url(url, resp, policy)
                     if target is not None:
                         url = target
                         continue
@@ -500,7 +507,7 @@ class AsyncFetcher:
                         async for chunk in resp.aiter_bytes():
                             body.add(chunk)
                     return body.result(resp)
-            except (httpx.HTTPError, httpcore.ConnectError) as exc:
+            except httpx.HTTPError as exc:
                 raise _mapped(url, policy, exc) from exc
         raise FetchError(f"too many redirects fetching {url} (more than {policy.max_redirects})")
 
