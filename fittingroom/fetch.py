@@ -408,7 +408,14 @@ def _client_args(policy: FetchPolicy, headers: dict[str, str] | None) -> dict[st
         timeout=httpx.Timeout(policy.timeout_s),
         follow_redirects=False,
         trust_env=False,
-        headers={"User-Agent": policy.user_agent, "Accept": policy.accept, **(headers or {})},
+        # identity: an image needs no transfer compression, and a gzip body could inflate far
+        # beyond the bytes counted per chunk before the limit check sees it
+        headers={
+            "User-Agent": policy.user_agent,
+            "Accept": policy.accept,
+            "Accept-Encoding": "identity",
+            **(headers or {}),
+        },
     )
 
 

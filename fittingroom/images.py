@@ -125,17 +125,16 @@ def decode_image(
         Image.init()  # registers the plugins once; cheap afterwards
         formats = tuple(f for f in formats if f in Image.OPEN)
     try:
-        img = Image.open(io.BytesIO(data), formats=formats)
-        check_image_size(img.width, img.height, name=name, limits=lim)
-        img.load()
+        opened = Image.open(io.BytesIO(data), formats=formats)
+        check_image_size(opened.width, opened.height, name=name, limits=lim)
+        opened.load()
     except ImageDecodeError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"{name}: exceeds the limit of a safe image ({exc})", too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"{name}: not a decodable image ({exc})") from exc
-    oriented: Image.Image = ImageOps.exif_transpose(img)
-    img = oriented  # type: ignore[assignment]
+    img: Image.Image = ImageOps.exif_transpose(opened)
     if img.mode.startswith("I") or img.mode == "F":
         img = _to_8bit(img)
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (

@@ -72,6 +72,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_hostname_for_host_a
     assert conn.server_hostname == "shop.example"  # SNI + certificate check for the name, not the IP
     line, headers = conn.request_head()
     assert line == "GET /a.png HTTP/1.1" and headers["host"] == "shop.example"
+    assert headers["accept-encoding"] == "identity"
     assert dns.lookups == ["shop.example"]
 
 
