@@ -43,7 +43,8 @@ def rss_mb(pid: int) -> tuple[float, float]:
 
 
 def start_server(args: argparse.Namespace, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
-    cmd = [args.python, "-m", "fittingroom.cli", "serve", "--port", "0", "--log-level", "warning"]
+    cmd = [args.python, "-c", "from fittingroom.cli import main; main()", "serve", "--port", "0"]
+    cmd += ["--log-level", "warning"]
     if args.feed and not (Path(args.home) / "catalog.db").exists():
         cmd += ["--catalog", str(args.feed)]
     proc = subprocess.Popen(

@@ -90,6 +90,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         index_dir: Annotated[
             Path | None, typer.Option(help="FAISS index folder (default: home/index).")
         ] = None,
+        image_root: Annotated[
+            list[Path] | None,
+            typer.Option(
+                help="Folder local image paths of the feed may lie in, repeatable (default: only "
+                "the feed's folder)."
+            ),
+        ] = None,
         annotate: Annotated[
             bool, typer.Option(help="Classify images with the try-on eligibility annotator when installed.")
         ] = True,
@@ -168,6 +175,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                     workers=workers,
                     annotators=annotators,
                     image_cache=settings.home / "images",
+                    image_roots=image_root,
                     index_dir=index_dir or settings.resolved_index_dir,
                     progress=progress,
                 )

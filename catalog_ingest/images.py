@@ -2,11 +2,19 @@
 
 Every image is stored once, by the SHA-256 of its bytes, at
 ``cache_dir/ab/abcdef...`` (``cached_image_path``); the default cache is
-``settings.home / 'images'``. Downloads use httpx with connect/read timeouts and
-retries with exponential back-off on connection errors, timeouts, 429 and 5xx. For
-URLs the cache remembers ``ETag``/``Last-Modified`` and revalidates with a conditional
-GET, so re-running an unchanged feed downloads nothing. Local paths are relative to
-the feed's folder (``base_dir``) unless absolute; ``file://`` URLs work too.
+``settings.home / 'images'``. Downloads go through the one SSRF-guarded fetcher
+(``fittingroom.fetch.Fetcher``: http(s) only, every resolved address checked and the
+connection pinned to it, redirects re-checked, size counted while streaming, timeouts), with
+retries and exponential back-off on connection errors, timeouts, 429 and 5xx. For URLs the
+cache remembers ``ETag``/``Last-Modified`` and revalidates with a conditional GET, so
+re-running an unchanged feed downloads nothing.
+
+Local paths and ``file://`` URLs are only accepted from LOCAL feeds: a fetcher made with a
+``base_dir`` (the feed's folder) reads relative paths from there and accepts only regular
+files inside ``local_roots`` (default: ``base_dir``) - no ``../`` escapes, FIFOs, devices or
+folders (``fittingroom.fetch.read_regular_file``). A fetcher without ``base_dir``/``local_roots``
+(remote feeds, crawls) refuses every local path; files the caller itself downloaded are read
+with ``fetch_file``.
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlsplit
 
+import httpcore
 import httpx
 
 from fittingroom.catalog.image_cache import cached_image_path
+from fittingroom.fetch import Fetcher, FetchError, FetchPolicy, read_regular_file
 from fittingroom.images import sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -34,8 +44,8 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 USER_AGENT = "fittingroom-ingest/0.1 (+https://github.com/fittingroom)"
 
 
-class ImageFetchError(Exception):
-    """An image could not be read or downloaded; the message names the URL and the cause."""
+#: An image could not be read or downloaded; the message names the URL and the cause.
+ImageFetchError = FetchError
 
 
 @dataclass
@@ -67,10 +77,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
 class ImageFetcher:
     """Thread-safe image fetcher with a content-addressed cache.
 
-    ``timeout``: seconds for connect and for each read; ``retries``: extra attempts after
-    a transient failure; ``backoff``: first delay in seconds (doubles each retry);
-    ``max_bytes``: larger downloads are refused; ``transport``: an httpx transport
-    (tests pass ``httpx.MockTransport``).
+    ``base_dir``: folder relative local paths are read from (the feed's folder; None for
+    remote feeds and crawls: no local paths then); ``local_roots``: folders local images
+    must lie in (default ``[base_dir]``, or none); ``timeout``: seconds for connect and for
+    each read; ``retries``: extra attempts after a transient failure; ``backoff``: first delay
+    in seconds (doubles each retry); ``max_bytes``: larger images are refused;
+    ``allow_private``: fetch from private/loopback addresses (tests, development);
+    ``resolver`` / ``network_backend`` / ``transport``: replace DNS, the sockets or the whole
+    network (tests, see ``fittingroom.fetch``).
     """
 
     def __init__(
@@ -78,51 +92,73 @@ class ImageFetcher:
         cache_dir: str | Path,
         *,
         base_dir: str | Path | None = None,
+        local_roots: Sequence[str | Path] | None = None,
         timeout: float = 20.0,
         retries: int = 3,
         backoff: float = 0.5,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        allow_private: bool = False,
+        resolver: Callable[[str, int], Sequence[str]] | None = None,
+        network_backend: httpcore.NetworkBackend | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir).expanduser()
         self.base_dir = Path(base_dir) if base_dir is not None else None
+        if local_roots is None:
+            local_roots = [self.base_dir] if self.base_dir is not None else []
+        self.local_roots = [Path(r) for r in local_roots]
         self.retries = retries
         self.backoff = backoff
         self.max_bytes = max_bytes
-        self._client_args: dict[str, Any] = dict(
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
-            headers={"User-Agent": USER_AGENT, "Accept": "image/*,*/*;q=0.5"},
-            transport=transport,
+        self.policy = FetchPolicy(
+            max_bytes=max_bytes,
+            timeout_s=timeout,
+            total_timeout_s=max(60.0, 6 * timeout),
+            allow_private=allow_private,
+            user_agent=USER_AGENT,
         )
-        self._client: httpx.Client | None = None
+        self._fetcher_args = dict(resolver=resolver, network_backend=network_backend, transport=transport)
+        self._fetcher: Fetcher | None = None
         self._lock = threading.Lock()
 
     # ---- public ----------------------------------------------------------------------
     def fetch(self, url: str) -> FetchedImage:
         """Fetch one image and make sure it is in the cache. Raises ImageFetchError."""
-        parsed = urlparse(url)
-        if parsed.scheme in ("http", "https"):
+        parsed = urlsplit(url)
+        scheme = parsed.scheme.lower()
+        if scheme in ("http", "https"):
             return self._fetch_http(url)
-        if parsed.scheme == "file":
-            return self._fetch_file(url, Path(unquote(parsed.path)))
-        if parsed.scheme and len(parsed.scheme) > 1:  # 'C:' style drive letters are paths
+        if scheme == "file":
+            if parsed.netloc not in ("", "localhost"):
+                raise ImageFetchError(f"{url}: file:// URLs of another host are not read")
+            return self._fetch_local(url, Path(unquote(parsed.path)))
+        if scheme and len(scheme) > 1:  # 'C:' style drive letters are paths
             raise ImageFetchError(
-                f"{url}: unsupported URL scheme {parsed.scheme!r} (use http(s) or a file path)"
+                f"{url}: unsupported URL scheme {parsed.scheme!r} (use http(s) or a file path)", 422
             )
         path = Path(url).expanduser()
-        if not path.is_absolute() and self.base_dir is not None:
+        if not path.is_absolute():
+            if self.base_dir is None:
+                raise ImageFetchError(f"{url}: a relative image path needs a local feed; refused")
             path = self.base_dir / path
-        return self._fetch_file(url, path)
+        return self._fetch_local(url, path)
+
+    def fetch_file(self, path: str | Path, *, url: str | None = None) -> FetchedImage:
+        """Store a local file the CALLER vouches for (e.g. one it downloaded itself), wherever it is.
+
+        Still only a regular file within ``max_bytes``. ``url`` (default: the path) is recorded.
+        """
+        name = url or str(path)
+        return self._store(name, self._read(name, Path(path), roots=None))
 
     def path_for(self, sha256: str) -> Path:
         return cached_image_path(self.cache_dir, sha256)
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            if self._fetcher is not None:
+                self._fetcher.close()
+                self._fetcher = None
 
     def __enter__(self) -> ImageFetcher:
         return self
@@ -131,17 +167,19 @@ class ImageFetcher:
         self.close()
 
     # ---- local files -------------------------------------------------------------------
-    def _fetch_file(self, url: str, path: Path) -> FetchedImage:
+    def _fetch_local(self, url: str, path: Path) -> FetchedImage:
+        if not self.local_roots:
+            raise ImageFetchError(
+                f"{url}: local files and file:// URLs are only read for local feeds, not remote "
+                "feeds or crawls; refused"
+            )
+        return self._store(url, self._read(url, path, roots=self.local_roots))
+
+    def _read(self, url: str, path: Path, *, roots: Sequence[Path] | None) -> bytes:
         try:
-            size = path.stat().st_size
-            if size > self.max_bytes:
-                raise ImageFetchError(f"{url}: {size} bytes exceeds the limit of {self.max_bytes}")
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ImageFetchError(f"{url}: file not found ({path})") from None
-        except OSError as exc:
-            raise ImageFetchError(f"{url}: cannot read {path}: {exc.strerror or exc}") from exc
-        return self._store(url, data)
+            return read_regular_file(path, max_bytes=self.max_bytes, roots=roots)
+        except FetchError as exc:
+            raise ImageFetchError(f"{url}: {exc}", exc.status) from exc
 
     def _store(self, url: str, data: bytes) -> FetchedImage:
         if not data:
@@ -154,12 +192,12 @@ class ImageFetcher:
 
     # ---- http --------------------------------------------------------------------------
     @property
-    def client(self) -> httpx.Client:
-        """One shared connection pool (httpx.Client is thread-safe), created on first use."""
+    def fetcher(self) -> Fetcher:
+        """One shared SSRF-guarded fetcher (thread-safe connection pool), created on first use."""
         with self._lock:
-            if self._client is None:
-                self._client = httpx.Client(**self._client_args)
-            return self._client
+            if self._fetcher is None:
+                self._fetcher = Fetcher(self.policy, **self._fetcher_args)  # type: ignore[arg-type]
+            return self._fetcher
 
     def _meta_path(self, url: str) -> Path:
         h = hashlib.sha1(url.encode()).hexdigest()
@@ -187,34 +225,20 @@ class ImageFetcher:
                 time.sleep(delay)
                 delay *= 2
             try:
-                with self.client.stream("GET", url, headers=headers) as resp:
-                    if resp.status_code == 304 and cached_sha:
-                        return FetchedImage(
-                            url=url, sha256=cached_sha, path=self.path_for(cached_sha), data=None
-                        )
-                    if resp.status_code == 429 or resp.status_code >= 500:
-                        last_error = f"HTTP {resp.status_code}"
-                        continue
-                    if resp.status_code != 200:
-                        raise ImageFetchError(f"{url}: HTTP {resp.status_code}")
-                    declared = resp.headers.get("Content-Length")
-                    if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                        raise ImageFetchError(
-                            f"{url}: {declared} bytes exceeds the limit of {self.max_bytes}"
-                        )
-                    chunks, total = [], 0
-                    for chunk in resp.iter_bytes():
-                        total += len(chunk)
-                        if total > self.max_bytes:
-                            raise ImageFetchError(f"{url}: more than {self.max_bytes} bytes")
-                        chunks.append(chunk)
-                    data = b"".join(chunks)
-                    etag, modified = resp.headers.get("ETag"), resp.headers.get("Last-Modified")
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                got = self.fetcher.get(url, headers=headers)
+            except FetchError as exc:
+                if not exc.transient:
+                    raise ImageFetchError(
+                        f"{url}: {exc}", exc.status, upstream_status=exc.upstream_status
+                    ) from exc
+                cause = exc.__cause__
+                last_error = f"{type(cause).__name__}: {exc}" if cause is not None else str(exc)
                 continue
-            fetched = self._store(url, data)
+            if got.status_code == 304 and cached_sha:
+                return FetchedImage(url=url, sha256=cached_sha, path=self.path_for(cached_sha), data=None)
+            fetched = self._store(url, got.content)
             new_meta = {"url": url, "sha256": fetched.sha256}
+            etag, modified = got.headers.get("ETag"), got.headers.get("Last-Modified")
             if etag:
                 new_meta["etag"] = etag
             if modified:

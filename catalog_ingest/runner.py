@@ -390,6 +390,7 @@ def ingest_feed(
     annotators: Sequence[ImageAnnotator] = (),
     fetcher: ImageFetcher | None = None,
     image_cache: str | Path | None = None,
+    image_roots: Sequence[str | Path] | None = None,
     index_dir: str | Path | None = None,
     sync: IndexSync | Any | None = default_index_sync,
     progress: bool = True,
@@ -399,7 +400,8 @@ def ingest_feed(
 
     ``source`` defaults to ``default_source(feed)``; ``mapping`` to auto-detection (GMC names or
     the Luma preset); ``image_cache`` to ``settings.home / 'images'`` (ignored when a
-    ``fetcher`` is given); ``index_dir`` to ``settings.resolved_index_dir``; ``sync=None``
+    ``fetcher`` is given); ``image_roots``: folders local image paths may lie in (default: the
+    feed's folder; ignored with a ``fetcher``); ``index_dir`` to ``settings.resolved_index_dir``; ``sync=None``
     skips the index. ``batch_size`` images go to the encoder per call; ``workers`` threads
     fetch and decode images.
 
@@ -422,7 +424,11 @@ def ingest_feed(
     index_path = Path(index_dir)
     report = IngestReport(feed=str(feed_path), source=source, encoder=encoder.name)
     own_fetcher = fetcher is None
-    fetcher = fetcher or ImageFetcher(image_cache, base_dir=feed_path.parent)  # type: ignore[arg-type]
+    fetcher = fetcher or ImageFetcher(
+        image_cache,  # type: ignore[arg-type]
+        base_dir=feed_path.parent,
+        local_roots=[feed_path.parent, *image_roots] if image_roots else None,
+    )
     writer = CatalogWriter(
         store, encoder, annotators=annotators, batch_size=batch_size, index_dir=index_path, sync=sync
     )

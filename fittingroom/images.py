@@ -2,56 +2,168 @@
 
 Coordinates everywhere in fittingroom are pixels of the image *after* EXIF
 orientation is applied: x to the right, y down, origin at the top-left corner.
+
+Every decode is bounded before any pixel memory is allocated: ``decode_image`` reads the
+dimensions from the header (PIL opens lazily) and refuses too many bytes, too many pixels, a
+too long side or a too thin strip (``ImageLimits``) before ``load()``; PIL's own
+decompression-bomb check is mapped to ``ImageDecodeError`` too. Only common raster formats
+are decoded (no EPS/PostScript, which PIL hands to Ghostscript).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
+import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 #: Neutral background that masked-out pixels are composited onto before
 #: embedding: white, like the studio background of most product photos.
 NEUTRAL_BACKGROUND = (255, 255, 255)
 
+#: The raster formats ``decode_image`` accepts (PIL format names; JPEG includes MPO; names this
+#: PIL build lacks are skipped).
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Bounds of a decoded image: ``max_pixels`` (width*height), ``max_side`` (pixels of the
+    longest side), ``max_aspect`` (longest/shortest side), ``max_bytes`` (encoded size)."""
+
+    max_pixels: int = 60_000_000
+    max_side: int = 20_000
+    max_aspect: float = 25.0
+    max_bytes: int = 64 * 1024 * 1024
+
+
+DEFAULT_LIMITS = ImageLimits()
+
 
 class ImageDecodeError(ValueError):
-    """The bytes or file are not a decodable image."""
+    """The bytes or file are not a decodable image, or it is out of bounds.
+
+    ``too_large`` is True when a size limit (bytes, pixels, side) refused it; the message
+    then says "exceeds the limit".
+    """
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode_image(data: bytes, *, max_pixels: int | None = None, name: str = "image") -> Image.Image:
+def check_image_size(
+    width: int, height: int, *, name: str = "image", limits: ImageLimits = DEFAULT_LIMITS
+) -> None:
+    """Raise ImageDecodeError when a ``width`` x ``height`` image breaks ``limits`` (or is empty)."""
+    if width < 1 or height < 1:
+        raise ImageDecodeError(f"{name}: {width}x{height} is an empty image")
+    if width * height > limits.max_pixels:
+        raise ImageDecodeError(
+            f"{name}: {width}x{height} exceeds the limit of {limits.max_pixels} pixels", too_large=True
+        )
+    if max(width, height) > limits.max_side:
+        raise ImageDecodeError(
+            f"{name}: {width}x{height} exceeds the limit of {limits.max_side} pixels per side", too_large=True
+        )
+    aspect = max(width, height) / min(width, height)
+    if aspect > limits.max_aspect:
+        raise ImageDecodeError(
+            f"{name}: {width}x{height} is a strip, aspect ratio {aspect:.0f}:1 is over the "
+            f"{limits.max_aspect:g}:1 accepted"
+        )
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16/32-bit integer and float grey images (``I;16*``, ``I``, ``F``) as 8-bit ``L``.
+
+    Integer images are taken as 16-bit (0..65535, what PNG and TIFF store) and scaled by 255/65535;
+    float images are clipped to 0..255. ``convert('L')`` would clip 16-bit values to white.
+    """
+    arr = np.asarray(img)
+    if img.mode == "F":
+        out = np.clip(arr, 0, 255)
+    else:
+        out = (np.clip(arr.astype(np.int64), 0, 65535) * 255 + 32767) // 65535
+    return Image.fromarray(out.astype(np.uint8), mode="L")
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_pixels: int | None = None,
+    name: str = "image",
+    limits: ImageLimits | None = None,
+    formats: tuple[str, ...] | None = IMAGE_FORMATS,
+) -> Image.Image:
     """Decode image bytes, apply EXIF orientation, return RGB (or RGBA when it has alpha).
 
-    Raises ImageDecodeError (a ValueError) when the bytes are not an image or the
-    image has more than ``max_pixels`` pixels.
+    ``limits`` (default ``DEFAULT_LIMITS``) bound the image, checked from the header before
+    decoding; ``max_pixels`` overrides ``limits.max_pixels``. ``formats``: PIL format names
+    accepted (None: any). 16-bit grey images are scaled to 8 bits. Raises ImageDecodeError (a
+    ValueError) when the bytes are not an image or break a limit (messages of size limits say
+    "exceeds the limit").
     """
+    lim = limits or DEFAULT_LIMITS
+    if max_pixels is not None:
+        lim = ImageLimits(max_pixels, lim.max_side, lim.max_aspect, lim.max_bytes)
+    if len(data) > lim.max_bytes:
+        raise ImageDecodeError(
+            f"{name}: {len(data)} bytes exceeds the limit of {lim.max_bytes} bytes", too_large=True
+        )
+    if formats is not None:
+        Image.init()  # registers the plugins once; cheap afterwards
+        formats = tuple(f for f in formats if f in Image.OPEN)
     try:
-        img = Image.open(io.BytesIO(data))
-        if max_pixels is not None and img.width * img.height > max_pixels:
-            raise ImageDecodeError(
-                f"{name}: {img.width}x{img.height} exceeds the limit of {max_pixels} pixels"
-            )
-        img.load()
+        opened = Image.open(io.BytesIO(data), formats=formats)
+        check_image_size(opened.width, opened.height, name=name, limits=lim)
+        opened.load()
     except ImageDecodeError:
         raise
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageDecodeError(f"{name}: exceeds the limit of a safe image ({exc})", too_large=True) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"{name}: not a decodable image ({exc})") from exc
-    oriented: Image.Image = ImageOps.exif_transpose(img)
-    img = oriented  # type: ignore[assignment]
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
-    return img.convert("RGBA" if has_alpha else "RGB")
+    img: Image.Image = ImageOps.exif_transpose(opened)
+    if img.mode.startswith("I") or img.mode == "F":
+        img = _to_8bit(img)
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        img.mode == "P" and "transparency" in img.info
+    )
+    try:
+        return img.convert("RGBA" if has_alpha else "RGB")
+    except ValueError as exc:  # e.g. LAB, or modes PIL cannot convert
+        raise ImageDecodeError(f"{name}: unsupported image mode {img.mode} ({exc})") from exc
 
 
-def load_image(path: str | Path, *, max_pixels: int | None = None) -> Image.Image:
-    """Read and decode an image file (see ``decode_image``); raises ImageDecodeError or FileNotFoundError."""
+def load_image(
+    path: str | Path, *, max_pixels: int | None = None, limits: ImageLimits | None = None
+) -> Image.Image:
+    """Read and decode an image file (see ``decode_image``).
+
+    Raises ImageDecodeError (also for a FIFO/device or a file over ``limits.max_bytes``, found
+    with ``os.stat`` before reading), FileNotFoundError or IsADirectoryError.
+    """
     p = Path(path)
-    return decode_image(p.read_bytes(), max_pixels=max_pixels, name=str(p))
+    lim = limits or DEFAULT_LIMITS
+    st = os.stat(p)
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise ImageDecodeError(f"{p}: not a regular file")
+    if st.st_size > lim.max_bytes:
+        raise ImageDecodeError(
+            f"{p}: {st.st_size} bytes exceeds the limit of {lim.max_bytes} bytes", too_large=True
+        )
+    return decode_image(p.read_bytes(), max_pixels=max_pixels, name=str(p), limits=lim)
 
 
 def flatten_alpha(img: Image.Image, background: tuple[int, int, int] = NEUTRAL_BACKGROUND) -> Image.Image:
@@ -65,13 +177,20 @@ def flatten_alpha(img: Image.Image, background: tuple[int, int, int] = NEUTRAL_B
 
 
 def crop_box(img: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
-    """Crop to ``(x0, y0, x1, y1)`` in pixels (x1, y1 exclusive).
+    """Crop to ``(x0, y0, x1, y1)`` in pixels (x1, y1 exclusive; fractions: x0/y0 rounded down,
+    x1/y1 rounded to the nearest pixel).
 
-    Raises ValueError when the box is empty or lies outside the image.
+    Raises ValueError when the box is empty (also after rounding: it must keep at least one
+    whole pixel), not finite, or lies outside the image.
     """
     x0, y0, x1, y1 = box
+    if not all(math.isfinite(v) for v in box):
+        raise ValueError(f"box {box} must hold finite numbers")
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"box {box} is empty: need x0 < x1 and y0 < y1")
     if x0 < 0 or y0 < 0 or x1 > img.width or y1 > img.height:
         raise ValueError(f"box {box} lies outside the {img.width}x{img.height} image")
-    return img.crop((int(x0), int(y0), int(round(x1)), int(round(y1))))
+    pixels = (int(x0), int(y0), int(round(x1)), int(round(y1)))
+    if pixels[2] <= pixels[0] or pixels[3] <= pixels[1]:
+        raise ValueError(f"box {box} is empty: it covers no whole pixel (rounded to {pixels})")
+    return img.crop(pixels)

@@ -16,7 +16,6 @@ only its changed images are embedded. The stats count ``catalog/new``,
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import tempfile
@@ -45,7 +44,7 @@ def crawled_image_fetcher(cache_dir: Path, local: dict[str, str]) -> Any:
         def fetch(self, url: str) -> FetchedImage:
             path = local.get(url)
             if path and Path(path).is_file():
-                return dataclasses.replace(super().fetch(path), url=url)
+                return self.fetch_file(path, url=url)  # our own download: trusted path
             return super().fetch(url)
 
     return CrawledImageFetcher(cache_dir)

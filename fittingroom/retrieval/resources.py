@@ -3,17 +3,14 @@ fetching (size-limited, SSRF-guarded) and the ingest image cache."""
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
 from fittingroom.index import IndexNotFoundError, VectorIndex
 from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -75,86 +72,26 @@ class IndexHolder:
         return index
 
 
-class ImageFetchError(Exception):
-    """An image URL could not be fetched; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+#: What the app catches: every fetch failure, with ``status`` to answer with.
+ImageFetchError = FetchError
 
 
-def _is_public(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr.split("%", 1)[0])
-    return ip.is_global and not ip.is_multicast
+class ImageFetcher(AsyncFetcher):
+    """The retrieval service's URL fetcher: the one SSRF-guarded fetcher (``fittingroom.fetch``)
+    with the service's limits. ``transport`` replaces the network (tests)."""
 
-
-class ImageFetcher:
-    """Download query images from http(s) URLs with a timeout, a size limit and redirects
-    checked hop by hop; loopback/private/link-local hosts are refused unless
-    ``settings.allow_private_urls``. ``transport`` replaces the network (tests)."""
-
-    def __init__(
-        self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.url_timeout_s),
-            follow_redirects=False,
+        super().__init__(
+            FetchPolicy(
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=settings.url_timeout_s,
+                max_redirects=settings.url_max_redirects,
+                allow_private=settings.allow_private_urls,
+                user_agent="fittingroom-retrieval/0.1 (+image search)",
+            ),
             transport=transport,
-            headers={"User-Agent": "fittingroom-retrieval/0.1 (+image search)"},
         )
-
-    async def _check_host(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ImageFetchError(f"image_url must be an http(s) URL with a host, got {url!r}", 422)
-        if self.settings.allow_private_urls:
-            return
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(parts.hostname, parts.port or 0)
-        except socket.gaierror as exc:
-            raise ImageFetchError(f"cannot resolve the host of {url}: {exc}") from exc
-        if not infos or not all(_is_public(str(info[4][0])) for info in infos):
-            raise ImageFetchError(f"image_url {url} points at a private or local address; refused")
-
-    async def fetch(self, url: str) -> bytes:
-        """The body of ``url`` (at most ``max_upload_bytes``); raises ImageFetchError."""
-        limit = self.settings.max_upload_bytes
-        for _ in range(self.settings.url_max_redirects + 1):
-            await self._check_host(url)
-            try:
-                async with self._client.stream("GET", url) as resp:
-                    if resp.is_redirect and "location" in resp.headers:
-                        url = urljoin(url, resp.headers["location"])
-                        continue
-                    if resp.status_code != 200:
-                        raise ImageFetchError(f"fetching {url} failed: HTTP {resp.status_code}")
-                    length = resp.headers.get("content-length")
-                    if length and length.isdigit() and int(length) > limit:
-                        raise ImageFetchError(f"image at {url} exceeds the {limit}-byte limit", 413)
-                    buf = bytearray()
-                    async for chunk in resp.aiter_bytes():
-                        buf += chunk
-                        if len(buf) > limit:
-                            raise ImageFetchError(
-                                f"image at {url} is larger than the {limit}-byte limit", 413
-                            )
-                    return bytes(buf)
-            except httpx.TimeoutException as exc:
-                raise ImageFetchError(
-                    f"fetching {url} timed out after {self.settings.url_timeout_s:g}s"
-                ) from exc
-            except httpx.HTTPError as exc:
-                raise ImageFetchError(f"fetching {url} failed: {exc}") from exc
-        raise ImageFetchError(f"too many redirects fetching {url}")
-
-    def close(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            asyncio.run(self._client.aclose())
-        else:
-            loop.create_task(self._client.aclose())
 
 
 def image_media_type(path: Path) -> str:

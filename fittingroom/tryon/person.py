@@ -30,7 +30,6 @@ installation, not once per process.
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,7 +40,7 @@ from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 
 class TryOnInputError(ValueError):
@@ -54,6 +53,10 @@ class TryOnInputError(ValueError):
 
 class NotAnImage(TryOnInputError):
     """The bytes are not a decodable image (HTTP 415)."""
+
+
+class ImageTooLarge(TryOnInputError):
+    """The image is over the pixel, side or aspect-ratio limits (HTTP 413)."""
 
 
 class TryOnCategory(StrEnum):
@@ -106,19 +109,23 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int = 50_000_000) -> Image.Image:
-    """Decode bytes to an RGB(A kept) PIL image with EXIF orientation applied; optionally resize.
+def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Decode bytes to an RGB(A kept) PIL image with EXIF orientation applied; optionally resize
+    so the longest side is ``max_side`` px.
 
-    Raises TryOnInputError when the bytes are not a readable image.
+    Bounded like every decoded image (``fittingroom.images.decode_image``: size read from the
+    header before decoding; ``max_pixels`` = ``TRYON_MAX_IMAGE_PIXELS``). Raises NotAnImage (415)
+    when the bytes are not a readable image and ImageTooLarge (413) past the limits.
     """
-    Image.MAX_IMAGE_PIXELS = max_pixels
-    img: Image.Image
+    from fittingroom.images import ImageDecodeError
+    from fittingroom.images import decode_image as bounded_decode
+
     try:
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+        img = bounded_decode(data, max_pixels=max_pixels, name="upload")
+    except ImageDecodeError as e:
+        if getattr(e, "too_large", False):
+            raise ImageTooLarge(str(e)) from None
         raise NotAnImage(f"not a readable image: {e}") from None
-    img = ImageOps.exif_transpose(img)
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
     if max_side and max(img.size) > max_side:
@@ -178,11 +185,13 @@ class PersonPreprocessor:
         cache_dir: Path | None = None,
         sam_backend: Any = None,
         analyzer: Any = None,
+        max_pixels: int | None = None,
     ) -> None:
         """``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
         ``fittingroom.models.sam.SamBackend`` for the garment region (None = pose polygon only);
         ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (default: the shelf's)."""
         self.max_side = max_side
+        self.max_pixels = max_pixels
         self.cache_dir = cache_dir
         self.sam_backend = sam_backend
         self._embeddings: OrderedDict[str, Any] = OrderedDict()
@@ -234,7 +243,7 @@ class PersonPreprocessor:
             hit = self._analysis.get(key)
         if hit is not None:
             return hit
-        img = decode_image(data, max_side=self.max_side).convert("RGB")
+        img = decode_image(data, max_side=self.max_side, max_pixels=self.max_pixels).convert("RGB")
         rgb = np.ascontiguousarray(np.asarray(img))
         disk = self._disk_path(digest, "analysis")
         cached = _load_masks(disk)

@@ -99,7 +99,7 @@ class TryOnService:
         self.settings = settings
         self.shelf = shelf or default_shelf()
         self.person_pre = person_pre or PersonPreprocessor(
-            max_side=settings.max_side, cache_dir=settings.resolved_cache_dir
+            max_side=settings.max_side, cache_dir=settings.resolved_cache_dir, max_pixels=settings.max_image_pixels
         )
         self._store: Any = None
         self.garment_pre = GarmentPreprocessor(max_side=settings.max_side)
@@ -264,7 +264,9 @@ class TryOnService:
         t0 = time.perf_counter()
         try:
             person_img = Image.fromarray(person_prep.image)
-            garment_img = decode_image(garment_data, max_side=self.settings.max_side)
+            garment_img = decode_image(
+                garment_data, max_side=self.settings.max_side, max_pixels=self.settings.max_image_pixels
+            )
             out = backend.render(person_img, person_prep, garment_img, garment_prep, job.category)
             job.stage, job.progress = "encoding", 0.9
             buf = io.BytesIO()

@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from fittingroom.models.registry import ModelShelf, default_shelf
-from fittingroom.tryon.person import NotAnImage, PersonPreprocessor, TryOnInputError
+from fittingroom.tryon.person import ImageTooLarge, NotAnImage, PersonPreprocessor, TryOnInputError
 from fittingroom.tryon.renderers import TryOnBackend
 from fittingroom.tryon.service import Job, JobStatus, NotFound, TryOnService
 from fittingroom.tryon.settings import TryOnSettings
@@ -52,6 +52,8 @@ def _http_error(e: Exception) -> HTTPException:
         return HTTPException(404, str(e))
     if isinstance(e, NotAnImage):
         return HTTPException(415, e.reason)
+    if isinstance(e, ImageTooLarge):
+        return HTTPException(413, e.reason)
     if isinstance(e, TryOnInputError):
         return HTTPException(422, e.reason)
     raise e

@@ -64,6 +64,7 @@ def test_luma_slice_with_the_offline_encoder(tmp_path: Path, offline_encoder) ->
                 encoder=offline_encoder,
                 source="luma",
                 image_cache=tmp_path / "cache",
+                image_roots=[LUMA],
                 index_dir=tmp_path / "index",
                 sync=sync,
                 progress=False,

@@ -1,0 +1,173 @@
+"""Bounded image decoding: limits from the header before any pixel is decoded, 16-bit images, crops."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from fittingroom.images import ImageDecodeError, ImageLimits, crop_box, decode_image, load_image
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header declares ``width`` x ``height`` (8-bit grey) with a tiny, truncated
+    IDAT: PIL opens it lazily from the header; decoding it would need width*height bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any image is decoded (``load``) - proves refusals come from the header."""
+
+    def refuse(self: ImageFile.ImageFile) -> None:
+        raise AssertionError(f"decoded a {self.size} image")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        ((20_000, 1), "strip, aspect ratio 20000:1"),
+        ((1, 3000), "strip, aspect ratio 3000:1"),
+        ((8000, 8000), "exceeds the limit of 60000000 pixels"),
+        ((30_000, 2000), "exceeds the limit of 20000 pixels per side"),
+    ],
+)
+def test_out_of_bounds_images_are_refused_from_the_header(no_pixel_decoding: None, size, message) -> None:
+    with pytest.raises(ImageDecodeError, match=message):
+        decode_image(png_header_only(*size))
+
+
+def test_limits_are_adjustable() -> None:
+    strip = png(Image.new("RGB", (300, 10), (1, 2, 3)))
+    with pytest.raises(ImageDecodeError, match="aspect ratio 30:1"):
+        decode_image(strip)
+    assert decode_image(strip, limits=ImageLimits(max_aspect=40)).size == (300, 10)
+    with pytest.raises(ImageDecodeError, match="exceeds the limit of 2000 pixels") as err:
+        decode_image(strip, max_pixels=2000)
+    assert err.value.too_large
+    with pytest.raises(ImageDecodeError, match="exceeds the limit of 10 bytes") as err:
+        decode_image(strip, limits=ImageLimits(max_bytes=10))
+    assert err.value.too_large
+
+
+def test_a_decompression_bomb_is_an_image_decode_error(no_pixel_decoding: None) -> None:
+    # 16000x12000 = 192 M pixels: over twice PIL's MAX_IMAGE_PIXELS, PIL itself raises at open
+    with pytest.raises(ImageDecodeError, match="exceeds the limit") as err:
+        decode_image(png_header_only(16_000, 12_000), limits=ImageLimits(max_pixels=10**10, max_side=10**6))
+    assert isinstance(err.value.__cause__, Image.DecompressionBombError) and err.value.too_large
+
+
+def test_empty_images_and_non_images_are_refused() -> None:
+    with pytest.raises(ImageDecodeError, match="not a decodable image"):
+        decode_image(b"hello")
+    with pytest.raises(ImageDecodeError, match="not a decodable image"):
+        decode_image(png_header_only(0, 10))
+    # PostScript would be rendered by Ghostscript: not one of the accepted formats
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(ImageDecodeError, match="not a decodable image"):
+        decode_image(eps)
+
+
+def test_16_bit_grey_png_decodes_to_the_right_8_bit_values() -> None:
+    values = np.array([[0, 257, 32896, 65535], [1000, 12850, 50000, 65280]], dtype=np.uint16)
+    img = Image.fromarray(values)
+    assert img.mode == "I;16"
+    data = png(img)
+    assert Image.open(io.BytesIO(data)).mode in ("I;16", "I")
+    out = decode_image(data)
+    assert out.mode == "RGB"
+    arr = np.asarray(out)
+    assert np.array_equal(arr[..., 0], arr[..., 2])  # still grey
+    assert arr[..., 0].tolist() == [[0, 1, 128, 255], [4, 50, 195, 254]]  # v * 255 / 65535, not white
+
+
+def test_32_bit_integer_grey_is_scaled_like_16_bit() -> None:
+    img = Image.fromarray(np.array([[0, 65535, 32896, 70000]], dtype=np.int32), mode="I")
+    buf = io.BytesIO()
+    img.save(buf, format="TIFF")
+    assert np.asarray(decode_image(buf.getvalue(), limits=ImageLimits(max_aspect=5)))[0, :, 0].tolist() == [
+        0,
+        255,
+        128,
+        255,
+    ]
+
+
+def test_ordinary_images_are_unchanged() -> None:
+    rgb = Image.new("RGB", (40, 30), (10, 200, 30))
+    assert np.array_equal(np.asarray(decode_image(png(rgb))), np.asarray(rgb))
+    rgba = Image.new("RGBA", (40, 30), (10, 200, 30, 128))
+    assert decode_image(png(rgba)).mode == "RGBA"
+    assert decode_image(png(Image.new("L", (5, 5), 77))).getpixel((2, 2)) == (77, 77, 77)
+
+
+@pytest.mark.parametrize(
+    "box",
+    [
+        (0, 0, 0, 0),  # 0x0
+        (5, 5, 5, 9),  # zero width
+        (5.2, 0, 5.4, 10),  # positive width that rounds to no whole pixel
+        (0, 3.1, 10, 3.3),
+        (float("nan"), 0, 5, 5),
+        (0, 0, float("inf"), 5),
+    ],
+)
+def test_empty_crop_boxes_are_refused(box) -> None:
+    img = Image.new("RGB", (20, 20))
+    with pytest.raises(ValueError, match="empty|finite"):
+        crop_box(img, box)
+
+
+def test_crop_box_keeps_its_behaviour() -> None:
+    img = Image.new("RGB", (20, 20))
+    assert crop_box(img, (2, 3, 12.4, 8.6)).size == (10, 6)
+    assert crop_box(img, (0, 0, 20, 20)).size == (20, 20)
+    with pytest.raises(ValueError, match="outside"):
+        crop_box(img, (0, 0, 21, 5))
+
+
+def test_load_image_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            load_image(fifo)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "load_image blocked on a FIFO"
+    assert isinstance(errors[0], ImageDecodeError) and "not a regular file" in str(errors[0])
+    with pytest.raises(FileNotFoundError):
+        load_image(tmp_path / "missing.png")
+    with pytest.raises(IsADirectoryError):
+        load_image(tmp_path)
