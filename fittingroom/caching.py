@@ -120,6 +120,7 @@ class BoundedLRU(Generic[K, V]):
         self._lock = threading.RLock()
         self._data: cachetools.LRUCache[K, V]
         if max_bytes is None:
+            assert max_items is not None
             self._data = cachetools.LRUCache(maxsize=max_items)
         else:
             self._data = cachetools.LRUCache(maxsize=max_bytes, getsizeof=self._sized)
