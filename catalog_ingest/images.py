@@ -22,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 import httpcore
 import httpx
 
+from fittingroom.atomicio import atomic_write
 from fittingroom.catalog.image_cache import cached_image_path
 from fittingroom.fetch import Fetcher, FetchError, FetchPolicy, read_regular_file
 from fittingroom.images import sha256_bytes
@@ -63,15 +62,7 @@ class FetchedImage:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, data)
 
 
 class ImageFetcher:

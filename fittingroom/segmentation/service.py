@@ -2,8 +2,8 @@
 
 ``SegmentationService`` keeps, per uploaded image (``image_id`` = sha256 of the
 bytes): the decoded RGB image, its SAM embedding and the ranker's per-image cues
-(person mask, pose). They are computed once and cached in memory (LRU of
-``SEGMENTATION_MEMORY_CACHE_SIZE`` images) and on disk (image bytes and
+(person mask, pose). They are computed once and cached in memory (LRU bounded by
+``SEGMENTATION_MEMORY_CACHE_MB`` and ``SEGMENTATION_MEMORY_CACHE_SIZE`` images) and on disk (image bytes and
 embedding keyed by ``(image_id, model_key)``), so a click costs only the prompt
 decoder and the ranking. Entries are immutable once built and each carries its
 own embedding: concurrent requests on different images cannot mix embeddings,
@@ -24,11 +24,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, byte_lru, mib
 from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image, sha256_bytes
 from fittingroom.models.registry import ModelShelf
 from fittingroom.models.sam import ImageEmbedding, SamBackend
 from fittingroom.segmentation.backend import sam_backend
-from fittingroom.segmentation.cache import DiskCache, LRUCache, is_safe_id
+from fittingroom.segmentation.cache import DiskCache, is_safe_id
 from fittingroom.segmentation.ranking import RankedMask, Ranker, make_ranker
 from fittingroom.segmentation.settings import SegmentationSettings
 from fittingroom.settings import CoreSettings, get_settings
@@ -147,13 +148,18 @@ class SegmentationService:
         core = core or get_settings()
         self.backend = backend or sam_backend(self.settings, core, shelf=shelf)
         self.ranker = ranker or make_ranker(self.settings, shelf=shelf)
-        self.disk = DiskCache(self.settings.resolved_cache_dir(core) if self.settings.disk_cache else None)
-        self._entries: LRUCache[str, ImageEntry] = LRUCache(self.settings.memory_cache_size)
-        self._masks: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
-            max(64, 8 * self.settings.memory_cache_size)
+        self.disk = DiskCache(
+            self.settings.resolved_cache_dir(core) if self.settings.disk_cache else None,
+            max_bytes=mib(self.settings.disk_cache_mb),
         )
-        self._logits: LRUCache[tuple[str, str], np.ndarray] = LRUCache(
-            max(64, 8 * self.settings.memory_cache_size)
+        self._entries: BoundedLRU[str, ImageEntry] = byte_lru(
+            mib(self.settings.memory_cache_mb), max_items=self.settings.memory_cache_size
+        )
+        self._masks: BoundedLRU[tuple[str, str], np.ndarray] = byte_lru(
+            mib(self.settings.mask_cache_mb * 0.75)
+        )
+        self._logits: BoundedLRU[tuple[str, str], np.ndarray] = byte_lru(
+            mib(self.settings.mask_cache_mb * 0.25)
         )
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()

@@ -86,13 +86,35 @@ class SegmentationSettings(BaseSettings):
     max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
     max_points: int = Field(default=32, ge=1, description="Most point prompts per request.")
     # --- caches
+    memory_cache_mb: int = Field(
+        default=512,
+        ge=1,
+        description="Memory (MiB) for the images kept for clicks: per image its decoded RGB copy "
+        "(width x height x 4 bytes), its SAM embedding (256x64x64 float32, 4 MiB) and the ranker's "
+        "cues (person mask, 1 byte per pixel; pose). Least recently used images are dropped first "
+        "(then rebuilt from the disk cache); an image bigger than the whole budget is not kept.",
+    )
     memory_cache_size: int = Field(
-        default=32, ge=1, description="Images (embedding + person analysis) kept in memory (LRU)."
+        default=32, ge=1, description="Most images kept in memory, within SEGMENTATION_MEMORY_CACHE_MB."
+    )
+    mask_cache_mb: int = Field(
+        default=128,
+        ge=1,
+        description="Memory (MiB) for the masks of recent clicks (bool, 1 byte per image pixel each; "
+        "3/4 of the budget) and their SAM low-res logits (float32 256x256, 256 KiB each; 1/4), "
+        "least recently used dropped first (then read back from the disk cache).",
     )
     cache_dir: Path | None = Field(
         default=None,
         description="On-disk cache of uploaded images, embeddings and masks "
         "(default: <FITTINGROOM_HOME>/cache/segmentation).",
+    )
+    disk_cache_mb: int = Field(
+        default=2048,
+        ge=1,
+        description="Disk space (MiB) of SEGMENTATION_CACHE_DIR: upload bytes, embeddings (~4 MiB "
+        "each), mask PNGs and logits. Past it the least recently read or written files are deleted "
+        "(down to 90%); with several server processes it may be exceeded by about 1/8 per process.",
     )
     disk_cache: bool = Field(default=True, description="Keep images, embeddings and masks on disk.")
 

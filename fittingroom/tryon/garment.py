@@ -9,14 +9,13 @@ and hole filling (OpenCV).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, byte_lru
 from fittingroom.tryon.person import TryOnInputError, decode_image, sha256_bytes
 
 
@@ -137,28 +136,29 @@ def keypoints_from_mask(mask: np.ndarray) -> tuple[tuple[int, int, int, int], di
 
 
 class GarmentPreprocessor:
-    """Background removal + key points, cached in memory per (image sha256, max_side)."""
+    """Background removal + key points, cached in memory per (image sha256, max_side).
 
-    def __init__(self, *, max_side: int = 1024, cache_size: int = 64) -> None:
+    The cache is an LRU of at most ``cache_size`` garments and ``cache_bytes`` bytes
+    (a prepared garment holds its RGB image and mask: ~4 bytes per pixel).
+    """
+
+    def __init__(
+        self, *, max_side: int = 1024, cache_size: int = 64, cache_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self.max_side = max_side
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, int], GarmentPrep] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache: BoundedLRU[tuple[str, int], GarmentPrep] = byte_lru(cache_bytes, max_items=cache_size)
 
     def prepare(self, data: bytes, *, sha256: str | None = None) -> GarmentPrep:
         """Raises TryOnInputError for an unreadable image or when no garment is found."""
         digest = sha256 or sha256_bytes(data)
         key = (digest, self.max_side)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
         img = decode_image(data, max_side=self.max_side)
         mask = remove_background(img)
         bbox, kp = keypoints_from_mask(mask)
         prep = GarmentPrep(digest, np.ascontiguousarray(np.asarray(img.convert("RGB"))), mask, bbox, kp)
-        with self._lock:
-            self._cache[key] = prep
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, prep)
         return prep

@@ -30,8 +30,6 @@ installation, not once per process.
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +39,9 @@ from typing import Any
 import cv2
 import numpy as np
 from PIL import Image
+
+from fittingroom.atomicio import atomic_write
+from fittingroom.caching import BoundedLRU, byte_lru
 
 
 class TryOnInputError(ValueError):
@@ -182,26 +183,30 @@ class PersonPreprocessor:
         max_side: int = 1024,
         min_visibility: float = 0.5,
         cache_size: int = 32,
+        cache_bytes: int = 256 * 1024 * 1024,
         cache_dir: Path | None = None,
         sam_backend: Any = None,
         analyzer: Any = None,
         max_pixels: int | None = None,
     ) -> None:
-        """``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
+        """``cache_size`` / ``cache_bytes``: bounds of the memory caches (analyses and prepared
+        persons: at most ``cache_size`` entries each; bytes: prepared persons 1/2, analyses 1/4,
+        SAM embeddings 1/4); ``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
         ``fittingroom.models.sam.SamBackend`` for the garment region (None = pose polygon only);
         ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (default: the shelf's)."""
         self.max_side = max_side
         self.max_pixels = max_pixels
         self.cache_dir = cache_dir
         self.sam_backend = sam_backend
-        self._embeddings: OrderedDict[str, Any] = OrderedDict()
         self.min_visibility = min_visibility
         self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str, int], PersonPrep] = OrderedDict()
-        self._analysis: OrderedDict[tuple[str, str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
-            OrderedDict()
+        self._embeddings: BoundedLRU[str, Any] = byte_lru(max(1, cache_bytes // 4))
+        self._cache: BoundedLRU[tuple[str, str, int], PersonPrep] = byte_lru(
+            max(1, cache_bytes // 2), max_items=cache_size
         )
-        self._lock = threading.Lock()
+        self._analysis: BoundedLRU[tuple[str, str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = (
+            byte_lru(max(1, cache_bytes // 4), max_items=cache_size)
+        )
         self._analyzer: Any = analyzer
 
     def load(self, shelf: Any = None) -> None:
@@ -216,9 +221,9 @@ class PersonPreprocessor:
 
     def clear_cache(self) -> None:
         """Forget every cached analysis and preparation."""
-        with self._lock:
-            self._cache.clear()
-            self._analysis.clear()
+        self._cache.clear()
+        self._analysis.clear()
+        self._embeddings.clear()
 
     def close(self) -> None:
         """Drop the reference to the analyser (the shelf owns and closes it)."""
@@ -239,8 +244,7 @@ class PersonPreprocessor:
         (H, W), landmarks float32 (33, 3)). Raises TryOnInputError (not an image, no person, too small)."""
         digest = sha256 or sha256_bytes(data)
         key = (digest, "", self.max_side)
-        with self._lock:
-            hit = self._analysis.get(key)
+        hit = self._analysis.get(key)
         if hit is not None:
             return hit
         img = decode_image(data, max_side=self.max_side, max_pixels=self.max_pixels).convert("RGB")
@@ -260,10 +264,7 @@ class PersonPreprocessor:
             assert lm is not None
             _save_masks(disk, person_mask=person_mask, landmarks=lm)
         assert lm is not None
-        with self._lock:
-            self._analysis[key] = (rgb, person_mask, lm)
-            while len(self._analysis) > self.cache_size:
-                self._analysis.popitem(last=False)
+        self._analysis.put(key, (rgb, person_mask, lm))
         return rgb, person_mask, lm
 
     def prepare(self, data: bytes, category: str | TryOnCategory, *, sha256: str | None = None) -> PersonPrep:
@@ -277,10 +278,9 @@ class PersonPreprocessor:
         cat = normalize_category(str(category))
         digest = sha256 or sha256_bytes(data)
         key = (digest, cat.value, self.max_side)
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
+        hit_prep = self._cache.get(key)
+        if hit_prep is not None:
+            return hit_prep
         t0 = time.perf_counter()
         rgb, person_mask, lm = self.analyze(data, sha256=digest)
         t1 = time.perf_counter()
@@ -294,10 +294,7 @@ class PersonPreprocessor:
             rgb, person_mask, lm, cat, digest, min_visibility=self.min_visibility, refine_region=refine
         )
         prep.timings = {"analyze_s": t1 - t0, "masks_s": time.perf_counter() - t1}
-        with self._lock:
-            self._cache[key] = prep
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+        self._cache.put(key, prep)
         return prep
 
     # ---- caches ------------------------------------------------------------------------------
@@ -317,14 +314,10 @@ class PersonPreprocessor:
         if cached is not None:
             m = cached["region"]
             return m if m.shape == prior.shape and m.any() else None
-        with self._lock:
-            emb = self._embeddings.get(digest)
+        emb = self._embeddings.get(digest)
         if emb is None:
             emb = self.sam_backend.embed(Image.fromarray(rgb))
-            with self._lock:
-                self._embeddings[digest] = emb
-                while len(self._embeddings) > 4:
-                    self._embeddings.popitem(last=False)
+            self._embeddings.put(digest, emb)
         region = sam_garment_region(self.sam_backend, rgb, lm, cat.value, prior, embedding=emb)
         _save_masks(disk, region=region if region is not None else np.zeros_like(prior))
         return region
@@ -346,9 +339,7 @@ def _save_masks(path: Path | None, **arrays: np.ndarray) -> None:
             payload[f"{name}__shape"] = np.array(arr.shape)
         else:
             payload[name] = arr
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **payload)  # type: ignore[arg-type]
-    tmp.replace(path)
+    atomic_write(path, lambda f: np.savez_compressed(f, **payload), fsync=False)  # type: ignore[arg-type]
 
 
 def _load_masks(path: Path | None) -> dict[str, np.ndarray] | None:

@@ -1,5 +1,9 @@
 """Try-on service core (no HTTP): uploads, garment resolution, job queue, result cache.
 
+Everything kept in memory is a bounded LRU (``fittingroom.caching``): jobs by count
+(``TRYON_MAX_JOBS``), uploads, preprocessing and rendered results by bytes, as shares of
+``TRYON_MEMORY_CACHE_MB`` (see :data:`CACHE_SHARES`).
+
 Used by the FastAPI app (``services.tryon.app``) and the CLI.
 """
 
@@ -10,7 +14,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -19,6 +22,7 @@ from typing import Any
 
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, byte_lru
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.tryon.garment import GarmentPrep, GarmentPreprocessor
 from fittingroom.tryon.person import (
@@ -34,6 +38,30 @@ from fittingroom.tryon.renderers import BackendUnavailable, TryOnBackend, create
 from fittingroom.tryon.settings import TryOnSettings
 
 log = logging.getLogger(__name__)
+
+
+#: Fractions of ``TRYON_MEMORY_CACHE_MB`` per cache (they sum to 1).
+CACHE_SHARES: dict[str, float] = {
+    "persons": 1 / 8,  # uploaded person photo bytes
+    "garments": 1 / 8,  # uploaded garment image bytes
+    "person_prep": 7 / 16,  # PersonPreprocessor: analyses, prepared persons, SAM embeddings
+    "garment_prep": 1 / 8,  # GarmentPreprocessor: background-removed garments
+    "results": 1 / 16,  # rendered PNGs keyed by their inputs
+    "jobs": 1 / 8,  # jobs (with their result PNG once done)
+}
+
+
+def cache_budget(settings: TryOnSettings, name: str) -> int:
+    """Bytes of ``TRYON_MEMORY_CACHE_MB`` given to the cache ``name`` (a :data:`CACHE_SHARES` key)."""
+    return max(1, int(settings.memory_cache_bytes * CACHE_SHARES[name]))
+
+
+#: Bytes a job counts for besides its result PNG.
+JOB_OVERHEAD_BYTES = 1024
+
+
+def _job_bytes(job: Job) -> int:
+    return JOB_OVERHEAD_BYTES + len(job.result_png or b"")
 
 
 class NotFound(LookupError):
@@ -99,15 +127,26 @@ class TryOnService:
         self.settings = settings
         self.shelf = shelf or default_shelf()
         self.person_pre = person_pre or PersonPreprocessor(
-            max_side=settings.max_side, cache_dir=settings.resolved_cache_dir, max_pixels=settings.max_image_pixels
+            max_side=settings.max_side,
+            cache_dir=settings.resolved_cache_dir,
+            max_pixels=settings.max_image_pixels,
+            cache_bytes=cache_budget(settings, "person_prep"),
         )
         self._store: Any = None
-        self.garment_pre = GarmentPreprocessor(max_side=settings.max_side)
+        self.garment_pre = GarmentPreprocessor(
+            max_side=settings.max_side, cache_bytes=cache_budget(settings, "garment_prep")
+        )
         self.backends: dict[str, TryOnBackend] = dict(backends or {})
-        self._persons: OrderedDict[str, bytes] = OrderedDict()
-        self._garments: OrderedDict[str, bytes] = OrderedDict()
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._results: OrderedDict[tuple[str, str, str, str, int], bytes] = OrderedDict()
+        self._persons: BoundedLRU[str, bytes] = byte_lru(cache_budget(settings, "persons"))
+        self._garments: BoundedLRU[str, bytes] = byte_lru(cache_budget(settings, "garments"))
+        self._jobs: BoundedLRU[str, Job] = BoundedLRU(
+            cache_budget(settings, "jobs"), max_items=settings.max_jobs, getsizeof=_job_bytes
+        )
+        self._results: BoundedLRU[tuple[str, str, str, str, int], bytes] | None = (
+            byte_lru(cache_budget(settings, "results"), max_items=settings.result_cache_size)
+            if settings.result_cache_size
+            else None
+        )
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
 
@@ -145,13 +184,6 @@ class TryOnService:
             return self._store
 
     # ---- uploads -------------------------------------------------------------------------------
-    def _remember(self, table: OrderedDict[str, bytes], key: str, data: bytes) -> None:
-        with self._lock:
-            table[key] = data
-            table.move_to_end(key)
-            while len(table) > self.settings.max_jobs:
-                table.popitem(last=False)
-
     def add_person(self, data: bytes) -> tuple[str, int, int]:
         """Store a person photo after checking it shows a person; returns (person_id, width, height).
 
@@ -159,26 +191,24 @@ class TryOnService:
         """
         digest = sha256_bytes(data)
         rgb, _, _ = self.person_pre.analyze(data, sha256=digest)
-        self._remember(self._persons, digest, data)
+        self._persons.put(digest, data)
         return digest, rgb.shape[1], rgb.shape[0]
 
     def add_garment(self, data: bytes) -> str:
         """Store a product-only garment image after background removal; returns its id (sha256)."""
         digest = sha256_bytes(data)
         self.garment_pre.prepare(data, sha256=digest)
-        self._remember(self._garments, digest, data)
+        self._garments.put(digest, data)
         return digest
 
     def person_bytes(self, person_id: str) -> bytes:
-        with self._lock:
-            data = self._persons.get(person_id)
+        data = self._persons.get(person_id)
         if data is None:
             raise NotFound(f"unknown person_id {person_id!r}: upload the photo again with POST /persons")
         return data
 
     def garment_from_upload(self, garment_image_id: str, category: str | None) -> GarmentSource:
-        with self._lock:
-            data = self._garments.get(garment_image_id)
+        data = self._garments.get(garment_image_id)
         if data is None:
             raise NotFound(f"unknown garment_image_id {garment_image_id!r}: upload it with POST /garments")
         return GarmentSource(data, garment_image_id, category, f"upload {garment_image_id[:12]}")
@@ -235,14 +265,12 @@ class TryOnService:
         job = Job(uuid.uuid4().hex, backend.name, backend.preview, category)
         job.timings = {"person_s": round(t1 - t0, 4), "garment_s": round(t2 - t1, 4)}
         key = (person_id, garment.sha256, category.value, backend.name, self.settings.max_side)
-        with self._lock:
-            self._jobs[job.job_id] = job
-            while len(self._jobs) > self.settings.max_jobs:
-                self._jobs.popitem(last=False)
-            cached = self._results.get(key)
+        cached = self._results.get(key) if self._results is not None else None
         if cached is not None:
             job.result_png, job.status, job.progress, job.stage = cached, JobStatus.done, 1.0, "cached"
+            self._jobs.put(job.job_id, job)
             return job
+        self._jobs.put(job.job_id, job)
         if self._executor is None:
             raise BackendUnavailable("the try-on service is not started")
         self._executor.submit(
@@ -278,17 +306,15 @@ class TryOnService:
             job.timings["render_s"] = round(time.perf_counter() - t0, 4)
             return
         job.timings["render_s"] = round(time.perf_counter() - t0, 4)
-        with self._lock:
-            if self.settings.result_cache_size:
-                self._results[key] = png
-                while len(self._results) > self.settings.result_cache_size:
-                    self._results.popitem(last=False)
+        if self._results is not None:
+            self._results.put(key, png)
         job.result_png = png
         job.status, job.stage, job.progress = JobStatus.done, "done", 1.0
+        if job.job_id in self._jobs:
+            self._jobs.put(job.job_id, job)  # re-measured with its PNG (may drop older jobs)
 
     def job(self, job_id: str) -> Job:
-        with self._lock:
-            job = self._jobs.get(job_id)
+        job = self._jobs.get(job_id)
         if job is None:
             raise NotFound(f"unknown job {job_id!r}")
         return job

