@@ -485,6 +485,8 @@ class VectorIndex:
         allowed_ids: np.ndarray | None = None,
         *,
         nprobe: int | None = None,
+        rerank: Callable[[np.ndarray], np.ndarray] | None = None,
+        rerank_factor: int = 4,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` inner-product search.
 
@@ -494,11 +496,18 @@ class VectorIndex:
         ``-1`` and score ``-inf``. ``nprobe`` overrides the tuned value of an IVF index.
         Raises ``IndexMismatchError`` (a ValueError) when the queries' dimension is not the
         index's (a query encoder other than the one that built the index).
+
+        ``rerank`` (approximate indexes only): ``rerank(ids int64 (M,)) -> float32 (M, dim)``, the
+        full-precision vectors of candidate ids (e.g. from the catalog store); the index then
+        fetches ``rerank_factor * k`` candidates (filters still applied inside FAISS) and returns
+        the ``k`` best by exact inner product, which lifts the recall cap of 8-bit codes.
         """
-        faiss = faiss_module()
         q = self._query_vectors(queries)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        if rerank is not None and self.kind.approximate:
+            return self._reranked(q, k, allowed_ids, nprobe, rerank, max(1, rerank_factor))
+        faiss = faiss_module()
         nq = len(q)
         scores = np.full((nq, k), -np.inf, dtype=np.float32)
         out = np.full((nq, k), -1, dtype=np.int64)
@@ -542,6 +551,32 @@ class VectorIndex:
         valid = i >= 0
         scores[:, :kk] = np.where(valid, d, -np.inf)
         out[:, :kk] = i
+        return scores, out
+
+    def _reranked(
+        self,
+        q: np.ndarray,
+        k: int,
+        allowed_ids: np.ndarray | None,
+        nprobe: int | None,
+        rerank: Callable[[np.ndarray], np.ndarray],
+        factor: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        _, cand = self.search(q, k * factor, allowed_ids, nprobe=nprobe)
+        scores = np.full((len(q), k), -np.inf, dtype=np.float32)
+        out = np.full((len(q), k), -1, dtype=np.int64)
+        unique = np.unique(cand[cand >= 0])
+        if len(unique) == 0:
+            return scores, out
+        full = np.asarray(rerank(unique), dtype=np.float32)
+        if full.shape != (len(unique), self.dim):
+            raise ValueError(f"rerank returned shape {full.shape}, expected ({len(unique)}, {self.dim})")
+        for r in range(len(q)):
+            row = cand[r][cand[r] >= 0]
+            exact = full[np.searchsorted(unique, row)] @ q[r]
+            top = np.argsort(-exact, kind="stable")[:k]
+            scores[r, : len(top)] = exact[top]
+            out[r, : len(top)] = row[top]
         return scores, out
 
     # ---- tuning -------------------------------------------------------------------

@@ -220,3 +220,52 @@ def test_reload_keeps_the_old_index_when_the_new_one_has_another_dim(tmp_path: P
     with pytest.raises(IndexMismatchError, match="dim 32"):
         ro.reloaded()
     assert index_paths(tmp_path, "test")[0].exists() and len(ro) == 50
+
+
+# ---- re-ranking with full vectors ------------------------------------------------------
+def near_duplicates(n: int = 4000, noise: float = 0.05) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((40, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, 40, n)] + noise * rng.standard_normal((n, DIM)).astype(np.float32)
+    faiss.normalize_L2(x)
+    return x
+
+
+def test_rerank_with_full_vectors_lifts_the_sq8_recall_cap():
+    from index_fakes import random_ids
+
+    x = near_duplicates()
+    ids = random_ids(len(x))
+    vi = build(x, ids, IndexKind.ivf_sq8)
+    pos = {int(v): i for i, v in enumerate(ids)}
+    calls = []
+
+    def full(vids: np.ndarray) -> np.ndarray:
+        calls.append(len(vids))
+        return x[[pos[int(v)] for v in vids]]
+
+    q = x[np.random.default_rng(4).choice(len(x), 100, replace=False)]
+    _, exact = exact_knn(q, [(ids, x)], 10)
+    _, plain = vi.search(q, 10)
+    scores, reranked = vi.search(q, 10, rerank=full, rerank_factor=4)
+    assert recall_at_k(plain, exact) < 0.95  # 8-bit codes cannot order near-duplicates
+    assert recall_at_k(reranked, exact) >= 0.95 > recall_at_k(plain, exact) + 0.2
+    assert calls and calls[0] <= 100 * 40
+    # exact scores of the returned vectors, best first
+    returned = x[[[pos[int(v)] for v in row] for row in reranked]]
+    np.testing.assert_allclose(scores, np.einsum("qkd,qd->qk", returned, q), atol=1e-5)
+    assert (np.diff(scores, axis=1) <= 0).all()
+
+    allowed = ids[:300]
+    _, got = vi.search(q[:5], 10, allowed_ids=allowed, rerank=full)
+    assert (got >= 0).all() and set(got.ravel().tolist()) <= set(allowed.tolist())
+
+
+def test_rerank_is_ignored_by_exact_indexes(data):
+    x, ids = data
+    vi = build(x[:500], ids[:500], IndexKind.flat)
+
+    def boom(_ids: np.ndarray) -> np.ndarray:
+        raise AssertionError("an exact index needs no re-ranking")
+
+    assert (vi.search(x[:3], 5, rerank=boom)[1] == vi.search(x[:3], 5)[1]).all()
