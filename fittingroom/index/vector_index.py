@@ -264,7 +264,8 @@ class VectorIndex:
         )
         kind = factory.kind_of(index)
         params: dict[str, Any] = dict(manifest.get("params") or {})
-        if manifest.get("kind") != kind.value or int(manifest.get("count", -1)) != index.ntotal:
+        stale = manifest.get("kind") != kind.value or int(manifest.get("count", -1)) != index.ntotal
+        if stale:
             # Crash between the two renames of a save: the .faiss file is authoritative.
             log.warning(
                 "index manifest %s does not match %s; using the index file", manifest_path, faiss_path
@@ -273,7 +274,9 @@ class VectorIndex:
                 params = {}
         if kind.approximate:
             ivf = faiss.extract_index_ivf(index)
-            params.setdefault("nlist", int(ivf.nlist))
+            params["nlist"] = int(ivf.nlist)
+            if stale:  # the file stores the nprobe it was saved with
+                params["nprobe"] = int(ivf.nprobe)
             params.setdefault("nprobe", int(ivf.nprobe))
         vi = cls(
             index,

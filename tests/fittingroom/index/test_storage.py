@@ -74,3 +74,20 @@ def test_check_compatible(tmp_path: Path):
     assert "'offline' (dim 2056)" in str(err.value) and "'offline' (dim 768)" in str(err.value)
     with pytest.raises(IndexMismatchError, match="dim unknown"):
         check_compatible({"encoder": "clip"}, 512, encoder_name="offline", dim=None, faiss_path=path)
+
+
+def test_stale_manifest_does_not_override_the_saved_nprobe(tmp_path: Path, data):
+    """Crash after the new .faiss replaced the old one but before the manifest: the file's
+    nlist/nprobe are used, not the previous generation's."""
+    x, ids = data
+    build(x[:3000], ids[:3000], IndexKind.ivf_sq8).save(tmp_path)
+    _, manifest_path = index_paths(tmp_path, "test")
+    old_manifest = manifest_path.read_text()
+    new = build(x, ids, IndexKind.ivf_sq8)
+    faiss.extract_index_ivf(new.faiss_index).nprobe = 3
+    new.params["nprobe"] = 3
+    new.save(tmp_path)
+    manifest_path.write_text(old_manifest)  # the manifest rename never happened
+    ro = VectorIndex.open(tmp_path, "test")
+    assert len(ro) == len(x)
+    assert ro.params["nprobe"] == 3 and ro.params["nlist"] == new.params["nlist"]
