@@ -202,7 +202,8 @@ def choose_nprobe(recall: Callable[[int], float], nlist: int, settings: IndexSet
         f"recall@10 target {target:.3f} unreachable (best {best:.3f} at nprobe {best_nprobe}, "
         f"{full:.3f} scanning all {nlist} lists): smallest nprobe within {settings.plateau_tolerance:g} "
         f"of the best is {tuned}, x{settings.nprobe_safety_factor:g} -> {final}; "
-        "more lists cannot raise recall: re-rank with full vectors or use ivf_flat"
+        "probing more lists cannot raise it (8-bit codes): re-rank with full vectors "
+        "(VectorIndex.search(rerank=)), raise nlist (finer residuals) or use ivf_flat"
     )
     return NprobeChoice(
         nprobe=final,
