@@ -1,5 +1,10 @@
 """Search latency p50/p95 (text, image, text+image) and recall@10 at 10k and 1M indexed vectors.
 
+Approximate indexes are measured twice: with the tuned settings (``fittingroom.index.factory``
+nlist ~ 4 sqrt(N) clamped to N / 39, ``tuning.choose_nprobe``) and with the previous ones
+(nlist ~ sqrt(N), and nprobe = nlist - a full scan - when the recall target was out of reach);
+``--no-previous`` skips the second.
+
 For each size the script builds, in a temporary folder, a SQLite catalog of synthetic
 products (``--images-per-product`` images each) and the ``fittingroom.index.VectorIndex``
 that ``sync_index`` would build for that many vectors (exact ``flat`` below
@@ -22,6 +27,7 @@ total = search only.
 Usage::
 
     python benchmarks/search_bench.py [--sizes 10000,1000000] [--queries 100] [--encoder offline|none]
+    python benchmarks/search_bench.py --sizes 10000,100000 --encoder none --dim 2056  # no model
     # realistic corpus + real query vectors, from a store holding the Luma catalog's embeddings:
     fittingroom eval retrieval --workdir /tmp/luma-eval
     python benchmarks/search_bench.py --prototypes sqlite:////tmp/luma-eval/catalog.db
@@ -36,10 +42,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from fittingroom.index import IndexSettings, VectorIndex
 
 CHUNK = 50_000
 
@@ -47,16 +57,25 @@ CHUNK = 50_000
 class SyntheticCorpus:
     """``n`` clustered vectors of dimension ``dim``, generated chunk by chunk (never all in memory).
 
-    Without ``prototypes``: unit vectors around ``n / 500`` random centres. With
+    Without ``prototypes``: unit vectors around ``n / 500`` random centres, isotropic noise of
+    norm ``spread`` (small = near-duplicates). With
     ``prototypes`` (real document vectors, (M, dim)): each vector is a real one plus 0.3 of
     another real one plus noise (cosine ~0.9 to the first), at the prototypes' scale, so the
     corpus keeps the geometry of real embeddings (their common component, the encoder's
     parts) and real query vectors can be searched in it.
     """
 
-    def __init__(self, n: int, dim: int, seed: int = 0, prototypes: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        n: int,
+        dim: int,
+        seed: int = 0,
+        prototypes: np.ndarray | None = None,
+        spread: float = 0.9,
+    ) -> None:
         self.n, self.dim, self.seed = n, dim, seed
         self.prototypes = prototypes
+        self.spread = spread
         self.clusters = max(64, n // 500)
         rng = np.random.default_rng(seed)
         self.centres = rng.standard_normal((self.clusters, dim)).astype(np.float32)
@@ -73,7 +92,7 @@ class SyntheticCorpus:
             return (
                 p[rng.integers(0, len(p), m)] + 0.3 * p[rng.integers(0, len(p), m)] + 0.45 * scale * noise
             ).astype(np.float32)
-        x = self.centres[rng.integers(0, self.clusters, m)] + 0.9 * noise
+        x = self.centres[rng.integers(0, self.clusters, m)] + self.spread * noise
         x /= np.linalg.norm(x, axis=1, keepdims=True)
         return x
 
@@ -198,6 +217,29 @@ def real_inputs(encoder_name: str, n: int) -> tuple[object | None, dict[str, lis
     return encoder, qs, f"encoder {encoder.name} (dim {encoder.dim}), real {src} and texts embedded per query"
 
 
+def previous_config(n: int) -> tuple[IndexSettings, str]:
+    """The index settings before the tuner fix: nlist a power of two near sqrt(N), at most N / 8."""
+    from fittingroom.index import IndexSettings
+
+    nlist = int(min(65536, 2 ** round(math.log2(max(16.0, math.sqrt(max(n, 1)))))))
+    return IndexSettings(nlist=nlist, min_points_per_list=8), "previous"
+
+
+def apply_previous_nprobe(index: VectorIndex) -> str:
+    """Set the nprobe the previous tuner chose from the same recall curve: the tuned one when the
+    target was reached, else every list (its fallback). Returns a description."""
+    import faiss
+
+    p = index.params
+    nlist = int(p["nlist"])
+    nprobe = int(p["nprobe"]) if p["target_reached"] else nlist
+    p["nprobe"] = nprobe
+    faiss.extract_index_ivf(index.faiss_index).nprobe = nprobe
+    recall = p["recall_by_nprobe"].get(str(nprobe), p["recall_at_10"])
+    fallback = "" if p["target_reached"] else " (target unreachable: full-scan fallback)"
+    return f"nprobe {nprobe}{fallback}, tuning-sample recall@10 {recall}"
+
+
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else math.nan
 
@@ -217,11 +259,30 @@ def main() -> None:
         "`fittingroom eval retrieval --workdir W`: sqlite:///W/catalog.db): build the corpus around "
         "them and measure recall with real query vectors",
     )
+    ap.add_argument(
+        "--spread",
+        type=float,
+        default=0.9,
+        help="noise norm around the synthetic cluster centres (0.9: spread clusters; 0.2: near-duplicates, "
+        "where 8-bit codes cap recall@10 below the target like the real catalog's embeddings)",
+    )
+    ap.add_argument(
+        "--previous",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also measure approximate indexes with the settings before the tuner fix",
+    )
+    ap.add_argument(
+        "--rerank",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time tuned approximate indexes re-ranking 4k candidates with full vectors",
+    )
     args = ap.parse_args()
 
     import faiss
 
-    from fittingroom.index import IndexSettings, VectorIndex, exact_knn, recall_at_k
+    from fittingroom.index import IndexSettings, VectorIndex, exact_knn, kind_for_count, recall_at_k
     from fittingroom.retrieval.search import Searcher
     from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -273,7 +334,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     try:
         for n in [int(s) for s in args.sizes.split(",")]:
-            corpus = SyntheticCorpus(n, dim, prototypes=prototypes)
+            corpus = SyntheticCorpus(n, dim, prototypes=prototypes, spread=args.spread)
             t0 = time.perf_counter()
             db = work / f"bench-{n}.db"
             db.unlink(missing_ok=True)
@@ -298,101 +359,156 @@ def main() -> None:
                 pick = rng.choice(len(xs), size=m, replace=False)
                 return ids[pick], xs[pick]
 
-            faiss.omp_set_num_threads(build_threads)
-            t0 = time.perf_counter()
-            index = VectorIndex.build(
-                "bench", dim, n, batches, sample, settings=settings, query_vectors=tuning_queries
-            )
-            t_build = time.perf_counter() - t0
-            rset.apply_faiss_threads()  # the service's setting for query time
-            kind = index.kind.value + (
-                f" nlist={index.params['nlist']} nprobe={index.params['nprobe']}"
-                if index.kind.approximate
-                else ""
-            )
-            tuned = (
-                f" (tuned {index.params['nprobe_tuned']} x safety factor; recall@10 on the tuning "
-                f"sample {index.params['recall_at_10']}: {index.params['tuned_with']})"
-                if index.kind.approximate
-                else ""
-            )
-            console.print(f"{n:,} vectors: store {t_store:.0f}s, index {kind} built in {t_build:.1f}s{tuned}")
-
-            from fittingroom.catalog.sqlite import SQLiteStore
-
-            store = SQLiteStore(db, read_only=True)
-            searcher = Searcher(store, index, encoder)  # type: ignore[arg-type]
-            first = True
-            qtypes = ("image", "text", "text+image")
-            if prototypes is not None:  # the real query vectors of the real inputs
-                qvs = {t: encoder.query_vectors(real[t][: args.queries]) for t in qtypes}  # type: ignore[attr-defined]
-            else:
-                qvs = {t: corpus.queries(t, args.queries) for t in qtypes}
-            # exact top-10 of every query in one pass over the corpus
-            _, exact_all = exact_knn(np.concatenate([qvs[t] for t in qtypes]), batches(), 10)
-            for j, qtype in enumerate(qtypes):
-                qv = qvs[qtype]
-                _, got = index.search(qv, 10)
-                recall = recall_at_k(got, exact_all[j * args.queries : (j + 1) * args.queries])
-                enc_ms, search_ms, total_ms = [], [], []
-                searcher.search(vector=qv[0], k=10)  # warm-up
-                if encoder is not None:  # warm-up (first torch calls allocate and pick kernels)
-                    for q in real[qtype][:3]:
-                        encoder.query_vectors([q])  # type: ignore[attr-defined]
-                for i in range(args.queries):
-                    t0 = time.perf_counter()
-                    query = None
-                    vec = qv[i]
-                    if encoder is not None:
-                        query = real[qtype][i]
-                        v = encoder.query_vectors([query])[0]  # type: ignore[attr-defined]
-                        vec = v if prototypes is not None else vec
-                    t1 = time.perf_counter()
-                    # with the real query the searcher also runs the encoder's second pass (expansion)
-                    searcher.search(query, vector=vec, k=10)  # type: ignore[arg-type]
-                    t2 = time.perf_counter()
-                    enc_ms.append((t1 - t0) * 1000)
-                    search_ms.append((t2 - t1) * 1000)
-                    total_ms.append((t2 - t0) * 1000)
-                table.add_row(
-                    f"{n:,}" if first else "",
-                    kind if first else "",
-                    f"{t_build:.1f}" if first else "",
-                    qtype,
-                    f"{pct(enc_ms, 50):.1f}" if encoder is not None else "n/a",
-                    f"{pct(search_ms, 50):.2f}",
-                    f"{pct(search_ms, 95):.2f}",
-                    f"{pct(total_ms, 50):.1f}",
-                    f"{pct(total_ms, 95):.1f}",
-                    f"{recall:.3f}",
+            configs = [(settings, "tuned")]
+            if args.previous and kind_for_count(n, settings).approximate:
+                configs.append(previous_config(n))
+            for cfg, label in configs:
+                rng = np.random.default_rng(1)  # the same sample for every config
+                faiss.omp_set_num_threads(build_threads)
+                t0 = time.perf_counter()
+                index = VectorIndex.build(
+                    "bench",
+                    dim,
+                    n,
+                    batches,
+                    lambda m, rng=rng: sample(m, rng=rng),
+                    settings=cfg,
+                    query_vectors=tuning_queries,
                 )
-                first = False
-            # one filtered row: image queries restricted to one brand (2% of products) inside FAISS
-            from fittingroom.catalog.store import ProductFilter
+                t_build = time.perf_counter() - t0
+                rset.apply_faiss_threads()  # the service's setting for query time
+                tuned = ""
+                if index.kind.approximate:
+                    p = index.params
+                    tuned = (
+                        f" ({label}: tuned {p['nprobe_tuned']} x safety factor; recall@10 on the tuning "
+                        f"sample {p['recall_at_10']}: {p['tuned_with']}; {p['tune_note']}; "
+                        f"recall by nprobe {p['recall_by_nprobe']})"
+                    )
+                    if label == "previous":
+                        tuned += f"; previous tuner: {apply_previous_nprobe(index)}"
+                kind = index.kind.value + (
+                    f" nlist={index.params['nlist']} nprobe={index.params['nprobe']} ({label})"
+                    if index.kind.approximate
+                    else ""
+                )
+                console.print(
+                    f"{n:,} vectors: store {t_store:.0f}s, index {kind} built in {t_build:.1f}s{tuned}"
+                )
 
-            flt = ProductFilter(brand="brand7")
-            qv = corpus.queries("image", args.queries)
-            lat = []
-            full = 0
-            for i in range(args.queries):
-                t1 = time.perf_counter()
-                page = searcher.search(vector=qv[i], k=10, flt=flt)
-                lat.append((time.perf_counter() - t1) * 1000)
-                full += len(page.hits) == 10
-            table.add_row(
-                "",
-                "",
-                "",
-                "image + brand filter (2%)",
-                "",
-                f"{pct(lat, 50):.2f}",
-                f"{pct(lat, 95):.2f}",
-                "",
-                "",
-                f"pages full: {full}/{args.queries}",
-            )
-            store.close()
-            del index
+                from fittingroom.catalog.sqlite import SQLiteStore
+
+                store = SQLiteStore(db, read_only=True)
+                searcher = Searcher(store, index, encoder)  # type: ignore[arg-type]
+                first = True
+                qtypes = ("image", "text", "text+image")
+                if prototypes is not None:  # the real query vectors of the real inputs
+                    qvs = {t: encoder.query_vectors(real[t][: args.queries]) for t in qtypes}  # type: ignore[attr-defined]
+                else:
+                    qvs = {t: corpus.queries(t, args.queries) for t in qtypes}
+                # exact top-10 of every query in one pass over the corpus
+                _, exact_all = exact_knn(np.concatenate([qvs[t] for t in qtypes]), batches(), 10)
+                for j, qtype in enumerate(qtypes):
+                    qv = qvs[qtype]
+                    _, got = index.search(qv, 10)
+                    recall = recall_at_k(got, exact_all[j * args.queries : (j + 1) * args.queries])
+                    enc_ms, search_ms, total_ms = [], [], []
+                    searcher.search(vector=qv[0], k=10)  # warm-up
+                    if encoder is not None:  # warm-up (first torch calls allocate and pick kernels)
+                        for q in real[qtype][:3]:
+                            encoder.query_vectors([q])  # type: ignore[attr-defined]
+                    for i in range(args.queries):
+                        t0 = time.perf_counter()
+                        query = None
+                        vec = qv[i]
+                        if encoder is not None:
+                            query = real[qtype][i]
+                            v = encoder.query_vectors([query])[0]  # type: ignore[attr-defined]
+                            vec = v if prototypes is not None else vec
+                        t1 = time.perf_counter()
+                        # with the real query the searcher also runs the encoder's second pass (expansion)
+                        searcher.search(query, vector=vec, k=10)  # type: ignore[arg-type]
+                        t2 = time.perf_counter()
+                        enc_ms.append((t1 - t0) * 1000)
+                        search_ms.append((t2 - t1) * 1000)
+                        total_ms.append((t2 - t0) * 1000)
+                    table.add_row(
+                        f"{n:,}" if first else "",
+                        kind if first else "",
+                        f"{t_build:.1f}" if first else "",
+                        qtype,
+                        f"{pct(enc_ms, 50):.1f}" if encoder is not None else "n/a",
+                        f"{pct(search_ms, 50):.2f}",
+                        f"{pct(search_ms, 95):.2f}",
+                        f"{pct(total_ms, 50):.1f}",
+                        f"{pct(total_ms, 95):.1f}",
+                        f"{recall:.3f}",
+                    )
+                    first = False
+                if index.kind.approximate and label == "tuned" and args.rerank:
+                    # FAISS search only: candidates x4 re-scored with the full vectors (held in memory
+                    # here; the service would read them from the store)
+                    full = np.concatenate([x for _, x in corpus.chunks()])
+                    order = np.argsort(ids)
+
+                    def lookup(
+                        vids: np.ndarray,
+                        full: np.ndarray = full,
+                        order: np.ndarray = order,
+                        ids: np.ndarray = ids,
+                    ) -> np.ndarray:
+                        return full[order[np.searchsorted(ids[order], vids)]]
+
+                    for how, rr in (("plain", None), ("re-ranked x4", lookup)):
+                        lat, recalls = [], []
+                        for j, qtype in enumerate(qtypes):
+                            qv = qvs[qtype]
+                            got = np.empty((len(qv), 10), dtype=np.int64)
+                            for i in range(len(qv)):
+                                t1 = time.perf_counter()
+                                got[i] = index.search(qv[i : i + 1], 10, rerank=rr)[1][0]
+                                lat.append((time.perf_counter() - t1) * 1000)
+                            truth = exact_all[j * args.queries : (j + 1) * args.queries]
+                            recalls.append(recall_at_k(got, truth))
+                        table.add_row(
+                            "",
+                            "",
+                            "",
+                            f"all 3, FAISS only, {how}",
+                            "",
+                            f"{pct(lat, 50):.2f}",
+                            f"{pct(lat, 95):.2f}",
+                            "",
+                            "",
+                            " / ".join(f"{r:.3f}" for r in recalls),
+                        )
+                    del full
+                # one filtered row: image queries restricted to one brand (2% of products) inside FAISS
+                from fittingroom.catalog.store import ProductFilter
+
+                flt = ProductFilter(brand="brand7")
+                qv = corpus.queries("image", args.queries)
+                lat = []
+                full = 0
+                for i in range(args.queries):
+                    t1 = time.perf_counter()
+                    page = searcher.search(vector=qv[i], k=10, flt=flt)
+                    lat.append((time.perf_counter() - t1) * 1000)
+                    full += len(page.hits) == 10
+                table.add_row(
+                    "",
+                    "",
+                    "",
+                    "image + brand filter (2%)",
+                    "",
+                    f"{pct(lat, 50):.2f}",
+                    f"{pct(lat, 95):.2f}",
+                    "",
+                    "",
+                    f"pages full: {full}/{args.queries}",
+                )
+                store.close()
+                del index
             db.unlink(missing_ok=True)
     finally:
         if tmp:

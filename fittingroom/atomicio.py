@@ -64,6 +64,26 @@ def atomic_write(
     return target
 
 
+def atomic_write_path(path: str | os.PathLike[str], write: Callable[[Path], object], *, fsync: bool = True) -> Path:
+    """:func:`atomic_write` for writers that need a file *name* (``faiss.write_index``): calls
+    ``write(tmp_path)``, then fsyncs and renames it over ``path`` like :func:`atomic_write`."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_name(target)
+    try:
+        write(tmp)
+        if fsync:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        _fsync_dir(target.parent)
+    return target
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         dfd = os.open(folder, os.O_RDONLY)
