@@ -42,11 +42,9 @@ def atomic_write(
     (0o666 minus the umask). Raises what the writer or the file system raise (OSError...),
     after removing the temporary file.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_name(target)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
+
+    def write(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as f:
             if callable(data):
                 data(f)
@@ -55,31 +53,31 @@ def atomic_write(
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_dir(target.parent)
-    return target
+
+    return _replace_with(Path(path), write, fsync_file=False, fsync_dir=fsync)
 
 
 def atomic_write_path(path: str | os.PathLike[str], write: Callable[[Path], object], *, fsync: bool = True) -> Path:
     """:func:`atomic_write` for writers that need a file *name* (``faiss.write_index``): calls
     ``write(tmp_path)``, then fsyncs and renames it over ``path`` like :func:`atomic_write`."""
-    target = Path(path)
+    return _replace_with(Path(path), write, fsync_file=fsync, fsync_dir=fsync)
+
+
+def _replace_with(target: Path, write: Callable[[Path], object], *, fsync_file: bool, fsync_dir: bool) -> Path:
+    """The one write-then-rename: ``write(tmp)``, optional fsync of tmp, ``os.replace``, tmp
+    removed on any error (KeyboardInterrupt too), optional fsync of the folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_name(target)
     try:
         write(tmp)
-        if fsync:
+        if fsync_file:
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if fsync:
+    if fsync_dir:
         _fsync_dir(target.parent)
     return target
 
