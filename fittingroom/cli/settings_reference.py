@@ -121,9 +121,11 @@ def settings(classes: list[type[BaseSettings]] | None = None) -> list[Setting]:
 
 def _default_from_factory(factory: Any) -> str:
     try:
-        return _format_default(factory())
+        value = factory()
     except TypeError:
         return "(computed)"
+    # a path computed from where the code runs is not a default a reader can copy
+    return "(computed)" if isinstance(value, Path) else _format_default(value)
 
 
 def render_env(items: list[Setting]) -> str:

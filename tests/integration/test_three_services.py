@@ -154,7 +154,8 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     assert write_saleor_apparel_feed(feed) >= 10
     fittingroom = str(Path(sys.executable).parent / "fittingroom")
     ingest = subprocess.run(
-        [fittingroom, "ingest", str(feed), "--source", "saleor", "--no-progress"],
+        [fittingroom, "ingest", str(feed), "--source", "saleor", "--no-progress"]
+        + ["--image-root", str(shared_data() / "saleor-catalog")],  # the feed names images there,
         env=env,
         cwd=home,
         capture_output=True,
