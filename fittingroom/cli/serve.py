@@ -115,7 +115,9 @@ def _health_line(report: dict[str, Any]) -> str:
             inner = ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, dict | list))
             parts.append(f"{key}({inner})")
         elif isinstance(value, list):
-            parts.append(f"{key}=[{', '.join(map(str, value))}]")
+            # the shelf's model descriptions: their names are enough here (details in /healthz)
+            shown = [v.get("name", "?") if isinstance(v, dict) else str(v) for v in value]
+            parts.append(f"{key}=[{', '.join(shown)}]")
         elif value is not None:
             parts.append(f"{key}={value}")
     return "; ".join(parts)
