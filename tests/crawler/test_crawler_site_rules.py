@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.parser import load_document, parse_page
+from crawler.extract.document import load_document
+from crawler.extract.page import parse_page
 from crawler.site_rules import SiteRulesError, load_rules, parse_rules, read_rules_file
 
 FUR_COLOURS = {
