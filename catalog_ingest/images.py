@@ -56,6 +56,14 @@ class FetchedImage:
         return self.data if self.data is not None else self.path.read_bytes()
 
 
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -118,6 +126,28 @@ class ImageFetcher:
         if not path.is_absolute() and self.base_dir is not None:
             path = self.base_dir / path
         return self._fetch_file(url, path)
+
+    def adopt(self, url: str, path: str | Path, sha256: str | None = None) -> FetchedImage:
+        """Put an image file that is already on disk (the crawler's download of ``url``) into the
+        cache without fetching it: a hard link (one copy of the bytes on disk), or a copy where
+        linking is impossible (another file system). ``sha256`` is the file's hash when known
+        (else it is computed). The file must not be rewritten in place afterwards.
+        Raises ImageFetchError when the file cannot be read."""
+        src = Path(path)
+        try:
+            sha = sha256 or _sha256_file(src)
+            target = self.path_for(sha)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, target)
+                except FileExistsError:
+                    pass  # another thread adopted the same bytes
+                except OSError:
+                    _atomic_write(target, src.read_bytes())
+        except OSError as exc:
+            raise ImageFetchError(f"{url}: cannot read {src}: {exc.strerror or exc}") from exc
+        return FetchedImage(url=url, sha256=sha, path=target, data=None)
 
     def path_for(self, sha256: str) -> Path:
         return cached_image_path(self.cache_dir, sha256)

@@ -307,13 +307,12 @@ def normalise_gender(value: Any) -> str | None:
     (``'Men\\nWomen'``, ``'men, women'``): different genders together are ``unisex``.
     Unknown words give None.
     """
-    text = clean_text(value)
-    if not text:
+    if value is None or isinstance(value, dict | list | bool):
         return None
-    parts = [schema_short_name(p).strip().lower() for p in re.split(r"[\n,;/|]+", text)]
+    parts = [clean_text(p) for p in re.split(r"[\n,;/|]+", str(value))]
     found: list[str] = []
     for p in parts:
-        g = GENDERS.get(p)
+        g = GENDERS.get(schema_short_name(p).lower()) if p else None
         if g is not None and g not in found:
             found.append(g)
     if not found:
