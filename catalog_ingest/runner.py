@@ -1,6 +1,7 @@
 """Feed ingest: reader -> mapper -> image fetch/decode -> writer -> index sync.
 
-``ingest_feed`` is idempotent per ``(source, id)``:
+``ingest_feed`` (a feed file) and ``ingest_records`` (feed records in memory: the crawler) share
+one path and are idempotent per ``(source, id)``:
 
 * every image is fetched and hashed; its vector id is ``vector_id_for(source, id, sha256)``,
   so an unchanged image keeps its id and its stored embedding (nothing is embedded when
@@ -16,6 +17,7 @@
   next run resumes where this one stopped (committed products are unchanged then);
 * ``prune=True`` deletes the source's products absent from the feed (after a complete
   pass only; never when the feed yielded no product);
+* ``new``/``updated`` count products once their batch is committed (a failed batch adds nothing);
 * a bad row (unparsable record, missing id/title/image, unparsable price, an image that
   cannot be fetched or decoded) is reported as ``file:line: reason`` and skipped.
 

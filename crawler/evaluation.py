@@ -91,13 +91,13 @@ def _norm(s: Any) -> str:
 
 
 def price_matches(pred: float | None, truth: list[str]) -> bool:
-    from price_parser import Price
+    from fittingroom.values import parse_price
 
     if pred is None:
         return False
     for t in truth:
-        p = Price.fromstring(str(t))
-        if p.amount is not None and abs(float(p.amount) - pred) < 0.005:
+        p = parse_price(str(t))
+        if p.amount is not None and abs(p.amount - pred) < 0.005:
             return True
     return False
 
