@@ -139,9 +139,8 @@ class ProductImagesPipeline(ImagesPipeline):
                 problem = f"not a decodable image ({type(exc).__name__})"
         if problem is not None:
             return {"url": request.url, "path": None, "checksum": None, "status": "failed", "error": problem}
-        result = await super().media_downloaded(response, request, info, item=item)
-        if isinstance(result, dict):
-            result["sha256"] = hashlib.sha256(response.body).hexdigest()  # the bytes stored as they came
+        result: dict[str, Any] = dict(await super().media_downloaded(response, request, info, item=item))
+        result["sha256"] = hashlib.sha256(response.body).hexdigest()  # the bytes stored as they came
         return result
 
     def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
