@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +60,14 @@ class FetchedImage:
     def read(self) -> bytes:
         """The image bytes (from memory or the cache)."""
         return self.data if self.data is not None else self.path.read_bytes()
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -141,6 +150,28 @@ class ImageFetcher:
         """
         name = url or str(path)
         return self._store(name, self._read(name, Path(path), roots=None))
+
+    def adopt(self, url: str, path: str | Path, sha256: str | None = None) -> FetchedImage:
+        """Put an image file that is already on disk (the crawler's download of ``url``) into the
+        cache without fetching it: a hard link (one copy of the bytes on disk), or a copy where
+        linking is impossible (another file system). ``sha256`` is the file's hash when known
+        (else it is computed). The file must not be rewritten in place afterwards.
+        Raises ImageFetchError when the file cannot be read."""
+        src = Path(path)
+        try:
+            sha = sha256 or _sha256_file(src)
+            target = self.path_for(sha)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(src, target)
+                except FileExistsError:
+                    pass  # another thread adopted the same bytes
+                except OSError:
+                    _atomic_write(target, src.read_bytes())
+        except OSError as exc:
+            raise ImageFetchError(f"{url}: cannot read {src}: {exc.strerror or exc}") from exc
+        return FetchedImage(url=url, sha256=sha, path=target, data=None)
 
     def path_for(self, sha256: str) -> Path:
         return cached_image_path(self.cache_dir, sha256)

@@ -52,11 +52,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from price_parser import Price
 from pydantic import ValidationError
 
 from fittingroom.catalog.garments import garment_category_for
 from fittingroom.catalog.models import GarmentCategory, Product
+from fittingroom.values import currency_code, normalise_color, normalise_gender, parse_price
 
 #: Canonical field names a mapping may target (besides ``attributes.NAME``).
 CANONICAL_FIELDS = frozenset(
@@ -128,45 +128,6 @@ MERCHANDISING_ROOTS = frozenset(
         "what's new",
     }
 )
-
-_CURRENCY_SYMBOLS = {
-    "$": "USD",
-    "US$": "USD",
-    "€": "EUR",
-    "£": "GBP",
-    "¥": "JPY",
-    "₹": "INR",
-    "₩": "KRW",
-    "C$": "CAD",
-    "A$": "AUD",
-    "CHF": "CHF",
-    "zł": "PLN",
-    "kr": "SEK",
-    "R$": "BRL",
-}
-_GENDERS = {
-    "men": "men",
-    "man": "men",
-    "male": "men",
-    "m": "men",
-    "mens": "men",
-    "men's": "men",
-    "women": "women",
-    "woman": "women",
-    "female": "women",
-    "f": "women",
-    "w": "women",
-    "womens": "women",
-    "women's": "women",
-    "ladies": "women",
-    "unisex": "unisex",
-    "boys": "boys",
-    "boy": "boys",
-    "girls": "girls",
-    "girl": "girls",
-    "kids": "kids",
-    "children": "kids",
-}
 
 
 class MappingError(ValueError):
@@ -428,12 +389,12 @@ class FeedMapper:
                     f"use one of {', '.join(c.value for c in GarmentCategory)}"
                 ) from None
         variants = [v for v in _list(rec.get("variants")) if isinstance(v, Mapping)]
-        row_color = _text(rec.get("color"))
+        row_color = _color(rec.get("color"))
         colors = _unique(
             [
-                *(_text(c) for c in _list(rec.get("colors"))),
+                *(_color(c) for c in _list(rec.get("colors"))),
                 row_color,
-                *(_text(v.get("color")) for v in variants),
+                *(_color(v.get("color")) for v in variants),
             ]
         )
         sizes = _unique(
@@ -601,7 +562,7 @@ def _images(
     variant_urls: list[str] = []
     for v in variants:
         urls = _links(v.get("image_link")) + _links(v.get("additional_image_link")) + _links(v.get("images"))
-        v_color = _text(v.get("color"))
+        v_color = _color(v.get("color"))
         if urls:
             variant_main.add(urls[0])
         for u in urls:
@@ -623,24 +584,25 @@ def _images(
 
 
 def _parse_price(value: Any, currency: str) -> tuple[float | None, str | None]:
+    """``(amount, ISO currency)`` of a feed price (``fittingroom.values.parse_price``); an explicit
+    ``currency`` field wins over the currency written in the price. Raises RowError."""
     if value is None or value == "":
-        return None, (currency.upper() or None)
+        return None, currency_code(currency)
     if isinstance(value, bool):
         raise RowError(f"unparsable price {value!r}")
-    if isinstance(value, int | float):
-        amount: float = float(value)
-        found = None
-    else:
-        parsed = Price.fromstring(str(value))
-        if parsed.amount is None or str(value).strip().startswith("-"):
+    parsed = parse_price(value)
+    if parsed.amount is None:
+        if parsed.reason in ("empty", "no amount") or (
+            parsed.reason == "negative" and isinstance(value, str)
+        ):
             raise RowError(f"unparsable price {value!r}")
-        amount = float(parsed.amount)
-        found = parsed.currency
-    if amount < 0 or amount != amount or amount == float("inf"):
-        raise RowError(f"invalid price {value!r}")
-    code = currency or (found or "")
-    code = _CURRENCY_SYMBOLS.get(code, code).upper() if code else ""
-    return amount, code or None
+        raise RowError(f"invalid price {value!r} ({parsed.reason})")
+    return parsed.amount, (currency_code(currency) if currency else parsed.currency)
+
+
+def _color(value: Any) -> str:
+    """A colour name (``fittingroom.values.normalise_color``), '' when there is none."""
+    return normalise_color(_text(value)) or ""
 
 
 def _split_path(text: str) -> list[str]:
@@ -679,13 +641,8 @@ def _category_paths(value: Any) -> list[list[str]]:
 
 
 def _gender(value: Any) -> str | None:
-    parts = [p for p in re.split(r"[\n,;/|]+", _text(value).lower()) if p.strip()]
-    genders = _unique(_GENDERS.get(p.strip(), p.strip()) for p in parts)
-    if not genders:
-        return None
-    if len(genders) > 1 or "unisex" in genders:
-        return "unisex"
-    return genders[0]
+    """Catalog gender from the shared vocabulary (``fittingroom.values.normalise_gender``)."""
+    return normalise_gender(_text(value))
 
 
 def _attributes(rec: Mapping[str, Any]) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """Feed ingest: reader -> mapper -> image fetch/decode -> writer -> index sync.
 
-``ingest_feed`` is idempotent per ``(source, id)``:
+``ingest_feed`` (a feed file) and ``ingest_records`` (feed records in memory: the crawler) share
+one path and are idempotent per ``(source, id)``:
 
 * every image is fetched and hashed; its vector id is ``vector_id_for(source, id, sha256)``,
   so an unchanged image keeps its id and its stored embedding (nothing is embedded when
@@ -16,6 +17,7 @@
   next run resumes where this one stopped (committed products are unchanged then);
 * ``prune=True`` deletes the source's products absent from the feed (after a complete
   pass only; never when the feed yielded no product);
+* ``new``/``updated`` count products once their batch is committed (a failed batch adds nothing);
 * a bad row (unparsable record, missing id/title/image, unparsable price, an image that
   cannot be fetched or decoded) is reported as ``file:line: reason`` and skipped.
 
@@ -29,7 +31,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +245,7 @@ class _Ingest:
         self,
         *,
         report: IngestReport,
-        feed: Path,
+        label: str,
         store: CatalogStore,
         writer: CatalogWriter,
         fetcher: ImageFetcher,
@@ -252,7 +254,7 @@ class _Ingest:
         max_pixels: int,
     ) -> None:
         self.report = report
-        self.feed = feed
+        self.label = label
         self.store = store
         self.writer = writer
         self.fetcher = fetcher
@@ -285,7 +287,10 @@ class _Ingest:
         return _Prepared(ref, fetched.sha256, vid, old, image, width, height, embed, annotate, reembed)
 
     def finish(self, job: _Job) -> tuple[WorkItem | None, bool]:
-        """A job's fetched images -> (WorkItem or None when unchanged or bad, whether any was re-embedded)."""
+        """A job's fetched images -> (WorkItem or None when unchanged or bad, whether any was re-embedded).
+
+        Counts ``unchanged`` and bad rows; ``new``/``updated`` are counted after the write commits.
+        """
         draft, stored = job.draft, job.stored
         prepared: list[_Prepared] = []
         error: tuple[ImageRef, Exception] | None = None
@@ -298,7 +303,7 @@ class _Ingest:
             bad_ref, cause = error
             kind = "unreadable image" if isinstance(cause, ImageDecodeError) else "image not available"
             reason = f"{kind}: {cause}"
-            self.report.bad_rows.append(BadRow(str(self.feed), bad_ref.line, reason, draft.product.id))
+            self.report.bad_rows.append(BadRow(self.label, bad_ref.line, reason, draft.product.id))
             return None, False
 
         # one record per distinct image content (two links to the same bytes = one image)
@@ -349,10 +354,7 @@ class _Ingest:
             self.report.unchanged += 1
             return None, False
         product.updated_at = now
-        if stored is None:
-            self.report.new += 1
-        else:
-            self.report.updated += 1
+        # new/updated are counted once the writer committed the item (see _run)
         return WorkItem(product, pending), any(p.reembed for p in prepared)
 
 
@@ -403,7 +405,7 @@ def ingest_feed(
     ``fetcher`` is given); ``image_roots``: folders local image paths may lie in (default: the
     feed's folder; ignored with a ``fetcher``); ``index_dir`` to ``settings.resolved_index_dir``; ``sync=None``
     skips the index. ``batch_size`` images go to the encoder per call; ``workers`` threads
-    fetch and decode images.
+    fetch and decode images. Relative image paths are relative to the feed's folder.
 
     Returns the IngestReport. Raises FeedError when the feed cannot be opened,
     ValueError for a bad source name, IngestInterrupted on Ctrl-C and IngestAborted (its
@@ -415,6 +417,108 @@ def ingest_feed(
     if not feed_path.is_file():
         raise FeedError(feed_path, None, "feed file not found")
     source = validate_source(source or default_source(feed_path))
+    report = IngestReport(feed=str(feed_path), source=source, encoder=encoder.name)
+
+    def on_feed_error(err: FeedError) -> None:
+        report.records += 1
+        report.bad_rows.append(BadRow(str(feed_path), err.line, err.message))
+
+    return _run(
+        report,
+        read_feed(feed_path, feed_format, on_error=on_feed_error),
+        t0=t0,
+        store=store,
+        encoder=encoder,
+        mapping=mapping,
+        prune=prune,
+        batch_size=batch_size,
+        workers=workers,
+        annotators=annotators,
+        fetcher=fetcher,
+        image_cache=image_cache,
+        base_dir=feed_path.parent,
+        image_roots=image_roots,
+        index_dir=index_dir,
+        sync=sync,
+        progress=progress,
+        max_pixels=max_pixels,
+    )
+
+
+def ingest_records(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    store: CatalogStore,
+    encoder: Encoder,
+    source: str,
+    name: str = "<records>",
+    mapping: FieldMapping | None = None,
+    prune: bool = False,
+    batch_size: int = 32,
+    workers: int = 4,
+    annotators: Sequence[ImageAnnotator] = (),
+    fetcher: ImageFetcher | None = None,
+    image_cache: str | Path | None = None,
+    base_dir: str | Path | None = None,
+    index_dir: str | Path | None = None,
+    sync: IndexSync | Any | None = default_index_sync,
+    progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
+) -> IngestReport:
+    """``ingest_feed`` on feed records already in memory (the crawler's GMC records): the same
+    mapper -> image fetch -> writer -> index sync path, without a feed file.
+
+    ``records`` are feed rows (dicts, one per line of a feed; row ``n`` is "line" ``n`` in bad
+    rows, reported under ``name``); ``base_dir`` resolves relative image paths. Other arguments,
+    return value and errors as for ``ingest_feed`` (no FeedError: there is no file to open).
+    """
+    t0 = time.perf_counter()
+    source = validate_source(source)
+    report = IngestReport(feed=name, source=source, encoder=encoder.name)
+    return _run(
+        report,
+        enumerate(records, start=1),
+        t0=t0,
+        store=store,
+        encoder=encoder,
+        mapping=mapping,
+        prune=prune,
+        batch_size=batch_size,
+        workers=workers,
+        annotators=annotators,
+        fetcher=fetcher,
+        image_cache=image_cache,
+        base_dir=Path(base_dir) if base_dir is not None else None,
+        index_dir=index_dir,
+        sync=sync,
+        progress=progress,
+        max_pixels=max_pixels,
+    )
+
+
+def _run(
+    report: IngestReport,
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    *,
+    t0: float,
+    store: CatalogStore,
+    encoder: Encoder,
+    mapping: FieldMapping | None,
+    prune: bool,
+    batch_size: int,
+    workers: int,
+    annotators: Sequence[ImageAnnotator],
+    fetcher: ImageFetcher | None,
+    image_cache: str | Path | None,
+    base_dir: Path | None,
+    index_dir: str | Path | None,
+    sync: IndexSync | Any | None,
+    progress: bool,
+    image_roots: Sequence[str | Path] | None = None,
+    max_pixels: int,
+) -> IngestReport:
+    """The shared body of ``ingest_feed`` and ``ingest_records``: map, fetch, write, prune, sync."""
+    source, label = report.source, report.feed
     if index_dir is None or (fetcher is None and image_cache is None):
         from fittingroom.settings import get_settings
 
@@ -422,31 +526,24 @@ def ingest_feed(
         index_dir = index_dir if index_dir is not None else settings.resolved_index_dir
         image_cache = image_cache if image_cache is not None else settings.home / "images"
     index_path = Path(index_dir)
-    report = IngestReport(feed=str(feed_path), source=source, encoder=encoder.name)
     own_fetcher = fetcher is None
     fetcher = fetcher or ImageFetcher(
         image_cache,  # type: ignore[arg-type]
-        base_dir=feed_path.parent,
-        local_roots=[feed_path.parent, *image_roots] if image_roots else None,
+        base_dir=base_dir,
+        local_roots=[base_dir, *image_roots] if image_roots and base_dir else None,
     )
     writer = CatalogWriter(
         store, encoder, annotators=annotators, batch_size=batch_size, index_dir=index_path, sync=sync
     )
 
     # 1. read + map (the whole feed: rows of one item group may be far apart)
-    def count(rows: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    def count(rows: Iterable[tuple[int, Mapping[str, Any]]]) -> Iterator[tuple[int, Mapping[str, Any]]]:
         for row in rows:
             report.records += 1
             yield row
 
-    def on_feed_error(err: FeedError) -> None:
-        report.records += 1
-        report.bad_rows.append(BadRow(str(feed_path), err.line, err.message))
-
-    drafts, issues = FeedMapper(source, mapping).map_records(
-        count(read_feed(feed_path, feed_format, on_error=on_feed_error))
-    )
-    report.bad_rows += [BadRow(str(feed_path), i.line, i.reason, i.product_id) for i in issues]
+    drafts, issues = FeedMapper(source, mapping).map_records(count(rows))
+    report.bad_rows += [BadRow(label, i.line, i.reason, i.product_id) for i in issues]
     report.products = len(drafts)
     feed_keys = {d.key for d in drafts} | {(source, i.product_id) for i in issues if i.product_id}
 
@@ -454,7 +551,7 @@ def ingest_feed(
     force_rebuild = marker.exists()
     state = _Ingest(
         report=report,
-        feed=feed_path,
+        label=label,
         store=store,
         writer=writer,
         fetcher=fetcher,
@@ -494,16 +591,20 @@ def ingest_feed(
             jobs = queue.popleft()
             submit_next()
             items: list[WorkItem] = []
+            created = 0
             for job in jobs:
                 item, reembed = state.finish(job)
                 if item is not None:
                     items.append(item)
+                    created += job.stored is None
                 if reembed and not force_rebuild:
                     marker.parent.mkdir(parents=True, exist_ok=True)
                     marker.touch()  # before the store changes: survives a crash
                     force_rebuild = True
             if items:
                 stats = writer.write(items)
+                report.new += created  # counted once committed: a failed batch adds nothing
+                report.updated += len(items) - created
                 report.embedded += stats.embedded
                 report.annotated += stats.annotated
                 state.embedded_ids.update(
@@ -554,7 +655,7 @@ def ingest_feed(
     if isinstance(failure, KeyboardInterrupt):
         raise IngestInterrupted(report) from None
     if failure is not None:
-        raise IngestAborted(report, f"ingest of {feed_path} stopped: {report.error}") from failure
+        raise IngestAborted(report, f"ingest of {label} stopped: {report.error}") from failure
     return report
 
 

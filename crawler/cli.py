@@ -218,7 +218,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Extract the product of one saved page and print it as JSON."""
         import gzip
 
-        from crawler.parser import parse_page, product_to_dict
+        from crawler.extract.page import parse_page, product_to_dict
         from crawler.site_rules import SiteRulesError, load_rules
 
         if not page.is_file():

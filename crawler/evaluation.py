@@ -91,19 +91,19 @@ def _norm(s: Any) -> str:
 
 
 def price_matches(pred: float | None, truth: list[str]) -> bool:
-    from price_parser import Price
+    from fittingroom.values import parse_price
 
     if pred is None:
         return False
     for t in truth:
-        p = Price.fromstring(str(t))
-        if p.amount is not None and abs(float(p.amount) - pred) < 0.005:
+        p = parse_price(str(t))
+        if p.amount is not None and abs(p.amount - pred) < 0.005:
             return True
     return False
 
 
 def currency_matches(pred: str | None, truth: list[str], url: str) -> bool:
-    from crawler.parser import currency_code
+    from fittingroom.values import currency_code
 
     if not pred:
         return False
@@ -136,7 +136,7 @@ def baseline_prediction(html: bytes, url: str) -> dict[str, Any]:
     """The floor: first schema.org Product (extruct, uniform), its offers.price, sku and brand."""
     import extruct
 
-    from crawler.parser import parse_price
+    from crawler.extract.fields import parse_price
 
     try:
         data = extruct.extract(
@@ -163,7 +163,7 @@ def baseline_prediction(html: bytes, url: str) -> dict[str, Any]:
 
 
 def evaluate_page(page: Page, *, with_baseline: bool = True) -> PageResult:
-    from crawler.parser import parse_page
+    from crawler.extract.page import parse_page
 
     html = page.html()
     try:

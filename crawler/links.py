@@ -26,7 +26,7 @@ from w3lib.url import canonicalize_url
 if TYPE_CHECKING:
     from lxml.html import HtmlElement
 
-    from crawler.parser import Document
+    from crawler.extract.document import Document
 
 _NEXT_TEXT = re.compile(
     r"^(?:next(?:\s+page)?|more|load\s+more|show\s+more|›|»|>|>>|→|⟩|❯|▶|►|▸|weiter|nächste(?:\s+seite)?|suivante?|"

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from crawler.extract.fields import currency_code, parse_availability, parse_price
+from crawler.extract.text import abs_url
+
 if TYPE_CHECKING:
     from parsel import Selector
 
+    from crawler.extract.document import Document
     from crawler.items import ProductItem
-    from crawler.parser import Document
 
 BUNDLED_RULES = Path(__file__).with_name("site_rules.toml")
 
@@ -97,8 +100,6 @@ class SiteRule:
 
     def apply(self, item: ProductItem, doc: Document) -> list[tuple[str, int | None]]:
         """Set the rule's fields on ``item`` (fill or override); returns image candidates."""
-        from crawler.parser import _abs_url, currency_code, parse_availability, parse_price
-
         sel = _selector(doc)
         src = f"rule:{self.name}"
         images: list[tuple[str, int | None]] = []
@@ -124,7 +125,7 @@ class SiteRule:
             elif name == "availability":
                 put("availability", parse_availability(vals[0]))
             elif name == "images":
-                images = [(u, None) for u in (_abs_url(doc.base_url, v) for v in vals) if u]
+                images = [(u, None) for u in (abs_url(doc.base_url, v) for v in vals) if u]
             elif RULE_FIELDS[name]:
                 put(name, vals)
             else:

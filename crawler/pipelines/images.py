@@ -6,7 +6,10 @@ products use it), expiry (``IMAGES_EXPIRES`` days) and a minimum size
 (``IMAGES_MIN_WIDTH``/``IMAGES_MIN_HEIGHT``: icons and tracking pixels are
 skipped). Unlike the stock pipeline it stores the bytes as the shop served
 them (no JPEG re-encoding, alpha kept), so the catalog hashes the same bytes a
-feed ingest of the URL would.
+feed ingest of the URL would. Each downloaded image also carries the SHA-256 of its bytes, so the
+catalog ingest links the file into its content-addressed cache instead of fetching, hashing or
+copying it again; files are written by atomic replacement (never rewritten in place), so such
+a hard link keeps its bytes when the crawler re-downloads the URL later.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import os
+import tempfile
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.pipelines.files import FSFilesStore
 from scrapy.pipelines.images import ImagesPipeline
 
 from crawler.items import ProductItem
@@ -34,17 +40,53 @@ logger = logging.getLogger(__name__)
 _EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".bmp", ".tif", ".tiff"}
 
 
+class ReplacingFSFilesStore(FSFilesStore):
+    """Scrapy's local file store, writing each file to a temporary name and renaming it into place.
+
+    A file is never rewritten in place: a hard link to it (the catalog's image cache) keeps
+    the bytes it was made from.
+    """
+
+    def persist_file(
+        self,
+        path: str | os.PathLike[str],
+        buf: BytesIO,
+        info: Any,
+        meta: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        target = self._get_filesystem_path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(buf.getvalue())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 class ProductImagesPipeline(ImagesPipeline):
     """Download ``item.image_urls``; fill ``item.images_downloaded`` and reorder ``item.images``.
 
-    Each downloaded image becomes ``{"url", "path" (absolute), "checksum" (MD5),
-    "width", "height"}``. ``item.images`` keeps only images that downloaded,
+    Each downloaded image becomes ``{"url", "path" (absolute), "checksum" (MD5), "sha256" (hex
+    SHA-256 of the stored bytes), "width", "height", "content_type"}``. ``item.images`` keeps only images that downloaded,
     largest first (pixel area; ties keep page order). An item none of whose
     images downloaded is dropped (counted as ``items/dropped/no_image_downloaded``);
     each failed image counts in ``images/failed``.
     """
 
     LOG_FAILED_RESULTS = False
+    STORE_SCHEMES = {**ImagesPipeline.STORE_SCHEMES, "": ReplacingFSFilesStore, "file": ReplacingFSFilesStore}
     store_dir: Path
 
     @classmethod
@@ -97,7 +139,9 @@ class ProductImagesPipeline(ImagesPipeline):
                 problem = f"not a decodable image ({type(exc).__name__})"
         if problem is not None:
             return {"url": request.url, "path": None, "checksum": None, "status": "failed", "error": problem}
-        return await super().media_downloaded(response, request, info, item=item)
+        result: dict[str, Any] = dict(await super().media_downloaded(response, request, info, item=item))
+        result["sha256"] = hashlib.sha256(response.body).hexdigest()  # the bytes stored as they came
+        return result
 
     def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
         if not isinstance(item, ProductItem):
@@ -131,6 +175,8 @@ class ProductImagesPipeline(ImagesPipeline):
                     "url": value["url"],
                     "path": str(path),
                     "checksum": value["checksum"],
+                    # an image still fresh in the store was not downloaded: hash the local file
+                    "sha256": value.get("sha256") or _sha256_file(path),
                     "width": width,
                     "height": height,
                     "content_type": mimetypes.guess_type(path.name)[0],

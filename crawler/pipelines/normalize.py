@@ -17,8 +17,7 @@ import re
 from typing import Any
 
 from crawler.items import ProductItem
-
-_GMC_GENDER = {"male": "male", "female": "female", "unisex": "unisex"}
+from fittingroom.values import gmc_gender
 
 
 def format_price(amount: float | None, currency: str | None) -> str | None:
@@ -45,7 +44,7 @@ def feed_records(item: ProductItem) -> list[dict[str, Any]]:
         "price": format_price(item.price, item.currency),
         "brand": item.brand,
         "product_type": " > ".join(item.category_path) if item.category_path else None,
-        "gender": _GMC_GENDER.get(item.gender or ""),
+        "gender": gmc_gender(item.gender),
         "availability": item.availability.value if item.availability else None,
         "gtin": item.gtin,
         "mpn": item.mpn,

@@ -1,11 +1,12 @@
 """Write products to the catalog store + FAISS index through ``catalog_ingest``.
 
 Products are buffered and ingested in batches of ``CRAWLER_BATCH_SIZE`` with
-``catalog_ingest.runner.ingest_feed`` (the same mapping, image hashing,
+``catalog_ingest.runner.ingest_records`` (the same mapping, image hashing,
 embedding, eligibility annotation and index sync as ``fittingroom ingest``), in
-a worker thread so the crawl goes on meanwhile. Each batch is a small JSONL feed
-of GMC records under the crawl state folder. Images the ImagesPipeline already
-downloaded are read from its store instead of being fetched again.
+a worker thread so the crawl goes on meanwhile. The batch's GMC records go to the
+ingest in memory (no feed file). Each image is fetched once and stored once: the
+ImagesPipeline's download is linked into the ingest's content-addressed cache under
+the SHA-256 it recorded (``ImageFetcher.adopt``), never fetched, hashed or copied again.
 
 Re-crawls: ingest is idempotent per ``(source, id)``, so an unchanged product
 is left untouched (nothing embedded or written); a changed one is updated and
@@ -16,7 +17,6 @@ only its changed images are embedded. The stats count ``catalog/new``,
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -31,20 +31,24 @@ from crawler.items import ProductItem
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from catalog_ingest.images import FetchedImage
+    from catalog_ingest.images import FetchedImage, ImageFetcher
 
 logger = logging.getLogger(__name__)
 
 
-def crawled_image_fetcher(cache_dir: Path, local: dict[str, str]) -> Any:
-    """An ingest ``ImageFetcher`` that reads already-downloaded URLs from local files."""
+def crawled_image_fetcher(cache_dir: Path, local: dict[str, dict[str, Any]]) -> ImageFetcher:
+    """An ingest ``ImageFetcher`` that adopts already-downloaded URLs instead of fetching them.
+
+    ``local``: image URL -> its ``ProductItem.images_downloaded`` entry (``path``, and
+    ``sha256`` when the ImagesPipeline recorded it). Other URLs are fetched as usual.
+    """
     from catalog_ingest.images import ImageFetcher
 
     class CrawledImageFetcher(ImageFetcher):
         def fetch(self, url: str) -> FetchedImage:
-            path = local.get(url)
-            if path and Path(path).is_file():
-                return self.fetch_file(path, url=url)  # our own download: trusted path
+            done = local.get(url)
+            if done and done.get("path") and Path(done["path"]).is_file():
+                return self.adopt(url, done["path"], done.get("sha256"))
             return super().fetch(url)
 
     return CrawledImageFetcher(cache_dir)
@@ -118,7 +122,7 @@ class CatalogStorePipeline:
 
     def _ingest(self, batch: list[ProductItem]) -> None:
         """Runs in a worker thread, one batch at a time (the DeferredLock)."""
-        from catalog_ingest.runner import IngestAborted, ingest_feed
+        from catalog_ingest.runner import IngestAborted, ingest_records
 
         stats = self.crawler.stats
         assert stats is not None
@@ -127,19 +131,16 @@ class CatalogStorePipeline:
             by_shop.setdefault(it.shop or "crawl", []).append(it)
         for shop, items in by_shop.items():
             self.batches += 1
-            local = {d["url"]: d["path"] for it in items for d in it.images_downloaded}
-            feed = self.state_dir / f"batch-{shop}-{self.batches:05d}.jsonl"
-            with feed.open("w", encoding="utf-8") as fh:
-                for it in items:
-                    for rec in it.feed_records:
-                        fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            local = {d["url"]: d for it in items for d in it.images_downloaded}
+            records = [rec for it in items for rec in it.feed_records]
             fetcher = crawled_image_fetcher(self.settings.home / "images", local)
             try:
-                report = ingest_feed(
-                    feed,
+                report = ingest_records(
+                    records,
                     store=self.store,
                     encoder=self.encoder,
                     source=shop,
+                    name=f"crawl batch {self.batches} ({shop})",
                     annotators=self.annotators,
                     fetcher=fetcher,
                     index_dir=self.index_dir,
@@ -151,7 +152,6 @@ class CatalogStorePipeline:
                 stats.inc_value("catalog/failed_batches")
             finally:
                 fetcher.close()
-            feed.unlink(missing_ok=True)
             for key in ("new", "updated", "unchanged", "embedded", "annotated"):
                 stats.inc_value(f"catalog/{key}", getattr(report, key))
             stats.inc_value("catalog/bad_rows", len(report.bad_rows))

@@ -112,7 +112,8 @@ class ProductsSpider(scrapy.Spider):
 
     # ---- pages -----------------------------------------------------------------------------
     def parse_page(self, response: Response) -> Iterator[Any]:
-        from crawler.parser import load_document, parse_document
+        from crawler.extract.document import load_document
+        from crawler.extract.page import parse_document
 
         stats = self.crawler.stats
         if not isinstance(response, TextResponse):

@@ -169,6 +169,23 @@ def test_bad_rows_are_reported_with_their_line_and_skipped() -> None:
     assert got[6][:2] == (9, "G") and "unparsable price '-5 USD'" in got[6][2]
 
 
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [("1e309 USD", "not finite"), (float("inf"), "not finite"), ("1e12 EUR", "absurd"), (-2.0, "negative")],
+)
+def test_non_finite_or_absurd_prices_are_bad_rows(price: Any, reason: str) -> None:
+    drafts, issues = FeedMapper("shop").map_records([(2, {**GMC_ROW, "price": price})])
+    assert drafts == []  # 1e309 must not become a product priced 1.0
+    assert len(issues) == 1 and f"invalid price {price!r} ({reason})" in issues[0].reason
+
+
+def test_currency_and_gender_come_from_the_shared_vocabularies() -> None:
+    p = map_one({**GMC_ROW, "price": "10 zł", "gender": "Damen", "color": "  navy   blue "}).product
+    assert (p.price, p.currency, p.gender) == (10.0, "PLN", "women")
+    assert p.colors == ["Navy blue"]
+    assert map_one({**GMC_ROW, "price": 5, "currency": "€"}).product.currency == "EUR"
+
+
 def test_map_renames_and_dotted_paths() -> None:
     record = {
         "sku": "S1",

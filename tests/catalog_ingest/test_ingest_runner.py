@@ -25,7 +25,7 @@ from PIL import Image
 
 from catalog_ingest.annotators import load_default_annotators
 from catalog_ingest.images import ImageFetcher
-from catalog_ingest.runner import IngestAborted, IngestInterrupted, IngestReport, ingest_feed
+from catalog_ingest.runner import IngestAborted, IngestInterrupted, IngestReport, ingest_feed, ingest_records
 from fittingroom.catalog.sqlite import SQLiteStore
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.models.encoders.base import document_text
@@ -425,3 +425,59 @@ def test_annotator_reuses_the_encoders_image_features(env: Env) -> None:
     later = FeatureAnnotator()
     report = env.run(other, FeatureEncoder(), annotators=[later])
     assert (report.embedded, report.annotated, later.seen, later.features) == (0, 2, 2, [])
+
+
+def test_new_and_updated_count_only_committed_products(env: Env) -> None:
+    """A failed batch's products were counted as new before: the report said more than the store held."""
+    feed = feed_jsonl(env, 8)  # 16 images, batch_size 4 -> 2 products per write
+    with pytest.raises(IngestAborted) as info:
+        env.run(feed, PixelStatsEncoder(fail_on_call=3))
+    partial = info.value.report
+    assert env.store.count_products() == 4
+    assert (partial.new, partial.updated) == (4, 0)
+    report = env.run(feed)
+    assert (report.new, report.unchanged, report.updated) == (4, 4, 0)
+    assert env.store.count_products() == 8
+
+    # a changed feed whose second write fails: only the first write's products count as updated
+    changed = write_jsonl(
+        env.root / "shop.jsonl",
+        [{**r, "title": r["title"] + " v2"} for r in gmc_records(8, env.root / "img")],
+    )
+    with pytest.raises(IngestAborted) as info:
+        env.run(changed, PixelStatsEncoder(fail_on_call=2))
+    assert (info.value.report.new, info.value.report.updated) == (0, 2)
+
+
+def test_ingest_records_runs_the_feed_path_in_memory(env: Env) -> None:
+    records = gmc_records(3, env.root / "img")
+    kw: dict[str, Any] = dict(
+        image_cache=env.root / "cache", index_dir=env.root / "index", sync=env.sync, progress=False
+    )
+    bad = {**records[1], "id": "BAD", "price": "1e309 USD"}
+    report = ingest_records(
+        [records[0], bad, records[1], records[2]],
+        store=env.store,
+        encoder=PixelStatsEncoder(),
+        source="mem",
+        name="crawl batch 1",
+        base_dir=env.root,
+        **kw,
+    )
+    assert (report.feed, report.records, report.products, report.new, report.embedded) == (
+        "crawl batch 1",
+        4,
+        3,
+        3,
+        6,
+    )
+    assert [str(b) for b in report.bad_rows] == ["crawl batch 1:2: invalid price '1e309 USD' (not finite)"]
+    assert env.store.product_keys("mem") == {("mem", "P0"), ("mem", "P1"), ("mem", "P2")}
+    assert list(env.root.glob("**/*.jsonl")) == []  # no feed file on the way
+    again = ingest_records(
+        records, store=env.store, encoder=PixelStatsEncoder(), source="mem", base_dir=env.root, **kw
+    )
+    assert (again.unchanged, again.new, again.embedded) == (3, 0, 0)
+    with pytest.raises(ValueError, match="invalid source name"):
+        ingest_records(records, store=env.store, encoder=PixelStatsEncoder(), source="a:b", **kw)
+    assert_consistent(env.store, env.sync)

@@ -33,6 +33,15 @@ def test_fur_storefront_into_the_catalog_and_searchable(tmp_path: Path, fur_site
     assert summary["products"] == 6
     assert summary["catalog"]["new"] == 6 and summary["catalog"]["embedded"] == 16
     assert summary["catalog"].get("bad_rows", 0) == 0
+    # each image fetched once (by the crawler) and stored once: the catalog's content-addressed
+    # cache holds the crawler's own files (hard links), and no temporary JSONL feed was written
+    image_gets = [p for p in serve_dir.paths[base] if p.startswith("/images/")]
+    assert len(image_gets) == len(set(image_gets)) == 16
+    crawled = list((tmp_path / "home" / "crawler" / "images" / "full").iterdir())
+    cached = [p for p in (tmp_path / "home" / "images").rglob("*") if p.is_file()]
+    assert len(crawled) == len(cached) == 16
+    assert len({(p.stat().st_dev, p.stat().st_ino) for p in crawled + cached}) == 16
+    assert list(tmp_path.rglob("*.jsonl")) == []
 
     with open_store(f"sqlite:///{db}", read_only=True) as store:
         products = {p.id: p for p in store.iter_products("fur")}

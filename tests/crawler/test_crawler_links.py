@@ -9,8 +9,8 @@ from urllib.parse import urljoin
 import pytest
 from parsel import Selector
 
+from crawler.extract.document import load_document
 from crawler.links import discover_links, is_allowed
-from crawler.parser import load_document
 
 
 def _hrefs(sel: Selector, css: str, base: str) -> list[str]:

@@ -7,17 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from crawler.extract.fields import currency_code, parse_availability, parse_price
+from crawler.extract.heuristics import url_product_id
+from crawler.extract.images import image_size_hint, order_images
+from crawler.extract.page import extract_product, parse_page
 from crawler.items import Availability
-from crawler.parser import (
-    currency_code,
-    extract_product,
-    image_size_hint,
-    order_images,
-    parse_availability,
-    parse_page,
-    parse_price,
-    url_product_id,
-)
 
 
 def page(*jsonld: dict, head: str = "", body: str = "") -> str:

@@ -208,6 +208,92 @@ def test_catalog_writer_ingests_and_recrawl_leaves_unchanged(tmp_path: Path, fur
     pipe.store.close()
 
 
+@pytest.mark.real_data
+def test_catalog_writer_hands_records_over_in_memory_and_stores_each_image_once(
+    tmp_path: Path, fur_site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No temporary JSONL feed; the crawled files are linked into the ingest cache, never fetched again."""
+    import hashlib
+    import os
+    import shutil
+
+    import catalog_ingest.runner
+    from catalog_ingest.images import ImageFetcher
+    from fittingroom.catalog.store import open_store
+    from fittingroom.settings import CoreSettings
+
+    def no_feed_file(*a: object, **kw: object) -> None:
+        raise AssertionError("the crawler must not go through a feed file")
+
+    monkeypatch.setattr(catalog_ingest.runner, "ingest_feed", no_feed_file)
+    fetches: list[str] = []  # downloads and file reads through the ingest's fetcher
+    adopted: list[str] = []
+    real_adopt = ImageFetcher.adopt
+
+    def counting_adopt(self: ImageFetcher, url: str, path: str, sha256: str | None = None):  # noqa: ANN202
+        adopted.append(url)
+        return real_adopt(self, url, path, sha256)
+
+    monkeypatch.setattr(ImageFetcher, "adopt", counting_adopt)
+    monkeypatch.setattr(ImageFetcher, "_fetch_http", lambda self, url: fetches.append(url))
+    monkeypatch.setattr(ImageFetcher, "_fetch_local", lambda self, url, path: fetches.append(url))
+    monkeypatch.setattr(ImageFetcher, "fetch_file", lambda self, path, url=None: fetches.append(url or str(path)))
+
+    crawl_store = tmp_path / "crawler-images" / "full"  # as the ImagesPipeline leaves it
+    crawl_store.mkdir(parents=True)
+    colours = {"deer": ["Black", "Blue", "Clay", "Cream"], "giraffe": ["Green"]}
+    items = []
+    for sku, cs in colours.items():
+        urls = [f"http://127.0.0.1:1/images/products/{sku}/{c.lower()}.jpg" for c in cs]
+        item = product(
+            url=f"http://127.0.0.1:1/products/{sku}/",
+            sku=sku,
+            name=f"{sku.title()} tee",
+            images=urls,
+            image_colors=dict(zip(urls, cs, strict=True)),
+            shop="fur",
+        )
+        for u, c in zip(urls, cs, strict=True):
+            local = crawl_store / f"{sku}-{c.lower()}.jpg"
+            shutil.copyfile(fur_site / "images" / "products" / sku / f"{c.lower()}.jpg", local)
+            sha = hashlib.sha256(local.read_bytes()).hexdigest()
+            item.images_downloaded.append({"url": u, "path": str(local), "sha256": sha})
+        items.append(NormalizePipeline().process_item(item))
+
+    crawler = get_crawler(
+        settings_dict={
+            "CRAWLER_STORE_URI": f"sqlite:///{tmp_path / 'c.db'}",
+            "CRAWLER_STATE_DIR": str(tmp_path / "state"),
+        }
+    )
+    pipe = CatalogStorePipeline.from_crawler(crawler)
+    pipe.settings = CoreSettings(home=tmp_path / "home")
+    pipe.store = open_store(f"sqlite:///{tmp_path / 'c.db'}")
+    pipe.encoder = WordHashEncoder()
+    pipe.index_dir = tmp_path / "index"
+    pipe._ingest(items)
+    assert crawler.stats.get_value("catalog/new") == 2 and crawler.stats.get_value("catalog/embedded") == 5
+    assert crawler.stats.get_value("catalog/bad_rows") == 0
+    assert list(tmp_path.rglob("*.jsonl")) == []  # the records went over in memory
+
+    cached = [p for p in (tmp_path / "home" / "images").rglob("*") if p.is_file()]
+    crawled = list(crawl_store.iterdir())
+    assert len(cached) == len(crawled) == 5
+    # one copy of each image's bytes: every cache entry is the crawler's own file (a hard link)
+    assert len({(p.stat().st_dev, p.stat().st_ino) for p in cached + crawled}) == 5
+    assert all(
+        os.path.samefile(p, next(c for c in crawled if c.read_bytes() == p.read_bytes())) for p in cached
+    )
+    # each image adopted once from the crawl, none fetched or read again by the ingest
+    assert fetches == []
+    assert sorted(adopted) == sorted(d["url"] for it in items for d in it.images_downloaded)
+    deer = pipe.store.get_product("fur", "deer")
+    assert deer is not None and {i.sha256 for i in deer.images} == {
+        d["sha256"] for d in items[0].images_downloaded
+    }
+    pipe.store.close()
+
+
 # ---- retry backoff --------------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.parser import load_document, parse_page
+from crawler.extract.document import load_document
+from crawler.extract.page import parse_page
 from crawler.site_rules import SiteRulesError, load_rules, parse_rules, read_rules_file
 
 FUR_COLOURS = {
@@ -140,3 +141,22 @@ def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
 
 def test_bundled_rules_file_is_valid() -> None:
     assert "fur" in load_rules().names()
+
+
+def test_site_rules_depend_only_on_lower_extraction_modules() -> None:
+    """No import cycle: the extraction entry point uses the rules, the rules never import it."""
+    import ast
+    from pathlib import Path
+
+    import crawler.site_rules
+
+    tree = ast.parse(Path(crawler.site_rules.__file__).read_text(encoding="utf-8"))
+    imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    crawler_modules = {m for m in imported if m.startswith("crawler")}
+    assert crawler_modules <= {
+        "crawler.items",
+        "crawler.extract.document",
+        "crawler.extract.fields",
+        "crawler.extract.text",
+    }
+    assert "crawler.extract.page" not in crawler_modules
