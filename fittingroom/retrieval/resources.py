@@ -21,16 +21,41 @@ class IndexUnavailableError(RuntimeError):
     """No index is loaded (nothing ingested yet for this encoder)."""
 
 
+class EncoderIndexMismatch(IndexUnavailableError):
+    """The index found for an encoder holds another encoder's vectors (name or dimension differ)."""
+
+
+def check_index_matches(
+    index: VectorIndex, encoder_name: str, dim: int | None, index_dir: Path | None = None
+) -> None:
+    """Raise :class:`EncoderIndexMismatch` unless ``index`` was built by encoder ``encoder_name``
+    with vectors of ``dim`` (None: any dimension). Searching another encoder's vectors would
+    return scores that mean nothing, so this is an error, never a warning."""
+    if index.encoder_name == encoder_name and (dim is None or index.dim == int(dim)):
+        return
+    where = f"the index in {index_dir}" if index_dir is not None else "the index"
+    raise EncoderIndexMismatch(
+        f"{where} holds vectors of encoder {index.encoder_name!r} (dim {index.dim}), "
+        f"not of the configured encoder {encoder_name!r} (dim {dim if dim is not None else 'unknown'}): "
+        "re-ingest with this encoder (`fittingroom ingest FEED`) or point FITTINGROOM_INDEX_DIR / "
+        "FITTINGROOM_ENCODER at the matching pair"
+    )
+
+
 class IndexHolder:
     """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it.
 
     ``get()`` checks the file at most every ``reload_s`` seconds; it returns ``None`` while no
-    index exists (``error`` then says why). Thread-safe.
+    index exists or the index does not match the encoder (name, or ``dim`` when given):
+    ``error`` then says why. Thread-safe.
     """
 
-    def __init__(self, index_dir: Path, encoder_name: str, *, reload_s: float = 5.0) -> None:
+    def __init__(
+        self, index_dir: Path, encoder_name: str, *, reload_s: float = 5.0, dim: int | None = None
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.encoder_name = encoder_name
+        self.dim = dim
         self.reload_s = reload_s
         self.error: str | None = None
         self._index: VectorIndex | None = None
@@ -46,14 +71,21 @@ class IndexHolder:
                 return self._index
             try:
                 if self._index is None:
-                    self._index = VectorIndex.open(self.index_dir, self.encoder_name, read_only=True)
+                    opened = VectorIndex.open(self.index_dir, self.encoder_name, read_only=True)
+                    check_index_matches(opened, self.encoder_name, self.dim, self.index_dir)
+                    self._index = opened
                     log.info("opened %s index of %d vectors", self._index.kind, len(self._index))
                 else:
                     fresh = self._index.reloaded()
                     if fresh is not self._index:
+                        check_index_matches(fresh, self.encoder_name, self.dim, self.index_dir)
                         log.info("index replaced on disk: %d -> %d vectors", len(self._index), len(fresh))
                         self._index = fresh
                 self.error = None
+            except EncoderIndexMismatch as exc:  # never search another encoder's vectors
+                self.error = str(exc)
+                self._index = None
+                log.error("%s", exc)
             except IndexNotFoundError as exc:
                 self.error = str(exc)
                 if self._index is None:
