@@ -120,10 +120,16 @@ def settings(classes: list[type[BaseSettings]] | None = None) -> list[Setting]:
 
 
 def _default_from_factory(factory: Any) -> str:
+    """The default a factory gives, or ``(computed)`` when it depends on this machine (an
+    absolute path, such as the shared data beside this checkout): the docs stay the same
+    wherever they are generated."""
     try:
-        return _format_default(factory())
+        value = factory()
     except TypeError:
         return "(computed)"
+    if isinstance(value, Path) and value.is_absolute():
+        return "(computed)"
+    return _format_default(value)
 
 
 def render_env(items: list[Setting]) -> str:
