@@ -58,6 +58,7 @@ class IndexHolder:
         self.dim = dim
         self.reload_s = reload_s
         self.error: str | None = None
+        self._mismatch: EncoderIndexMismatch | None = None
         self._index: VectorIndex | None = None
         self._checked = float("-inf")
         self._lock = threading.Lock()
@@ -82,8 +83,10 @@ class IndexHolder:
                         log.info("index replaced on disk: %d -> %d vectors", len(self._index), len(fresh))
                         self._index = fresh
                 self.error = None
+                self._mismatch = None
             except EncoderIndexMismatch as exc:  # never search another encoder's vectors
                 self.error = str(exc)
+                self._mismatch = exc
                 self._index = None
                 log.error("%s", exc)
             except IndexNotFoundError as exc:
@@ -97,9 +100,12 @@ class IndexHolder:
             return self._index
 
     def require(self) -> VectorIndex:
-        """The current index; raises IndexUnavailableError (with the reason) when there is none."""
+        """The current index; raises IndexUnavailableError (with the reason) when there is none,
+        EncoderIndexMismatch (a subclass) when the index on disk is another encoder's."""
         index = self.get()
         if index is None:
+            if self._mismatch is not None:
+                raise EncoderIndexMismatch(str(self._mismatch))
             raise IndexUnavailableError(self.error or f"no index for encoder {self.encoder_name!r}")
         return index
 

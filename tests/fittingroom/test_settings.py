@@ -361,7 +361,9 @@ def test_unknown_encoder_option_is_a_cli_error(empty_catalog: Path, clean_env: p
     assert "no option 'no_such_option'" in result.output and "encoder.offline" in result.output
 
 
-def test_missing_weights_file_is_a_cli_error_naming_it(empty_catalog: Path, clean_env: pytest.MonkeyPatch) -> None:
+def test_missing_weights_file_is_a_cli_error_naming_it(
+    empty_catalog: Path, clean_env: pytest.MonkeyPatch
+) -> None:
     clean_env.setenv("FITTINGROOM_ENCODER_OPTIONS", '{"image_weights": "/nonexistent/lite0.pth"}')
     result = CliRunner().invoke(build_app(), ["search", "--text", "hoodie"])
     assert result.exit_code == 1, result.output
@@ -372,7 +374,9 @@ def test_missing_open_clip_checkpoint_is_a_cli_error_naming_it(
     empty_catalog: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
     clean_env.setenv("FITTINGROOM_ENCODER", "open_clip")
-    clean_env.setenv("FITTINGROOM_ENCODER_OPTIONS", '{"model": "ViT-B-32", "pretrained": "/nonexistent/clip.bin"}')
+    clean_env.setenv(
+        "FITTINGROOM_ENCODER_OPTIONS", '{"model": "ViT-B-32", "pretrained": "/nonexistent/clip.bin"}'
+    )
     result = CliRunner().invoke(build_app(), ["search", "--text", "hoodie"])
     assert result.exit_code == 1, result.output
     assert "/nonexistent/clip.bin" in result.output and "does not exist" in result.output

@@ -72,8 +72,14 @@ def write_subset_feed(source: Path, dest: Path, products: int, images: int) -> i
     return total
 
 
+def _half(state: dict) -> dict:
+    """Float tensors as float16 (half the bytes to write, read and hash; loading casts back)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
 def build_checkpoints(folder: Path) -> tuple[Path, Path]:
-    """Random-weight ViT-B-32 (open_clip) and vit_b (segment-anything) state dicts in ``folder``."""
+    """Random-weight ViT-B-32 (open_clip) and vit_b (segment-anything) state dicts in ``folder``
+    (float16, like the published fp16 checkpoints: 300 + 190 MB)."""
     import open_clip
     import torch
     from segment_anything import sam_model_registry
@@ -81,11 +87,11 @@ def build_checkpoints(folder: Path) -> tuple[Path, Path]:
     torch.manual_seed(0)
     clip = open_clip.create_model(OPEN_CLIP_MODEL, pretrained=None)
     clip_path = folder / "vit-b-32-random.pt"
-    torch.save(clip.state_dict(), clip_path)
+    torch.save(_half(clip.state_dict()), clip_path)
     del clip
     sam = sam_model_registry[SAM_MODEL_TYPE](checkpoint=None)
     sam_path = folder / "sam_vit_b_random.pth"
-    torch.save(sam.state_dict(), sam_path)
+    torch.save(_half(sam.state_dict()), sam_path)
     del sam
     return clip_path, sam_path
 

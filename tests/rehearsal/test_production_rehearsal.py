@@ -12,15 +12,18 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
-from rehearsal_setup import OPEN_CLIP_MODEL, SAM_MODEL_TYPE, Rehearsal
+from rehearsal_setup import OPEN_CLIP_MODEL, SAM_MODEL_TYPE, SETTING_PREFIXES, Rehearsal
+from typer.testing import CliRunner, Result
+
+from fittingroom.cli import build_app
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.real_data]
 
@@ -43,6 +46,28 @@ def _expected_encoder_name(r: Rehearsal) -> str:
 def _catalog_image(r: Rehearsal) -> Path:
     first = json.loads(r.feed.read_text().splitlines()[0])
     return Path(first["images"][0])
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """``cli(env, *args)``: the ``fittingroom`` command line in this process with exactly the
+    settings of ``env`` (models already on this process's shelf are reused, as in one CLI run)."""
+    from fittingroom.settings import get_settings
+
+    def run(env: dict[str, str], *args: str) -> Result:
+        for name in [k for k in os.environ if k.startswith(SETTING_PREFIXES)]:
+            monkeypatch.delenv(name)
+        for name, value in env.items():
+            if name.startswith(SETTING_PREFIXES):
+                monkeypatch.setenv(name, value)
+        monkeypatch.chdir(env["FITTINGROOM_HOME"])
+        get_settings.cache_clear()
+        try:
+            return CliRunner().invoke(build_app(), list(args))
+        finally:
+            get_settings.cache_clear()
+
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +131,8 @@ def test_checkpoint_weights_are_the_ones_loaded(rehearsal: Rehearsal, local_enco
     saved = torch.load(rehearsal.clip_checkpoint, map_location="cpu", weights_only=True)
     loaded = local_encoder.model.state_dict()
     for key in ("visual.proj", "text_projection", "visual.conv1.weight"):
-        assert torch.equal(saved[key], loaded[key]), key
+        assert loaded[key].dtype == torch.float32
+        assert torch.equal(saved[key].float(), loaded[key]), key
 
 
 def test_text_search_scores_are_the_models(rehearsal: Rehearsal, local_encoder) -> None:  # noqa: ANN001
@@ -165,27 +191,23 @@ def test_text_and_image_search(rehearsal: Rehearsal) -> None:
 
 
 # ------------------------------------------------------------------------- encoder/index mismatch
-def test_another_encoder_on_the_open_clip_index_is_a_clear_error(rehearsal: Rehearsal) -> None:
-    """FITTINGROOM_ENCODER=offline against the home the open_clip server ingested."""
+def test_another_encoder_on_the_open_clip_index_is_a_clear_error(
+    rehearsal: Rehearsal, cli: Callable[..., Result]
+) -> None:
+    """``FITTINGROOM_ENCODER=offline fittingroom search`` against the home the open_clip
+    server ingested: an error naming the encoder, no results."""
     env = {**rehearsal.env, "FITTINGROOM_ENCODER": "offline", "FITTINGROOM_ENCODER_OPTIONS": "{}"}
-    done = subprocess.run(
-        [sys.executable, "-m", "fittingroom.cli", "search", "--text", "hoodie"],
-        cwd=rehearsal.home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode != 0, done.stdout
-    err = done.stderr
-    assert "offline" in err and "index" in err, err
-    assert "Traceback" not in err
-    assert done.stdout.strip() == ""  # no results
+    result = cli(env, "search", "--text", "hoodie", "--json")
+    assert result.exit_code == 1, result.output
+    assert "offline" in result.output and "index" in result.output, result.output
+    assert '"rank"' not in result.output  # no results
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_same_encoder_name_with_another_dimension_is_a_clear_error(
     rehearsal: Rehearsal,
     local_encoder,  # noqa: ANN001
+    cli: Callable[..., Result],
     tmp_path: Path,
 ) -> None:
     """An index saved under this encoder's name but with vectors of another dimension (what a
@@ -202,18 +224,12 @@ def test_same_encoder_name_with_another_dimension_is_a_clear_error(
         holder.require()
     assert local_encoder.name in str(holder.error)
 
-    env = {**rehearsal.env, "FITTINGROOM_INDEX_DIR": str(tmp_path)}
-    done = subprocess.run(
-        [sys.executable, "-m", "fittingroom.cli", "search", "--text", "hoodie"],
-        cwd=rehearsal.home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = cli(
+        {**rehearsal.env, "FITTINGROOM_INDEX_DIR": str(tmp_path)}, "search", "--text", "hoodie", "--json"
     )
-    assert done.returncode == 1, done.stdout
-    assert "dim 512" in done.stderr and "dim 1024" in done.stderr, done.stderr
-    assert done.stdout.strip() == ""
+    assert result.exit_code == 1, result.output
+    assert "dim 512" in result.output and "dim 1024" in result.output, result.output
+    assert '"rank"' not in result.output
 
 
 # ------------------------------------------------------------------------------- segmentation
