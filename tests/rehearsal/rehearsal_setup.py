@@ -109,7 +109,6 @@ def server_env(home: Path, shared: Path, clip: Path, sam: Path) -> dict[str, str
             "SEGMENTATION_BACKEND": "torch",
             "SEGMENTATION_CHECKPOINT": str(sam),
             "SEGMENTATION_MODEL_TYPE": SAM_MODEL_TYPE,
-            "SERVE_HEALTH_TIMEOUT_S": "60",
         }
     )
     return env
