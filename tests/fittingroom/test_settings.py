@@ -34,12 +34,14 @@ from fittingroom.segmentation.ranking import make_ranker
 from fittingroom.segmentation.service import ImageTooLarge, SegmentationService
 from fittingroom.segmentation.settings import SegmentationSettings
 from fittingroom.settings import CoreSettings, get_settings
+from fittingroom.tryon.service import cache_budget
 from fittingroom.tryon.settings import TryOnSettings
 from services.app import ServeSettings
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
-BASE = Path("/srv/fittingroom-settings-test")  # never created: the probes only resolve paths
+BASE = Path("/srv/fittingroom-settings-test")
+MiB = 1024 * 1024  # never created: the probes only resolve paths
 
 
 def documented_variables() -> list[str]:
@@ -181,7 +183,11 @@ ROWS: list[Row] = [
     Row("SEGMENTATION_MAX_UPLOAD_BYTES", "100", upload_refused(1000), True),
     Row("SEGMENTATION_MAX_PIXELS", "1000", field(SegmentationSettings, "max_pixels"), 1000),
     Row("SEGMENTATION_MAX_POINTS", "4", field(SegmentationSettings, "max_points"), 4),
-    Row("SEGMENTATION_MEMORY_CACHE_SIZE", "5", lambda: seg_service()._entries.maxsize, 5),
+    Row("SEGMENTATION_MEMORY_CACHE_MB", "64", lambda: seg_service()._entries.max_bytes, 64 * MiB),
+    Row("SEGMENTATION_MEMORY_CACHE_SIZE", "5", lambda: seg_service()._entries.max_items, 5),
+    Row("SEGMENTATION_MASK_CACHE_MB", "8", lambda: (seg_service()._masks.max_bytes, seg_service()._logits.max_bytes),
+        (6 * MiB, 2 * MiB)),
+    Row("SEGMENTATION_DISK_CACHE_MB", "100", lambda: seg_service().disk.max_bytes, 100 * MiB),
     Row("SEGMENTATION_CACHE_DIR", str(BASE / "segc"), lambda: seg_service().disk.root, BASE / "segc"),
     Row("SEGMENTATION_DISK_CACHE", "false", lambda: seg_service().disk.root, None),
     # ---- SERVE_
@@ -202,6 +208,7 @@ ROWS: list[Row] = [
     Row("TRYON_WORKERS", "2", field(TryOnSettings, "workers"), 2),
     Row("TRYON_MAX_JOBS", "10", field(TryOnSettings, "max_jobs"), 10),
     Row("TRYON_RESULT_CACHE_SIZE", "0", field(TryOnSettings, "result_cache_size"), 0),
+    Row("TRYON_MEMORY_CACHE_MB", "64", lambda: cache_budget(TryOnSettings(), "results"), 4 * MiB),
     Row("TRYON_STORE_URI", "sqlite:////tmp/t.db", lambda: TryOnSettings().resolved_store_uri, "sqlite:////tmp/t.db"),
     Row("TRYON_CACHE_DIR", str(BASE / "tc"), lambda: TryOnSettings().resolved_cache_dir, BASE / "tc"),
     Row("TRYON_GARMENT_REGION", "pose", lambda: TryOnSettings().garment_region.value, "pose"),
