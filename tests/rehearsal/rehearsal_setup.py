@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -55,7 +56,8 @@ class Rehearsal:
 
 def write_subset_feed(source: Path, dest: Path, products: int, images: int) -> int:
     """Every ``len/products``-th product of the JSONL feed ``source`` with at most ``images``
-    images (image paths made absolute), written to ``dest``; returns the number of images."""
+    images, written to ``dest`` with copies of those images beside it (ingest reads local
+    images only from inside the feed's folder); returns the number of images."""
     rows = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip()]
     step = max(1, len(rows) // products)
     kept = rows[::step][:products]
@@ -63,10 +65,12 @@ def write_subset_feed(source: Path, dest: Path, products: int, images: int) -> i
     with dest.open("w", encoding="utf-8") as out:
         for row in kept:
             keep = list(dict.fromkeys(row.get("images") or [row["main_image"]]))[:images]
-            row["images"] = [str(source.parent / p) for p in keep]
-            row["main_image"] = row["images"][0]
+            for rel in keep:
+                (dest.parent / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source.parent / rel, dest.parent / rel)
+            row["images"], row["main_image"] = keep, keep[0]
             for variant in row.get("variants") or []:
-                variant["images"] = [str(source.parent / p) for p in variant.get("images", []) if p in keep]
+                variant["images"] = [p for p in variant.get("images", []) if p in keep]
             total += len(keep)
             out.write(json.dumps(row) + "\n")
     return total
@@ -115,6 +119,8 @@ def server_env(home: Path, shared: Path, clip: Path, sam: Path) -> dict[str, str
 
 
 def wait_ready(url: str, proc: subprocess.Popen[str], log_path: Path, timeout: float) -> None:
+    """Poll ``/readyz`` until 200; RuntimeError (with the last body) when the server exits,
+    has no index (the ingest failed), or is not ready within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -124,8 +130,10 @@ def wait_ready(url: str, proc: subprocess.Popen[str], log_path: Path, timeout: f
             resp = httpx.get(url + "readyz", timeout=60)
             if resp.status_code == 200:
                 return
-            last = resp.text[:500]
+            last = resp.text[:2000]
         except httpx.HTTPError as exc:
             last = str(exc)
+        if '"no_index"' in last:  # serve prints its URL after ingest: an empty index stays empty
+            raise RuntimeError(f"fittingroom serve has no index after ingest: {last}; see {log_path}")
         time.sleep(1)
     raise RuntimeError(f"fittingroom serve not ready after {timeout:.0f}s: {last}; see {log_path}")

@@ -45,7 +45,7 @@ def _expected_encoder_name(r: Rehearsal) -> str:
 
 def _catalog_image(r: Rehearsal) -> Path:
     first = json.loads(r.feed.read_text().splitlines()[0])
-    return Path(first["images"][0])
+    return r.feed.parent / first["images"][0]  # copied beside the feed
 
 
 @pytest.fixture
