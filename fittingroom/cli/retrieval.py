@@ -44,7 +44,6 @@ def _open_searcher(
 ) -> tuple[Searcher, CatalogStore, Encoder]:
     from fittingroom.catalog.store import open_store
     from fittingroom.index import IndexNotFoundError, VectorIndex
-    from fittingroom.retrieval.resources import EncoderIndexMismatch, check_index_matches
     from fittingroom.retrieval.search import Searcher
     from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -63,11 +62,11 @@ def _open_searcher(
     except typer.Exit:
         store.close()
         raise
-    folder = index_dir or settings.resolved_index_dir
-    try:
-        index = VectorIndex.open(folder, encoder.name, read_only=True)
-        check_index_matches(index, encoder.name, encoder.dim, folder)
-    except (IndexNotFoundError, EncoderIndexMismatch) as exc:
+    try:  # IndexMismatchError (another encoder's index) is an IndexNotFoundError
+        index = VectorIndex.open(
+            index_dir or settings.resolved_index_dir, encoder.name, read_only=True, dim=encoder.dim
+        )
+    except IndexNotFoundError as exc:
         store.close()
         raise _fail(str(exc)) from exc
     return Searcher(store, index, encoder, candidate_multiplier=settings.candidate_multiplier), store, encoder

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
-from fittingroom.index import IndexNotFoundError, VectorIndex
+from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
 from fittingroom.retrieval.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
@@ -22,24 +22,9 @@ class IndexUnavailableError(RuntimeError):
 
 
 class EncoderIndexMismatch(IndexUnavailableError):
-    """The index found for an encoder holds another encoder's vectors (name or dimension differ)."""
-
-
-def check_index_matches(
-    index: VectorIndex, encoder_name: str, dim: int | None, index_dir: Path | None = None
-) -> None:
-    """Raise :class:`EncoderIndexMismatch` unless ``index`` was built by encoder ``encoder_name``
-    with vectors of ``dim`` (None: any dimension). Searching another encoder's vectors would
-    return scores that mean nothing, so this is an error, never a warning."""
-    if index.encoder_name == encoder_name and (dim is None or index.dim == int(dim)):
-        return
-    where = f"the index in {index_dir}" if index_dir is not None else "the index"
-    raise EncoderIndexMismatch(
-        f"{where} holds vectors of encoder {index.encoder_name!r} (dim {index.dim}), "
-        f"not of the configured encoder {encoder_name!r} (dim {dim if dim is not None else 'unknown'}): "
-        "re-ingest with this encoder (`fittingroom ingest FEED`) or point FITTINGROOM_INDEX_DIR / "
-        "FITTINGROOM_ENCODER at the matching pair"
-    )
+    """The index found for the encoder was built by another encoder (name or dimension differ):
+    ``fittingroom.index.IndexMismatchError`` as the service reports it (503, never a search
+    over vectors that are not comparable). ``__cause__`` is that error."""
 
 
 class IndexHolder:
@@ -58,7 +43,7 @@ class IndexHolder:
         self.dim = dim
         self.reload_s = reload_s
         self.error: str | None = None
-        self._mismatch: EncoderIndexMismatch | None = None
+        self._mismatch: IndexMismatchError | None = None
         self._index: VectorIndex | None = None
         self._checked = float("-inf")
         self._lock = threading.Lock()
@@ -72,19 +57,18 @@ class IndexHolder:
                 return self._index
             try:
                 if self._index is None:
-                    opened = VectorIndex.open(self.index_dir, self.encoder_name, read_only=True)
-                    check_index_matches(opened, self.encoder_name, self.dim, self.index_dir)
-                    self._index = opened
+                    self._index = VectorIndex.open(
+                        self.index_dir, self.encoder_name, read_only=True, dim=self.dim
+                    )
                     log.info("opened %s index of %d vectors", self._index.kind, len(self._index))
                 else:
-                    fresh = self._index.reloaded()
+                    fresh = self._index.reloaded()  # checks the new file against this dim
                     if fresh is not self._index:
-                        check_index_matches(fresh, self.encoder_name, self.dim, self.index_dir)
                         log.info("index replaced on disk: %d -> %d vectors", len(self._index), len(fresh))
                         self._index = fresh
                 self.error = None
                 self._mismatch = None
-            except EncoderIndexMismatch as exc:  # never search another encoder's vectors
+            except IndexMismatchError as exc:  # never search another encoder's vectors
                 self.error = str(exc)
                 self._mismatch = exc
                 self._index = None
@@ -105,7 +89,7 @@ class IndexHolder:
         index = self.get()
         if index is None:
             if self._mismatch is not None:
-                raise EncoderIndexMismatch(str(self._mismatch))
+                raise EncoderIndexMismatch(str(self._mismatch)) from self._mismatch
             raise IndexUnavailableError(self.error or f"no index for encoder {self.encoder_name!r}")
         return index
 
@@ -118,7 +102,9 @@ class ImageFetcher(AsyncFetcher):
     """The retrieval service's URL fetcher: the one SSRF-guarded fetcher (``fittingroom.fetch``)
     with the service's limits. ``transport`` replaces the network (tests)."""
 
-    def __init__(self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
         super().__init__(
             FetchPolicy(

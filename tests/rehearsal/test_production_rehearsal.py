@@ -212,7 +212,7 @@ def test_same_encoder_name_with_another_dimension_is_a_clear_error(
 ) -> None:
     """An index saved under this encoder's name but with vectors of another dimension (what a
     different checkpoint under one name used to produce) is refused, by the CLI and the service."""
-    from fittingroom.index import VectorIndex
+    from fittingroom.index import IndexMismatchError, VectorIndex
     from fittingroom.retrieval.resources import EncoderIndexMismatch, IndexHolder
 
     other = VectorIndex.create(local_encoder.name, 512)
@@ -220,8 +220,9 @@ def test_same_encoder_name_with_another_dimension_is_a_clear_error(
     other.save(tmp_path)
     holder = IndexHolder(tmp_path, local_encoder.name, dim=local_encoder.dim, reload_s=0)
     assert holder.get() is None
-    with pytest.raises(EncoderIndexMismatch, match="dim 512.*dim 1024"):
-        holder.require()
+    with pytest.raises(EncoderIndexMismatch, match="dim 512.*dim 1024") as err:
+        holder.require()  # the service answers this with 503 and the message
+    assert isinstance(err.value.__cause__, IndexMismatchError)
     assert local_encoder.name in str(holder.error)
 
     result = cli(

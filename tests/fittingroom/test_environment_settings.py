@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from crawler.config import CrawlerSettings, scrapy_settings
 from fittingroom.cli import build_app
 from fittingroom.cli.settings_reference import render_markdown, settings
-from fittingroom.index import VectorIndex
+from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
 from fittingroom.models.eligibility.settings import EligibilitySettings
 from fittingroom.models.registry import ModelShelf, ModelSpec
 from fittingroom.models.specs import encoder_options
@@ -135,6 +135,9 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_INDEX_RECALL_MARGIN", "0.02", index_setting("recall_margin"), 0.02),
     Row("FITTINGROOM_INDEX_TUNE_QUERIES", "64", index_setting("tune_queries"), 64),
     Row("FITTINGROOM_INDEX_NLIST", "128", index_setting("nlist"), 128),
+    Row("FITTINGROOM_INDEX_LISTS_PER_SQRT_N", "1.0", lambda: default_nlist(10_000, IndexSettings()), 128),
+    Row("FITTINGROOM_INDEX_MIN_POINTS_PER_LIST", "100", lambda: max_nlist(10_000, IndexSettings()), 100),
+    Row("FITTINGROOM_INDEX_PLATEAU_TOLERANCE", "0.02", index_setting("plateau_tolerance"), 0.02),
     Row("FITTINGROOM_INDEX_TRAIN_POINTS_PER_LIST", "50", index_setting("train_points_per_list"), 50),
     Row("FITTINGROOM_INDEX_KMEANS_ITERATIONS", "3", index_setting("kmeans_iterations"), 3),
     Row("FITTINGROOM_INDEX_RETRAIN_GROWTH", "8.0", index_setting("retrain_growth"), 8.0),
