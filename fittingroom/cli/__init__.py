@@ -44,4 +44,16 @@ def build_app() -> typer.Typer:
 
 
 def main() -> None:
-    build_app()()
+    """Run the command line; a setting that does not parse (``FITTINGROOM_ENCODER_OPTIONS='{x'``,
+    ``SERVE_PORT=abc``) is one line naming it and exit status 2, not a traceback."""
+    try:
+        build_app()()
+    except Exception as exc:
+        from pydantic import ValidationError
+        from pydantic_settings import SettingsError
+
+        if not isinstance(exc, SettingsError | ValidationError):
+            raise
+        cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+        typer.echo(f"Error: invalid setting: {exc}{cause}", err=True)
+        raise SystemExit(2) from None

@@ -62,8 +62,10 @@ def _open_searcher(
     except typer.Exit:
         store.close()
         raise
-    try:
-        index = VectorIndex.open(index_dir or settings.resolved_index_dir, encoder.name, read_only=True)
+    try:  # IndexMismatchError (another encoder's index) is an IndexNotFoundError
+        index = VectorIndex.open(
+            index_dir or settings.resolved_index_dir, encoder.name, read_only=True, dim=encoder.dim
+        )
     except IndexNotFoundError as exc:
         store.close()
         raise _fail(str(exc)) from exc

@@ -120,6 +120,9 @@ def settings(classes: list[type[BaseSettings]] | None = None) -> list[Setting]:
 
 
 def _default_from_factory(factory: Any) -> str:
+    """The default a factory gives, or ``(computed)`` when it depends on this machine (an
+    absolute path, such as the shared data beside this checkout): the docs stay the same
+    wherever they are generated."""
     try:
         value = factory()
     except TypeError:

@@ -15,6 +15,7 @@ The process-wide shelf is :func:`default_shelf`; services and tests may pass the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -92,12 +93,25 @@ def options_key(options: Mapping[str, Any]) -> str:
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str | None:
-    """sha256 hex digest of a file, or None when it does not exist."""
+    """sha256 hex digest of a file, or None when it does not exist.
+
+    Remembered per (path, size, mtime): ``/healthz`` describes the loaded models on every
+    call, and hashing a 600 MB checkpoint each time took seconds (past the readiness timeout).
+    """
     p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return None
     if not p.is_file():
         return None
+    return _sha256_of(str(p.resolve()), st.st_size, st.st_mtime_ns, chunk)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int, chunk: int) -> str:
     h = hashlib.sha256()
-    with p.open("rb") as fh:
+    with open(path, "rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()

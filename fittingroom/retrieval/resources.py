@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
-from fittingroom.index import IndexNotFoundError, VectorIndex
+from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
 from fittingroom.retrieval.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
@@ -21,18 +21,29 @@ class IndexUnavailableError(RuntimeError):
     """No index is loaded (nothing ingested yet for this encoder)."""
 
 
+class EncoderIndexMismatch(IndexUnavailableError):
+    """The index found for the encoder was built by another encoder (name or dimension differ):
+    ``fittingroom.index.IndexMismatchError`` as the service reports it (503, never a search
+    over vectors that are not comparable). ``__cause__`` is that error."""
+
+
 class IndexHolder:
     """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it.
 
     ``get()`` checks the file at most every ``reload_s`` seconds; it returns ``None`` while no
-    index exists (``error`` then says why). Thread-safe.
+    index exists or the index does not match the encoder (name, or ``dim`` when given):
+    ``error`` then says why. Thread-safe.
     """
 
-    def __init__(self, index_dir: Path, encoder_name: str, *, reload_s: float = 5.0) -> None:
+    def __init__(
+        self, index_dir: Path, encoder_name: str, *, reload_s: float = 5.0, dim: int | None = None
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.encoder_name = encoder_name
+        self.dim = dim
         self.reload_s = reload_s
         self.error: str | None = None
+        self._mismatch: IndexMismatchError | None = None
         self._index: VectorIndex | None = None
         self._checked = float("-inf")
         self._lock = threading.Lock()
@@ -46,14 +57,22 @@ class IndexHolder:
                 return self._index
             try:
                 if self._index is None:
-                    self._index = VectorIndex.open(self.index_dir, self.encoder_name, read_only=True)
+                    self._index = VectorIndex.open(
+                        self.index_dir, self.encoder_name, read_only=True, dim=self.dim
+                    )
                     log.info("opened %s index of %d vectors", self._index.kind, len(self._index))
                 else:
-                    fresh = self._index.reloaded()
+                    fresh = self._index.reloaded()  # checks the new file against this dim
                     if fresh is not self._index:
                         log.info("index replaced on disk: %d -> %d vectors", len(self._index), len(fresh))
                         self._index = fresh
                 self.error = None
+                self._mismatch = None
+            except IndexMismatchError as exc:  # never search another encoder's vectors
+                self.error = str(exc)
+                self._mismatch = exc
+                self._index = None
+                log.error("%s", exc)
             except IndexNotFoundError as exc:
                 self.error = str(exc)
                 if self._index is None:
@@ -65,9 +84,12 @@ class IndexHolder:
             return self._index
 
     def require(self) -> VectorIndex:
-        """The current index; raises IndexUnavailableError (with the reason) when there is none."""
+        """The current index; raises IndexUnavailableError (with the reason) when there is none,
+        EncoderIndexMismatch (a subclass) when the index on disk is another encoder's."""
         index = self.get()
         if index is None:
+            if self._mismatch is not None:
+                raise EncoderIndexMismatch(str(self._mismatch)) from self._mismatch
             raise IndexUnavailableError(self.error or f"no index for encoder {self.encoder_name!r}")
         return index
 
@@ -80,7 +102,9 @@ class ImageFetcher(AsyncFetcher):
     """The retrieval service's URL fetcher: the one SSRF-guarded fetcher (``fittingroom.fetch``)
     with the service's limits. ``transport`` replaces the network (tests)."""
 
-    def __init__(self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: RetrievalSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
         super().__init__(
             FetchPolicy(

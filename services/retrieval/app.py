@@ -115,7 +115,9 @@ def create_app(
             settings.apply_faiss_threads()
             enc = encoder or get_encoder(settings.core(), settings.resolved_encoder, shelf=models)
             st = store or open_store(settings.resolved_store_uri, read_only=True)
-            holder = IndexHolder(settings.resolved_index_dir, enc.name, reload_s=settings.index_reload_s)
+            holder = IndexHolder(
+                settings.resolved_index_dir, enc.name, reload_s=settings.index_reload_s, dim=enc.dim
+            )
             holder.get()  # open now (logs when missing); the service still starts
             if settings.warmup:  # the first forward passes are slow: pay them before the first request
                 from PIL import Image as PILImage

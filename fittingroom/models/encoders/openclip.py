@@ -81,6 +81,14 @@ class OpenClipEncoder(Encoder):
             raise EncoderWeightsMissing(
                 f"open_clip model {model!r} needs weights: set a pretrained tag or a local checkpoint path"
             )
+        checkpoint = _local_checkpoint(pretrained)
+        if checkpoint is not None:
+            if not checkpoint.is_file():
+                raise EncoderWeightsMissing(
+                    f"open_clip checkpoint {str(checkpoint)!r} (pretrained of {model!r}) does not exist: "
+                    f"put the checkpoint there or fix FITTINGROOM_ENCODER_OPTIONS"
+                )
+            pretrained = str(checkpoint)
         self.device = resolve_device(device)
         self.batch_size = batch_size
         try:
@@ -91,6 +99,10 @@ class OpenClipEncoder(Encoder):
                     device=self.device,
                     cache_dir=str(cache_dir) if cache_dir else None,
                 )
+                # hf-hub models fetch their tokenizer config from the hub: offline too
+                self.tokenizer = open_clip.get_tokenizer(
+                    model, cache_dir=str(cache_dir) if cache_dir else None
+                )
         except Exception as exc:  # network errors, missing files: one clear message
             where = pretrained or model
             raise EncoderWeightsMissing(
@@ -100,13 +112,11 @@ class OpenClipEncoder(Encoder):
             ) from exc
         self.model = net.eval()
         self.preprocess = preprocess
-        self.tokenizer = open_clip.get_tokenizer(model)
         with torch.inference_mode():
             probe = self.model.encode_text(self.tokenizer(["probe"]).to(self.device))
         self.embed_dim = int(probe.shape[-1])
         self.dim = 2 * self.embed_dim
-        tag = Path(pretrained).name if pretrained else "random"
-        self.name = f"open_clip-{model.replace('/', '_').replace(':', '_')}-{tag}"
+        self.name = encoder_name(model, pretrained)
 
     @torch.inference_mode()
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -147,6 +157,39 @@ class OpenClipEncoder(Encoder):
             fused = l2_normalize(np.sum(parts, axis=0)[None])[0]
             out[n] = np.concatenate([fused, fused]) / np.sqrt(2)
         return out
+
+
+#: File name endings of checkpoints open_clip loads from a path (a pretrained *tag* has none).
+CHECKPOINT_SUFFIXES = (".bin", ".pt", ".pth", ".safetensors", ".ckpt", ".npz")
+
+
+def _local_checkpoint(pretrained: str | None) -> Path | None:
+    """``pretrained`` as a local checkpoint path (``~`` expanded), or None when it is a tag."""
+    if not pretrained:
+        return None
+    path = Path(pretrained).expanduser()
+    if path.is_file() or "/" in pretrained or "\\" in pretrained or path.suffix in CHECKPOINT_SUFFIXES:
+        return path
+    return None
+
+
+def encoder_name(model: str, pretrained: str | None) -> str:
+    """Index / embedding namespace of an open_clip model: architecture plus weights.
+
+    A local checkpoint is named by its file name *and* a short hash of its content, so two
+    checkpoints of one architecture that share a file name (every Hugging Face download is
+    ``open_clip_pytorch_model.bin``) never share an index; a tag names its weights already.
+    """
+    arch = model.replace("/", "_").replace(":", "_")
+    if not pretrained:
+        return f"open_clip-{arch}-random"
+    checkpoint = _local_checkpoint(pretrained)
+    if checkpoint is None:
+        return f"open_clip-{arch}-{pretrained}"
+    from fittingroom.models.registry import file_sha256
+
+    digest = file_sha256(checkpoint)
+    return f"open_clip-{arch}-{checkpoint.name}" + (f"-{digest[:12]}" if digest else "")
 
 
 @contextlib.contextmanager

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from fittingroom.models.registry import ModelOptionsError, ModelShelf, ModelSpec
+from fittingroom.models import registry
+from fittingroom.models.registry import ModelOptionsError, ModelShelf, ModelSpec, file_sha256
 from fittingroom.models.specs import ALL_SPECS, ENCODER_OFFLINE, ENCODER_OPEN_CLIP, encoder_options
 from fittingroom.settings import CoreSettings
 
@@ -104,7 +108,9 @@ def test_encoder_spec_options_are_the_constructor_parameters(spec_: ModelSpec) -
 
     cls = OfflineEncoder if spec_ is ENCODER_OFFLINE else OpenClipEncoder
     params = {
-        n for n, p in inspect.signature(cls.__init__).parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD
+        n
+        for n, p in inspect.signature(cls.__init__).parameters.items()
+        if n != "self" and p.kind is not p.VAR_KEYWORD
     }
     assert spec_.options == params
 
@@ -118,3 +124,22 @@ def test_settings_options_and_device_reach_the_encoder_options() -> None:
     # options configured for one encoder are not given to another one asked for by name
     _, other = encoder_options(core, "open_clip")
     assert other == {"device": "cpu"}
+
+
+def test_file_sha256_is_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    """/healthz describes the loaded models on every call: a checkpoint is hashed once per version."""
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"first")
+    assert file_sha256(path) == hashlib.sha256(b"first").hexdigest()
+    misses = registry._sha256_of.cache_info().misses
+    assert file_sha256(path) == hashlib.sha256(b"first").hexdigest()
+    assert registry._sha256_of.cache_info().misses == misses  # not read again
+    path.write_bytes(b"second!")
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert file_sha256(path) == hashlib.sha256(b"second!").hexdigest()
+
+
+def test_file_sha256_of_a_missing_file_or_folder_is_none(tmp_path: Path) -> None:
+    assert file_sha256(tmp_path / "missing.bin") is None
+    assert file_sha256(tmp_path) is None

@@ -46,3 +46,36 @@ def test_missing_weights_fail_fast_and_clearly(tmp_path: Path) -> None:
 def test_unknown_encoder_name() -> None:
     with pytest.raises(KeyError, match="known: offline, open_clip"):
         get_encoder("nope")
+
+
+def test_local_checkpoints_are_named_by_content(tmp_path: Path) -> None:
+    """Two checkpoints with one file name (every hub download is open_clip_pytorch_model.bin)
+    get two names, so two indexes; the same bytes elsewhere get the same name."""
+    import open_clip
+    import torch
+
+    from fittingroom.models.encoders.openclip import OpenClipEncoder, encoder_name
+
+    cfg = write_tiny_config(tmp_path)
+    open_clip.add_model_config(cfg)
+    paths = []
+    for seed, folder in ((0, "a"), (1, "b"), (0, "c")):
+        torch.manual_seed(seed)
+        path = tmp_path / folder / "open_clip_pytorch_model.bin"
+        path.parent.mkdir()
+        torch.save(open_clip.create_model("tiny-test-ViT").state_dict(), path)
+        paths.append(path)
+    names = [encoder_name("tiny-test-ViT", str(p)) for p in paths]
+    assert names[0] != names[1] and names[0] == names[2]
+    assert names[0].startswith("open_clip-tiny-test-ViT-open_clip_pytorch_model.bin-")
+    assert encoder_name("ViT-B-32", "laion2b_s34b_b79k") == "open_clip-ViT-B-32-laion2b_s34b_b79k"
+    enc = OpenClipEncoder(model="tiny-test-ViT", model_config=cfg, pretrained=str(paths[1]), device="cpu")
+    assert enc.name == names[1]
+    saved = torch.load(paths[1], weights_only=True)
+    assert torch.equal(enc.model.state_dict()["text_projection"], saved["text_projection"])
+
+
+def test_missing_checkpoint_path_names_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "model.pt"
+    with pytest.raises(EncoderWeightsMissing, match=f"{missing}.*does not exist"):
+        get_encoder("open_clip", model="ViT-B-32", pretrained=str(missing))
