@@ -181,7 +181,9 @@ def prepare_lite_image(
     return rgb.resize((size, size), Image.Resampling.BICUBIC)
 
 
-def lite_pixels(images: Sequence[Image.Image], size: int, fill: tuple[int, int, int]) -> np.ndarray:
+def lite_pixels(
+    images: Sequence[Image.Image], size: int, fill: tuple[int, int, int] = NEUTRAL_BACKGROUND
+) -> np.ndarray:
     """(N, 3, size, size) float32 network input, (x - 127) / 128 (how the Lite models were trained)."""
     arr = np.stack([np.asarray(prepare_lite_image(im, size, fill)) for im in images]).astype(np.float32)
     arr -= 127.0
