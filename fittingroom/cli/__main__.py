@@ -1,0 +1,5 @@
+"""``python -m fittingroom.cli`` = the ``fittingroom`` command."""
+
+from fittingroom.cli import main
+
+main()
