@@ -63,7 +63,7 @@ class LiteGem(nn.Module):
         self.gem_p = gem_p
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        fm = self.backbone.extract_features(pixels).clamp_min(1e-6)
+        fm = self.backbone.extract_features(pixels).clamp_min(1e-6)  # type: ignore[operator]
         return fm.pow(self.gem_p).mean(dim=(2, 3)).pow(1.0 / self.gem_p)
 
 
