@@ -67,7 +67,10 @@ class StandInEncoder(Encoder):
     def embed_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         torch = self.torch
         arr = np.stack(
-            [np.asarray(flatten_alpha(i).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR)) for i in images]
+            [
+                np.asarray(flatten_alpha(i).convert("RGB").resize((224, 224), Image.Resampling.BILINEAR))
+                for i in images
+            ]
         )
         x = (torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255.0 - self.mean) / self.std
         with torch.inference_mode():
