@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fittingroom.atomicio import atomic_write, temporary_name
 from fittingroom.images import NEUTRAL_BACKGROUND, flatten_alpha
 from fittingroom.models.encoders.base import l2_normalize
 
@@ -114,20 +114,8 @@ def _manifest_ok(manifest_path: Path, source: Path, onnx_path: Path) -> bool:
         return True
     if manifest.get("sha256") != sha256_file(source):
         return False
-    _write_atomic(manifest_path, json.dumps({**manifest, **stat}, indent=1).encode())
+    atomic_write(manifest_path, json.dumps({**manifest, **stat}, indent=1), fsync=False)
     return True
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cached_onnx(
@@ -151,7 +139,7 @@ def cached_onnx(
         if not force and _manifest_ok(manifest_path, source, onnx_path):
             return onnx_path  # another process exported it meanwhile
         log.info("exporting %s from %s to %s", name, source, onnx_path)
-        tmp = cache_dir / f".tmp-{os.getpid()}-{onnx_path.name}"
+        tmp = temporary_name(onnx_path)
         try:
             export(tmp)
             os.replace(tmp, onnx_path)
@@ -163,7 +151,7 @@ def cached_onnx(
             "sha256": sha256_file(source),
             **_source_stat(source),
         }
-        _write_atomic(manifest_path, json.dumps(manifest, indent=1).encode())
+        atomic_write(manifest_path, json.dumps(manifest, indent=1), fsync=False)
     return onnx_path
 
 
