@@ -175,11 +175,14 @@ def main() -> None:
                 batch_size=args.batch_size,
                 workers=args.workers,
                 image_cache=tmpdir / "cache",
+                image_roots=[catalog],  # the slice's images/ is a link into the catalog
                 index_dir=tmpdir / "index",
                 sync=None,
                 progress=False,
             )
             ingest_s = time.perf_counter() - t0
+        if report.embedded == 0:
+            raise SystemExit(f"ingest embedded nothing: {report.bad_rows[:3]}")
 
         fresh: list[tuple[str, float, dict]] = []
         if args.fresh_home:
