@@ -44,7 +44,7 @@ from catalog_ingest.readers import FeedError, FeedFormat, read_feed
 from catalog_ingest.writer import CatalogWriter, IndexSync, PendingImage, WorkItem, default_index_sync
 from fittingroom.catalog.models import ImageRecord, Product, utcnow, vector_id_for
 from fittingroom.catalog.store import ProductFilter
-from fittingroom.images import ImageDecodeError, decode_image
+from fittingroom.images import ImageDecodeError, decode_image_sized
 from fittingroom.models.encoders.base import document_text
 
 if TYPE_CHECKING:
@@ -231,6 +231,7 @@ class _Prepared:
     embed: bool
     annotate: bool
     reembed: bool  # embedded before under the same id, but the document text changed
+    encoder_image: Image.Image | None = None  # ``encoder.prepare_image(image)``, made in the pool
 
 
 @dataclass
@@ -281,10 +282,22 @@ class _Ingest:
         annotate = self.annotate and not (old is not None and is_annotated(old))
         image = None
         width, height = (old.width, old.height) if old is not None else (None, None)
+        encoder_image = None
         if embed or annotate or width is None:
-            image = decode_image(fetched.read(), max_pixels=self.max_pixels, name=ref.url)
-            width, height = image.size
-        return _Prepared(ref, fetched.sha256, vid, old, image, width, height, embed, annotate, reembed)
+            # only the encoder looks at it: a JPEG may decode downscaled (annotators need it full)
+            min_side = (
+                getattr(self.writer.encoder, "decode_min_side", None) if embed and not annotate else None
+            )
+            image, (width, height) = decode_image_sized(
+                fetched.read(), max_pixels=self.max_pixels, name=ref.url, min_side=min_side
+            )
+            prepare = getattr(self.writer.encoder, "prepare_image", None)
+            if embed and prepare is not None:  # pad/resize here, in the pool, not in the writer
+                encoder_image = prepare(image)
+                image = encoder_image if not annotate else image
+        return _Prepared(
+            ref, fetched.sha256, vid, old, image, width, height, embed, annotate, reembed, encoder_image
+        )
 
     def finish(self, job: _Job) -> tuple[WorkItem | None, bool]:
         """A job's fetched images -> (WorkItem or None when unchanged or bad, whether any was re-embedded).
@@ -333,7 +346,9 @@ class _Ingest:
                 )
             )
             if prep.image is not None and (prep.embed or prep.annotate):
-                pending.append(PendingImage(len(records) - 1, prep.image, prep.embed, prep.annotate))
+                pending.append(
+                    PendingImage(len(records) - 1, prep.image, prep.embed, prep.annotate, prep.encoder_image)
+                )
 
         now = utcnow()
         product = draft.product.model_copy(

@@ -65,6 +65,9 @@ class PendingImage:
     image: Image.Image
     embed: bool
     annotate: bool
+    #: What the encoder embeds instead of ``image`` when set: ``encoder.prepare_image(image)``
+    #: (an encoder-specific resize, made in the decode pool; embeds like ``image``).
+    encoder_image: Image.Image | None = None
 
 
 @dataclass
@@ -127,7 +130,7 @@ class CatalogWriter:
         chunks: list[np.ndarray] = []
         for start in range(0, len(to_embed), self.batch_size):
             batch = to_embed[start : start + self.batch_size]
-            images = [p.image for _, p in batch]
+            images = [p.image if p.encoder_image is None else p.encoder_image for _, p in batch]
             texts = [document_text(it.product, it.product.images[p.index]) for it, p in batch]
             vecs = np.asarray(self.encoder.document_vectors(images, texts))
             if vecs.shape != (len(batch), self.encoder.dim):

@@ -105,14 +105,36 @@ def decode_image(
     name: str = "image",
     limits: ImageLimits | None = None,
     formats: tuple[str, ...] | None = IMAGE_FORMATS,
+    min_side: int | None = None,
 ) -> Image.Image:
     """Decode image bytes, apply EXIF orientation, return RGB (or RGBA when it has alpha).
 
     ``limits`` (default ``DEFAULT_LIMITS``) bound the image, checked from the header before
     decoding; ``max_pixels`` overrides ``limits.max_pixels``. ``formats``: PIL format names
-    accepted (None: any). 16-bit grey images are scaled to 8 bits. Raises ImageDecodeError (a
-    ValueError) when the bytes are not an image or break a limit (messages of size limits say
-    "exceeds the limit").
+    accepted (None: any). 16-bit grey images are scaled to 8 bits. ``min_side``: see
+    ``decode_image_sized``. Raises ImageDecodeError (a ValueError) when the bytes are not an
+    image or break a limit (messages of size limits say "exceeds the limit").
+    """
+    return decode_image_sized(
+        data, max_pixels=max_pixels, name=name, limits=limits, formats=formats, min_side=min_side
+    )[0]
+
+
+def decode_image_sized(
+    data: bytes,
+    *,
+    max_pixels: int | None = None,
+    name: str = "image",
+    limits: ImageLimits | None = None,
+    formats: tuple[str, ...] | None = IMAGE_FORMATS,
+    min_side: int | None = None,
+) -> tuple[Image.Image, tuple[int, int]]:
+    """``decode_image`` plus the full (width, height) of the image, after EXIF orientation.
+
+    ``min_side``: JPEGs may be decoded downscaled by 1/2, 1/4 or 1/8 in the DCT (Pillow's
+    ``Image.draft``, several times faster than a full decode) as long as the longest side
+    stays >= ``min_side`` pixels; other formats, and ``None``/0, decode in full. Limits apply
+    to the full size. Raises ImageDecodeError as ``decode_image``.
     """
     lim = limits or DEFAULT_LIMITS
     if max_pixels is not None:
@@ -126,7 +148,11 @@ def decode_image(
         formats = tuple(f for f in formats if f in Image.OPEN)
     try:
         opened = Image.open(io.BytesIO(data), formats=formats)
+        full = opened.size
         check_image_size(opened.width, opened.height, name=name, limits=lim)
+        if min_side and opened.format == "JPEG" and max(full) >= 2 * min_side:
+            scale = min_side / max(full)
+            opened.draft(None, (max(1, math.ceil(full[0] * scale)), max(1, math.ceil(full[1] * scale))))
         opened.load()
     except ImageDecodeError:
         raise
@@ -135,13 +161,15 @@ def decode_image(
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageDecodeError(f"{name}: not a decodable image ({exc})") from exc
     img: Image.Image = ImageOps.exif_transpose(opened)
+    if img.size != opened.size:  # rotated by 90 degrees
+        full = (full[1], full[0])
     if img.mode.startswith("I") or img.mode == "F":
         img = _to_8bit(img)
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         img.mode == "P" and "transparency" in img.info
     )
     try:
-        return img.convert("RGBA" if has_alpha else "RGB")
+        return img.convert("RGBA" if has_alpha else "RGB"), full
     except ValueError as exc:  # e.g. LAB, or modes PIL cannot convert
         raise ImageDecodeError(f"{name}: unsupported image mode {img.mode} ({exc})") from exc
 

@@ -9,6 +9,21 @@ import typer
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
+    @groups["models"].command("export-encoder")
+    def export_encoder_cmd(
+        force: Annotated[
+            bool, typer.Option(help="export again even when the cached files are current")
+        ] = False,
+    ) -> None:
+        """Export the offline encoder's models to ONNX into the model cache (else done on first use)."""
+        from fittingroom.models.encoders.offline import OfflineEncoder
+        from fittingroom.settings import get_settings
+
+        s = get_settings()
+        enc = OfflineEncoder(**(s.encoder_options if s.encoder == "offline" else {}))
+        typer.echo(enc.image_model_path(force=force))
+        typer.echo(enc.text_model_path(force=force))
+
     @groups["train"].command("type-head")
     def train_type_head_cmd(
         garment_photos: Annotated[

@@ -79,6 +79,10 @@ ENCODER_OFFLINE = ModelSpec(
             "expansion_weight",
             "type_weight",
             "type_head",
+            "backend",
+            "threads",
+            "model_dir",
+            "draft_factor",
         }
     ),
     files=_offline_files,

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from fittingroom.images import ImageDecodeError, ImageLimits, crop_box, decode_image, load_image
+from fittingroom.images import (
+    ImageDecodeError,
+    ImageLimits,
+    crop_box,
+    decode_image,
+    decode_image_sized,
+    load_image,
+)
 
 
 def png_header_only(width: int, height: int) -> bytes:
@@ -171,3 +178,40 @@ def test_load_image_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
         load_image(tmp_path / "missing.png")
     with pytest.raises(IsADirectoryError):
         load_image(tmp_path)
+
+
+# ---- JPEG draft (DCT) downscaling with the full, oriented size reported ----------------------
+def _jpeg(w: int, h: int, orientation: int | None = None, fmt: str = "JPEG") -> bytes:
+    arr = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    buf = io.BytesIO()
+    if orientation is None:
+        img.save(buf, fmt)
+    else:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        img.save(buf, fmt, exif=exif)
+    return buf.getvalue()
+
+
+def test_large_jpeg_decodes_downscaled_with_its_full_size() -> None:
+    img, full = decode_image_sized(_jpeg(1800, 900), min_side=224)
+    assert full == (1800, 900)
+    assert img.size == (225, 113) and img.mode == "RGB"  # 1/8: the longest side stays >= 224
+    assert decode_image(_jpeg(1800, 900)).size == (1800, 900)  # no min_side: full decode
+
+
+def test_rotated_jpeg_reports_the_oriented_size() -> None:
+    img, full = decode_image_sized(_jpeg(1800, 900, orientation=6), min_side=224)
+    assert full == (900, 1800) and img.size == (113, 225)
+
+
+@pytest.mark.parametrize(("w", "fmt"), [(300, "JPEG"), (1800, "PNG")])
+def test_small_jpegs_and_other_formats_decode_in_full(w: int, fmt: str) -> None:
+    img, full = decode_image_sized(_jpeg(w, 100, fmt=fmt), min_side=224)
+    assert img.size == full == (w, 100)
+
+
+def test_pixel_limit_is_checked_on_the_full_size() -> None:
+    with pytest.raises(ImageDecodeError, match="exceeds"):
+        decode_image_sized(_jpeg(1800, 900), max_pixels=1_000_000, min_side=224)
