@@ -16,9 +16,11 @@ Semantics (constraints of one kind are OR-ed, kinds are AND-ed):
 * **brand**: the product's brand (case- and blank-insensitive).
 * **gender** (``effective_gender``: ``Product.gender``, else a gender word of its category
   path or title): equal, or ``unisex``, or unknown.
-* **colour**: the image's colour variant (``ImageRecord.color``), else the product's
-  colours, else the colour words of its title, are of the asked colour family; unknown
-  colours match (nothing says they differ).
+* **colour** is no filter: the colour words stay in the embedded text, which ranks
+  products and colour variants of that colour first (document texts carry the image's
+  colour), and a colour the catalog names differently ("navy" for "Blue") still finds
+  its products. The facets keep each image's colour family (``("color", family)`` rows:
+  its variant's colour, else the product's colours, else its title's colour words).
 * **size**: the product is offered in the size; unknown sizes match.
 * **apparel gate**: a query with a gender or size and no category keeps apparel only.
 """
@@ -168,9 +170,6 @@ class CatalogFacets:
         genders = parsed.values(ConstraintKind.gender)
         if genders:
             masks.append(self._rows("gender", genders) | self.unknown["gender"])
-        colors = {c.family or c.value for c in parsed.of(ConstraintKind.color)}
-        if colors:
-            masks.append(self._rows("color", colors) | self.unknown["color"])
         sizes = parsed.values(ConstraintKind.size)
         if sizes:
             masks.append(self._rows("size", sizes) | self.unknown["size"])
