@@ -10,7 +10,7 @@ Semantics (constraints of one kind are OR-ed, kinds are AND-ed):
 
 * **price**: the product has a price within the bounds (inclusive); with a currency, the
   product is priced in it (no conversion). Products without a price never match.
-* **category**: the product's ``garment_category`` equals the term's garment category; a
+* **category**: the product's garment category (``product_garment``) equals the term's garment category; a
   catalog category outside the garment taxonomy (``juice``) matches its category path;
   ``clothes`` matches every apparel category (all but ``other``).
 * **brand**: the product's brand (case- and blank-insensitive).
@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fittingroom.catalog._filters import brand_key, category_keys
+from fittingroom.catalog.garments import garment_category_for
 from fittingroom.catalog.models import GarmentCategory, Product
 from fittingroom.retrieval.lexicon import GENDERS, ConstraintKind, QueryLexicon, tokenize
 from fittingroom.retrieval.query import ParsedQuery
@@ -63,6 +64,13 @@ def effective_gender(product: Product) -> str | None:
             if tok.norm in _GENDER_WORDS:
                 return _GENDER_WORDS[tok.norm]
     return None
+
+
+def product_garment(product: Product) -> GarmentCategory:
+    """The product's ``garment_category``, else the taxonomy's category of its path and title."""
+    if product.garment_category is not None:
+        return product.garment_category
+    return garment_category_for(product.category_path, title=product.title)
 
 
 def gender_allows(wanted: Iterable[str], gender: str | None) -> bool:
@@ -97,12 +105,13 @@ class CatalogFacets:
             sizes = {s.strip().upper() for s in p.sizes if s.strip()}
             keys = category_keys(p)
             bkey = brand_key(p.brand)
+            pgarment = product_garment(p).value
             for img in p.images:
                 r = len(vids)
                 vids.append(img.vector_id)
                 price.append(float(p.price) if p.price is not None else np.nan)
                 currency.append((p.currency or "").upper())
-                garment.append(p.garment_category.value if p.garment_category else "")
+                garment.append(pgarment)
                 fams = _families([img.color], lexicon) if img.color else (pfam or tfam)
                 for f in fams:
                     rows[("color", f)].append(r)

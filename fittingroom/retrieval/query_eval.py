@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from fittingroom.catalog.models import GarmentCategory, Product
-from fittingroom.retrieval.constraints import effective_gender, gender_allows
+from fittingroom.retrieval.constraints import effective_gender, gender_allows, product_garment
 from fittingroom.retrieval.lexicon import ConstraintKind
 from fittingroom.retrieval.query import ParsedQuery, QueryParser
 
@@ -141,15 +141,16 @@ def violation(product: Product, parsed: ParsedQuery) -> str | None:
     if cats:
         ok = False
         path = "/".join(product.category_path).lower()
+        garment = product_garment(product)
         for c in cats:
             if c.garment_category is not None:
-                ok |= product.garment_category is c.garment_category
+                ok |= garment is c.garment_category
             elif c.apparel:
-                ok |= product.garment_category not in (None, GarmentCategory.other)
+                ok |= garment is not GarmentCategory.other
             else:
                 ok |= any(path == k or path.startswith(k + "/") for k in c.catalog_categories)
         if not ok:
-            return f"category: {product.garment_category} {path}"
+            return f"category: {garment.value} {path}"
     genders = parsed.values(ConstraintKind.gender)
     if genders and not gender_allows(genders, effective_gender(product)):
         return f"gender: {effective_gender(product)}"
@@ -204,9 +205,7 @@ def evaluate_queries(searcher: Any, cases: Sequence[QueryCase], *, k: int = 10) 
                 bad.append({"q": case.q, "rank": rank, "id": h.product.uid, "why": why})
         if parsed.is_garment_query:
             garment_queries += 1
-            n_non_apparel += sum(
-                1 for h in page.hits if h.product.garment_category in (None, GarmentCategory.other)
-            )
+            n_non_apparel += sum(1 for h in page.hits if product_garment(h.product) is GarmentCategory.other)
         if case.no_match:
             n_no_match += 1
             flagged += int(page.no_good_match)
