@@ -334,6 +334,8 @@ class QueryLexicon:
     phrases: dict[tuple[str, ...], list[LexEntry]] = field(default_factory=dict)
     catalog_sizes: set[str] = field(default_factory=set)
     brands: list[str] = field(default_factory=list)
+    _words: set[str] | None = field(default=None, repr=False, compare=False)
+    _speller: Any = field(default=None, repr=False, compare=False)
 
     # -- building -----------------------------------------------------------------------------
     def add(self, phrase: str, entry: LexEntry, *, plurals: bool = False) -> None:
@@ -345,6 +347,7 @@ class QueryLexicon:
             forms = [(*words[:-1], last) for last in sorted(plural_forms(words[-1]))]
         if len(words) > 1:  # "t shirt" is also "tshirt"; "flip flop" also "flipflop"
             forms += [(f[0] + f[1], *f[2:]) for f in forms if len(f[0]) <= 2 or len(f) == 2]
+        self._words = self._speller = None  # the spelling vocabulary changed
         for form in forms:
             entries = self.phrases.setdefault(form, [])
             if entry not in entries:
@@ -448,13 +451,13 @@ class QueryLexicon:
             lex.brands.append(brand)
             entry = LexEntry(ConstraintKind.brand, brand)
             name = re.sub(r"\(.*?\)", " ", key)  # "Luma (Magento sample data)" -> "luma"
-            words = [t.norm for t in tokenize(name) if t.kind == "word"]
-            if not words:
+            name_words = [t.norm for t in tokenize(name) if t.kind == "word"]
+            if not name_words:
                 continue
-            lex.add(" ".join(words), entry)
-            first = words[0]
+            lex.add(" ".join(name_words), entry)
+            first = name_words[0]
             distinctive = len(first) >= 4 and english_word_counts().get(first, 0) < COMMON_WORD_COUNT
-            if len(words) > 1 and distinctive and (first,) not in lex.phrases:
+            if len(name_words) > 1 and distinctive and (first,) not in lex.phrases:
                 lex.add(first, entry)
         return lex
 
@@ -468,7 +471,7 @@ class QueryLexicon:
     @property
     def words(self) -> set[str]:
         """Every word of every phrase, plus the price cue words and currency names."""
-        if getattr(self, "_words", None) is None:
+        if self._words is None:
             ws = {w for phrase in self.phrases for w in phrase if w.isalpha()}
             ws |= CUE_WORDS | set(CURRENCY_WORDS)
             self._words = ws
@@ -476,7 +479,7 @@ class QueryLexicon:
 
     def speller(self) -> Any:
         """A symspellpy ``SymSpell`` over ``words`` (counts from the English list, or 1)."""
-        if getattr(self, "_speller", None) is None:
+        if self._speller is None:
             from symspellpy import SymSpell
 
             sym = SymSpell(max_dictionary_edit_distance=2, prefix_length=7)

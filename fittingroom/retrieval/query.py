@@ -15,8 +15,9 @@ Parsing, in order:
    symbols and comparison signs, each with its offsets.
 2. Spelling: a word of 4+ letters that is neither in the lexicon nor a common English word
    (symspellpy's English frequency list, count >= ``COMMON_WORD_COUNT``) is replaced by the
-   closest lexicon word (SymSpell, Damerau-Levenshtein distance 1 for 4-5 letters, 2 from 6),
-   else by the best rapidfuzz match scoring >= ``FUZZY_MIN_SCORE``.
+   closest lexicon word (SymSpell, Damerau-Levenshtein distance 1 for 4-5 letters, 2 from 6;
+   ties: same first letter, then Jaro-Winkler similarity, then word frequency), else by the
+   best rapidfuzz match scoring >= ``FUZZY_MIN_SCORE``.
 3. Prices: an amount (number with an optional currency symbol, ISO code or name before or
    after it) after a cue (``under``, ``less than``, ``cheaper than``, ``up to``, ``over``,
    ``at least``, ``around`` ...), or in a range (``between 20 and 40``, ``50-80 usd``,

@@ -52,6 +52,7 @@ from services.retrieval.schemas import (
     Health,
     ImageOut,
     IndexInfo,
+    ParsedQueryOut,
     ProductOut,
     ProductSummary,
     QueryEcho,
@@ -234,7 +235,7 @@ def create_app(
         ]
         parsed = page.parsed
         return SearchResponse(
-            parsed=parsed.as_dict() if parsed is not None else None,
+            parsed=ParsedQueryOut.model_validate(parsed.as_dict()) if parsed is not None else None,
             corrected=parsed.corrected_text if parsed is not None else None,
             no_good_match=page.no_good_match,
             results=results,
