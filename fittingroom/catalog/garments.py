@@ -20,7 +20,8 @@ bag_accessory   bag, backpack, tote, handbag, purse, wallet, clutch, luggage, du
 Anything else is ``other`` (e.g. Luma's "Gear > Fitness Equipment").
 
 Search order: the category path from the leaf to the root (the most specific element
-decides: "Men > Tops > Jackets" is outerwear, not top), then the Google product
+decides: "Men > Tops > Jackets" is outerwear, not top; a grouping element such as
+"Accessories" decides only as the leaf, so Saleor's "Accessories > Audiobooks" is other), then the Google product
 category text (also leaf to root, ignoring its root "Apparel & Accessories"), then the
 title. Inside one text the *last* keyword wins, because English
 puts the head noun last ("Dress Shirts" is top, "Shirt Dresses" is one_piece).
@@ -160,6 +161,11 @@ _PATTERN = re.compile(
 )
 
 
+#: Category path elements that group unrelated products (shops file books and mugs under
+#: "Accessories"): they decide only as the leaf ("Women > Accessories").
+GROUPING_ELEMENTS = frozenset({"accessory", "accessories"})
+
+
 def garment_category_of_text(text: str) -> GarmentCategory | None:
     """The category of the last keyword in ``text``, or None when there is none."""
     last: GarmentCategory | None = None
@@ -174,7 +180,10 @@ def garment_category_for(
     category_path: Iterable[str], *, google_category: str | None = None, title: str | None = None
 ) -> GarmentCategory:
     """Garment category of a product: path leaf to root, then ``google_category``, then ``title``."""
-    for element in reversed(list(category_path)):
+    elements = list(category_path)
+    for depth, element in enumerate(reversed(elements)):
+        if depth > 0 and element.strip().lower() in GROUPING_ELEMENTS:
+            continue  # "Accessories > Audiobooks": the grouping says nothing about the leaf
         found = garment_category_of_text(element)
         if found is not None:
             return found

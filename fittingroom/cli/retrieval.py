@@ -1,4 +1,5 @@
-"""CLI of the retrieval component: ``fittingroom search`` and ``fittingroom eval retrieval``.
+"""CLI of the retrieval component: ``fittingroom search``, ``fittingroom eval retrieval`` and
+``fittingroom eval queries``.
 
 Nothing heavy is imported at module level (``fittingroom --help`` stays fast).
 """
@@ -69,7 +70,14 @@ def _open_searcher(
     except IndexNotFoundError as exc:
         store.close()
         raise _fail(str(exc)) from exc
-    return Searcher(store, index, encoder, candidate_multiplier=settings.candidate_multiplier), store, encoder
+    searcher = Searcher(
+        store,
+        index,
+        encoder,
+        candidate_multiplier=settings.candidate_multiplier,
+        text_relevance_floor=settings.text_relevance_floor,
+    )
+    return searcher, store, encoder
 
 
 def _resolve_product(store: CatalogStore, ref: str) -> str:
@@ -164,6 +172,10 @@ def search_command(
                 page = searcher.more_like_this(
                     uid, text=text, image_weight=weight, k=k, offset=offset, flt=flt
                 )
+            elif (
+                text and text.strip() and img is None
+            ):  # understood: constraints filter, the rest is embedded
+                page = searcher.search_text(text, k=k, offset=offset, flt=flt)
             else:
                 page = searcher.search(
                     Query(image=img, text=text, image_weight=weight), k=k, offset=offset, flt=flt
@@ -188,6 +200,7 @@ def _print_results(page: Any, offset: int, as_json: bool) -> None:
                 "currency": p.currency,
                 "brand": p.brand,
                 "score": round(h.score, 6),
+                "match": h.match,
                 "image": h.image.url,
                 "image_sha256": h.image.sha256,
                 "color": h.image.color,
@@ -200,9 +213,20 @@ def _print_results(page: Any, offset: int, as_json: bool) -> None:
     from rich.table import Table
 
     console = Console()
+    parsed = getattr(page, "parsed", None)
+    if parsed is not None:
+        if parsed.corrected_text:
+            console.print(f"Showing results for: [bold]{parsed.corrected_text}[/bold]")
+        chips = [f"{c.kind.value}: {c.value}" for c in parsed.constraints]
+        if chips:
+            console.print("Understood: " + ", ".join(chips) + f" (embedded: {parsed.residual!r})")
+        for d in parsed.dropped:
+            console.print(f"[yellow]Ignored {d.kind} {d.text!r}: {d.reason}[/yellow]")
     if not page.hits:
         console.print("[yellow]No product matches.[/yellow]")
         return
+    if page.no_good_match:
+        console.print("[yellow]No good match: the nearest products are shown.[/yellow]")
     table = Table(title=f"{len(page.hits)} products ({page.timings_ms.get('total', 0):.0f} ms)")
     for col, kw in [
         ("#", {"justify": "right"}),
@@ -213,6 +237,7 @@ def _print_results(page: Any, offset: int, as_json: bool) -> None:
         ("price", {"justify": "right"}),
         ("colour", {}),
         ("try-on", {}),
+        ("match", {}),
     ]:
         table.add_column(col, **kw)  # type: ignore[arg-type]
     for rank, h in enumerate(page.hits, offset + 1):
@@ -228,6 +253,7 @@ def _print_results(page: Any, offset: int, as_json: bool) -> None:
             price,
             h.image.color or "",
             eligible,
+            h.match or "",
         )
     console.print(table)
     if page.has_more:
@@ -425,6 +451,191 @@ def _print_report(report: Any, encoder_name: str) -> None:
         console.print(f"[yellow]{note}[/yellow]")
 
 
+# ---- eval queries ---------------------------------------------------------------------------------
+def _default_query_set() -> Path:
+    """The query set kept with the tests of this checkout."""
+    return (
+        Path(__file__).resolve().parents[2] / "tests" / "fittingroom" / "retrieval" / "data" / "queries.jsonl"
+    )
+
+
+def eval_queries_command(
+    queries: Annotated[
+        Path | None,
+        typer.Option(help="Query set (JSONL). Default: tests/fittingroom/retrieval/data/queries.jsonl."),
+    ] = None,
+    catalog: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--catalog",
+            help="Feeds to ingest (repeatable). Default: SHARED_DATA/luma-catalog and SHARED_DATA/saleor-catalog.",
+        ),
+    ] = None,
+    encoder_name: Annotated[
+        str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
+    ] = None,
+    store_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--store", help="Evaluate an already ingested store (else ingest the catalogs into a temp one)."
+        ),
+    ] = None,
+    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder of --store.")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Keep the temporary store/index here (default: a temp dir, deleted).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+) -> None:
+    """Query understanding: parse accuracy, results breaking a parsed constraint, non-apparel
+    results of garment queries, and the relevance floor calibrated on the Luma catalog."""
+    import tempfile
+
+    from fittingroom.retrieval.evaluation import load_luma
+    from fittingroom.retrieval.query_eval import (
+        calibrate_floor,
+        evaluate_queries,
+        load_query_set,
+        luma_text_pairs,
+    )
+    from fittingroom.settings import get_settings
+
+    shared = get_settings().shared_data
+    queries = queries or _default_query_set()
+    if not queries.is_file():
+        raise typer.BadParameter(f"{queries}: no such file", param_hint="--queries")
+    try:
+        cases = load_query_set(queries)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--queries") from None
+    feeds = [c / "products.jsonl" if c.is_dir() else c for c in (catalog or [])] or [
+        shared / "luma-catalog" / "products.jsonl",
+        shared / "saleor-catalog" / "products.jsonl",
+    ]
+    for feed in feeds:
+        if not feed.is_file():
+            raise typer.BadParameter(f"{feed}: no such file", param_hint="--catalog")
+    luma_feed = next((f for f in feeds if "luma" in str(f).lower()), feeds[0])
+    luma = load_luma(luma_feed)
+    tmp_ctx = (
+        tempfile.TemporaryDirectory(prefix="fittingroom-eval-")
+        if workdir is None and store_uri is None
+        else None
+    )
+    try:
+        if store_uri is None:
+            work = Path(tmp_ctx.name) if tmp_ctx is not None else workdir
+            assert work is not None
+            work.mkdir(parents=True, exist_ok=True)
+            store_uri = f"sqlite:///{work / 'catalog.db'}"
+            index_dir = work / "index"
+            encoder = None
+            for feed in feeds:
+                encoder = _ingest_feed_for_eval(
+                    feed, store_uri, index_dir, work / "images", encoder_name, encoder, quiet=as_json
+                )
+            assert encoder is not None
+            searcher, store, encoder = _open_searcher_with(store_uri, index_dir, encoder)
+        else:
+            searcher, store, encoder = _open_searcher(store_uri, index_dir, encoder_name)
+        try:
+            from fittingroom.retrieval.evaluation import detect_source
+
+            source = detect_source(store, [p.sku for p in luma])
+            report = evaluate_queries(searcher, cases)
+            report.calibration = calibrate_floor(
+                searcher, luma_text_pairs(luma), [c.q for c in cases if c.no_match], source=source
+            )
+            report.metrics["relevance_floor"] = (
+                math.nan if searcher.text_relevance_floor is None else searcher.text_relevance_floor
+            )
+        finally:
+            store.close()
+    finally:
+        if tmp_ctx is not None:
+            tmp_ctx.cleanup()
+    if as_json:
+        typer.echo(json.dumps({"encoder": encoder.name, **report.as_json()}))
+        return
+    _print_query_report(report, encoder.name)
+
+
+def _ingest_feed_for_eval(
+    feed: Path,
+    store_uri: str,
+    index_dir: Path,
+    image_dir: Path,
+    encoder_name: str | None,
+    encoder: Encoder | None,
+    *,
+    quiet: bool,
+) -> Encoder:
+    from catalog_ingest.runner import default_source, ingest_feed
+    from fittingroom.catalog.store import open_store
+    from fittingroom.settings import get_settings
+
+    encoder = encoder or _load_encoder(encoder_name or get_settings().encoder)
+    with open_store(store_uri) as store:
+        report = ingest_feed(
+            feed,
+            store=store,
+            encoder=encoder,
+            source=default_source(feed),
+            image_cache=image_dir,
+            index_dir=index_dir,
+            progress=not quiet,
+        )
+    if report.bad_rows and not quiet:
+        typer.echo(f"ingest of {feed} skipped {len(report.bad_rows)} bad rows", err=True)
+    return encoder
+
+
+def _print_query_report(report: Any, encoder_name: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Query understanding - encoder {encoder_name}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    m = report.metrics
+    rows = [
+        (
+            "Parse accuracy (every constraint right)",
+            f"{m['parse_accuracy']:.3f}",
+            ">= 0.95",
+            m["parse_accuracy"] >= 0.95,
+        ),
+        ("Top-10 results breaking a parsed constraint", f"{m['violations']:.0f}", "0", m["violations"] == 0),
+        ("Non-apparel results of garment queries", f"{m['non_apparel']:.0f}", "0", m["non_apparel"] == 0),
+        ("No-match queries flagged 'no good match'", f"{m['no_match_flagged']:.3f}", "", None),
+        ("Answerable queries with a good first hit", f"{m['answerable_good']:.3f}", "", None),
+        (
+            "Relevance floor used",
+            "n/a" if math.isnan(m["relevance_floor"]) else f"{m['relevance_floor']:.4f}",
+            "",
+            None,
+        ),
+    ]
+    for label, value, target, ok in rows:
+        mark = "" if ok is None else (" [green]ok[/green]" if ok else " [red]missed[/red]")
+        table.add_row(label, value, target + mark)
+    console.print(table)
+    cal = report.calibration
+    if cal:
+        console.print(
+            f"Floor calibration on Luma: floor {cal['floor']:.4f}, balanced accuracy "
+            f"{cal['balanced_accuracy']:.3f} ({cal['positive_hits']:.0f} relevant / {cal['negative_hits']:.0f} "
+            f"irrelevant hits; relevant p05 {cal['positive_p05']:.3f}, irrelevant p95 {cal['negative_p95']:.3f})"
+        )
+    console.print(", ".join(f"{k}: {v}" for k, v in report.counts.items()))
+    for f in report.failures:
+        console.print(f"[yellow]parse: {f['q']!r}: {'; '.join(f['errors'])}[/yellow]")
+    for v in report.violations[:20]:
+        console.print(f"[red]violation: {v['q']!r} #{v['rank']} {v['id']}: {v['why']}[/red]")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     app.command("search")(search_command)
     groups["eval"].command("retrieval")(eval_retrieval_command)
+    groups["eval"].command("queries")(eval_queries_command)

@@ -43,6 +43,12 @@ class RetrievalSettings(BaseSettings):
         default=4, ge=1, description="Image hits fetched per requested product (several images per product)."
     )
     max_text_chars: int = Field(default=1000, ge=1)
+    text_relevance_floor: float | None = Field(
+        default=None,
+        description="Score below which a text-query hit is a weak match (default: the floor calibrated "
+        "for the encoder, fittingroom.retrieval.search.RELEVANCE_FLOORS; `fittingroom eval queries` "
+        "prints the calibration).",
+    )
 
     max_upload_bytes: int = Field(
         default=15 * 1024 * 1024, ge=1, description="Largest accepted image upload."

@@ -51,6 +51,7 @@ from services.retrieval.schemas import (
     Health,
     ImageOut,
     IndexInfo,
+    ParsedQueryOut,
     ProductOut,
     ProductSummary,
     QueryEcho,
@@ -82,7 +83,11 @@ class RetrievalState:
         self.holder = holder
         self.fetcher = fetcher
         self.searcher = Searcher(
-            store, holder.require, encoder, candidate_multiplier=settings.candidate_multiplier
+            store,
+            holder.require,
+            encoder,
+            candidate_multiplier=settings.candidate_multiplier,
+            text_relevance_floor=settings.text_relevance_floor,
         )
 
 
@@ -194,10 +199,15 @@ def create_app(
                 **summary_fields(request, st, h.product, h.image),
                 score=round(h.score, 6),
                 image=image_out(request, st, h.image),
+                match=h.match,
             )
             for h in page.hits
         ]
+        parsed = page.parsed
         return SearchResponse(
+            parsed=ParsedQueryOut.model_validate(parsed.as_dict()) if parsed is not None else None,
+            corrected=parsed.corrected_text if parsed is not None else None,
+            no_good_match=page.no_good_match,
             results=results,
             k=page.k,
             offset=page.offset,
@@ -264,6 +274,8 @@ def create_app(
                     offset=offset,
                     flt=flt,
                 )
+            elif text and image is None:  # understood: constraints filter, the rest is embedded
+                page = await run_in_threadpool(st.searcher.search_text, text, k=k, offset=offset, flt=flt)
             else:
                 query = Query(image=image, text=text, image_weight=weight)
                 page = await run_in_threadpool(st.searcher.search, query, k=k, offset=offset, flt=flt)

@@ -95,6 +95,37 @@ class ProductSummary(BaseModel):
 class SearchResult(ProductSummary):
     score: float = Field(description="Cosine similarity of the best matching image, higher is better.")
     image: ImageOut = Field(description="The product image that matched the query best.")
+    match: str | None = Field(
+        default=None, description="'good' or 'weak' (below the relevance floor) for text queries."
+    )
+
+
+class ParsedConstraint(BaseModel):
+    """A constraint read from the text (a removable chip): applied as a filter."""
+
+    kind: str = Field(description="price, color, gender, category, brand or size.")
+    value: str = Field(description="Canonical value, e.g. 'gray', 'women', 'hoodie', '<= 50 USD'.")
+    text: str = Field(description="The words of the query it came from.")
+    start: int = Field(description="Character offset of `text` in the query.")
+    end: int
+    min_price: float | None = None
+    max_price: float | None = None
+    currency: str | None = None
+    garment_category: str | None = None
+
+
+class DroppedConstraint(BaseModel):
+    kind: str
+    text: str
+    start: int
+    end: int
+    reason: str = Field(description="Why it was not applied, e.g. 'unknown currency'.")
+
+
+class ParsedQueryOut(BaseModel):
+    constraints: list[ParsedConstraint] = Field(default_factory=list)
+    dropped: list[DroppedConstraint] = Field(default_factory=list)
+    residual: str = Field(description="What was embedded once the constraints were taken out.")
 
 
 class QueryEcho(BaseModel):
@@ -112,6 +143,11 @@ class SearchResponse(BaseModel):
     next_offset: int | None = Field(description="Offset of the next page, null on the last page.")
     query: QueryEcho
     took_ms: float
+    parsed: ParsedQueryOut | None = Field(default=None, description="How the text was understood.")
+    corrected: str | None = Field(default=None, description="Spelling-corrected text: 'showing results for'.")
+    no_good_match: bool = Field(
+        default=False, description="No result reaches the relevance floor: the results are the nearest ones."
+    )
 
 
 class ProductOut(ProductSummary):

@@ -333,6 +333,9 @@ def test_luma_catalog_maps_every_variant_image() -> None:
         (["Gear", "Bags"], GarmentCategory.bag_accessory),
         (["Gear", "Watches"], GarmentCategory.bag_accessory),
         (["Gear", "Fitness Equipment"], GarmentCategory.other),
+        (["Accessories", "Audiobooks"], GarmentCategory.other),  # a grouping decides only as the leaf
+        (["Accessories", "Homewares"], GarmentCategory.other),
+        (["Women", "Accessories"], GarmentCategory.bag_accessory),
         ([], GarmentCategory.other),
     ],
 )

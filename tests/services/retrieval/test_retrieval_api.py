@@ -324,3 +324,24 @@ def test_nothing_loads_at_import_or_create(monkeypatch, tmp_path):
         assert calls == ["whatever"]
         assert c.get("/healthz").json()["encoder"] == "fake-color"
     store.close()
+
+
+def test_text_is_understood_parsed_constraints_filter(client):
+    body = client.post("/search", json={"text": "red tee under $25", "k": 8}).json()
+    assert body["results"] and all(r["price"] <= 25 for r in body["results"])
+    price = next(c for c in body["parsed"]["constraints"] if c["kind"] == "price")
+    assert (price["max_price"], price["currency"], price["text"]) == (25.0, "USD", "under $25")
+    assert "red tee under $25"[price["start"] : price["end"]] == "under $25"
+    assert body["parsed"]["residual"] == "red tee" and body["corrected"] is None
+    assert body["no_good_match"] is False
+
+
+def test_typos_bad_prices_and_nothing_matching(client):
+    body = client.post("/search", json={"text": "red hoddie"}).json()
+    assert body["corrected"] == "red hoodie" and body["results"][0]["uid"] == "test:H1"
+    body = client.post("/search", json={"text": "tee under $-5"}).json()
+    assert body["parsed"]["dropped"][0]["kind"] == "price" and body["results"]
+    body = client.post("/search", json={"text": "dress under $5"}).json()
+    assert body["results"] == [] and body["no_good_match"] is True
+    r = client.post("/search", json={"text": "x" * 10_000})
+    assert r.status_code == 422

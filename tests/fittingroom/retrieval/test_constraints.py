@@ -1,0 +1,81 @@
+"""CatalogFacets: each constraint kind as an id filter, the apparel gate, effective gender."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product
+from fittingroom.retrieval.constraints import CatalogFacets, effective_gender
+from fittingroom.retrieval.lexicon import QueryLexicon
+from fittingroom.retrieval.query import QueryParser
+
+
+def product(
+    pid, garment, *, price=10.0, currency="USD", gender=None, brand=None, sizes=(), path=("Shop",), title="x"
+):
+    return Product(
+        source="s",
+        id=pid,
+        title=title,
+        garment_category=garment,
+        category_path=list(path),
+        price=price,
+        currency=currency,
+        gender=gender,
+        brand=brand,
+        sizes=list(sizes),
+        images=[ImageRecord(url=f"{pid}.jpg", sha256=pid * 16, vector_id=int(pid))],
+    )
+
+
+PRODUCTS = [
+    product("1", GarmentCategory.top, price=20, gender="men", brand="Acme", sizes=["S", "M"]),
+    product("2", GarmentCategory.top, price=60, gender="women", brand="Acme", sizes=["L"]),
+    product("3", GarmentCategory.bottom, price=30, currency="EUR", gender="unisex"),
+    product("4", GarmentCategory.other, price=5, path=("Groceries", "Juices"), title="Apple juice"),
+    product("5", GarmentCategory.top, price=None, title="Women's tee"),
+]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    lexicon = QueryLexicon.from_products(PRODUCTS)
+    return QueryParser(lexicon), CatalogFacets.from_products(PRODUCTS, lexicon)
+
+
+def allowed(setup, text: str) -> set[int] | None:
+    parser, facets = setup
+    ids = facets.allowed_ids(parser.parse(text))
+    return None if ids is None else set(np.asarray(ids).tolist())
+
+
+def test_no_constraint_no_filter(setup) -> None:
+    assert allowed(setup, "something nice") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        ("under 40", {1, 3, 4}),  # no price (5) never matches a price bound
+        ("under $40", {1, 4}),  # "$": priced in USD
+        ("under 40 eur", {3}),  # a currency keeps the products priced in it
+        ("over 50", {2}),
+        ("tee", {1, 2, 5}),  # garment category top
+        ("juice", {4}),  # a catalog category outside the garment taxonomy: its path
+        ("acme tee", {1, 2}),
+        ("tee for women", {2, 5}),  # 5 is women's by its title
+        ("shorts for men", {3}),  # unisex matches
+        ("size L", {2, 3, 5}),  # unknown sizes match; the apparel gate drops the juice
+        ("women's", {2, 3, 5}),
+        ("tee under $10", set()),
+    ],
+)
+def test_each_constraint_kind(setup, text, expect) -> None:
+    assert allowed(setup, text) == expect
+
+
+def test_effective_gender() -> None:
+    assert effective_gender(product("9", GarmentCategory.top, gender="Women")) == "women"
+    assert effective_gender(product("9", GarmentCategory.top, path=("Men", "Tops"))) == "men"
+    assert effective_gender(product("9", GarmentCategory.top)) is None

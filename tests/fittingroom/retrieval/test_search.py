@@ -1,0 +1,127 @@
+"""Searcher.search_text: parsed constraints filter inside the index search, relevance floor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product, vector_id_for
+from fittingroom.catalog.sqlite import SQLiteStore
+from fittingroom.index import VectorIndex, sync_index
+from fittingroom.models.encoders.base import Query, l2_normalize
+from fittingroom.retrieval.search import Searcher
+
+WORDS = ["red", "blue", "black", "hoodie", "tee", "jacket", "mug", "juice"]
+
+
+class WordEncoder:
+    """Bag of words over ``WORDS`` (plus a constant), so a word finds the products titled with it."""
+
+    name = "fake-words"
+    dim = len(WORDS) + 1
+
+    def embed(self, text: str) -> np.ndarray:
+        words = text.lower().split()
+        return np.asarray([words.count(w) for w in WORDS] + [0.3], np.float32)
+
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        return l2_normalize(np.stack([self.embed(q.text or "") for q in queries]))
+
+
+SPECS = [
+    # id, title, garment category, gender, price
+    ("H1", "Red hoodie", GarmentCategory.top, "men", 30.0),
+    ("H2", "Red hoodie deluxe", GarmentCategory.top, "men", 90.0),
+    ("H3", "Blue hoodie", GarmentCategory.top, "women", 45.0),
+    ("H4", "Black hoodie", GarmentCategory.top, None, 25.0),
+    ("T1", "Red tee", GarmentCategory.top, "women", 15.0),
+    ("J1", "Red jacket", GarmentCategory.outerwear, "men", 60.0),
+    ("M1", "Red hoodie mug", GarmentCategory.other, None, 9.0),
+    ("M2", "Juice", GarmentCategory.other, None, 2.0),
+]
+
+
+@pytest.fixture()
+def searcher(tmp_path):
+    store = SQLiteStore(tmp_path / "c.db")
+    enc = WordEncoder()
+    products = []
+    for pid, title, garment, gender, price in SPECS:
+        sha = f"{pid:0>64}"
+        products.append(
+            Product(
+                source="t",
+                id=pid,
+                title=title,
+                garment_category=garment,
+                category_path=["Shop", garment.value],
+                gender=gender,
+                price=price,
+                currency="USD",
+                images=[ImageRecord(url=f"{pid}.png", sha256=sha, vector_id=vector_id_for("t", pid, sha))],
+            )
+        )
+    store.upsert_products(products)
+    vids = [p.images[0].vector_id for p in products]
+    store.put_embeddings(enc.name, vids, l2_normalize(np.stack([enc.embed(p.title) for p in products])))
+    sync_index(store, enc.name, tmp_path / "index")
+    yield Searcher(store, VectorIndex.open(tmp_path / "index", enc.name), enc)
+    store.close()
+
+
+def ids(page) -> list[str]:
+    return [h.product.id for h in page.hits]
+
+
+def test_a_parsed_price_bound_never_returns_items_above_it(searcher) -> None:
+    unfiltered = ids(searcher.search(Query(text="red hoodie"), k=8))
+    assert "H2" in unfiltered[:3]  # the 90-dollar hoodie would rank near the top
+    for text, bound in [("red hoodie under $50", 50.0), ("red hoodie less than 26", 26.0)]:
+        page = searcher.search_text(text, k=8)
+        assert page.hits and all(h.product.price <= bound for h in page.hits)
+    page = searcher.search_text("red hoodie under $50", k=8)
+    assert ids(page)[0] == "H1" and "H2" not in ids(page)
+    # the filter is inside the index search: the page is filled from the allowed products
+    assert set(ids(page)) == {"H1", "H3", "H4", "T1"}
+
+
+def test_garment_queries_never_return_non_apparel(searcher) -> None:
+    page = searcher.search_text("red hoodie", k=8)
+    assert "M1" not in ids(page) and "M2" not in ids(page)
+    assert all(h.product.garment_category is GarmentCategory.top for h in page.hits)
+    assert "M1" in ids(searcher.search(Query(text="red hoodie"), k=8))  # without understanding it is there
+
+
+def test_gender_filter_keeps_unknown_gender(searcher) -> None:
+    page = searcher.search_text("hoodie for women", k=8)
+    # women's tops (the category is the garment category) and unknown gender; no men's
+    assert set(ids(page)) == {"H3", "H4", "T1"}
+
+
+def test_typo_is_corrected_before_embedding(searcher) -> None:
+    page = searcher.search_text("red hoddie", k=3)
+    assert page.parsed is not None and page.parsed.corrected_text == "red hoodie"
+    assert page.parsed.residual == "red hoodie"
+    assert ids(page)[0] == "H1"
+
+
+def test_relevance_floor_labels_hits_and_no_good_match(searcher) -> None:
+    searcher.text_relevance_floor = 0.8
+    page = searcher.search_text("red hoodie", k=8)
+    assert page.hits[0].match == "good" and page.hits[-1].match == "weak"
+    assert not page.no_good_match and page.relevance_floor == 0.8
+    page = searcher.search_text("juice tee", k=3)  # nothing is both: every hit is below the floor
+    assert page.hits and all(h.match == "weak" for h in page.hits) and page.no_good_match
+    nothing = searcher.search_text("jacket under $10", k=3)  # no product satisfies the constraints
+    assert nothing.hits == [] and nothing.no_good_match
+
+
+def test_vocabulary_is_rebuilt_for_a_new_catalog_generation(searcher) -> None:
+    parser, facets = searcher.understanding()
+    assert searcher.understanding()[0] is parser  # cached
+    p = searcher.store.get_product("t", "M2")
+    assert p is not None
+    searcher.store.delete_products([("t", "M2")])
+    assert searcher.understanding()[1] is not facets and len(searcher.understanding()[1]) == len(facets) - 1
