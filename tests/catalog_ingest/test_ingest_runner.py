@@ -425,3 +425,15 @@ def test_annotator_reuses_the_encoders_image_features(env: Env) -> None:
     later = FeatureAnnotator()
     report = env.run(other, FeatureEncoder(), annotators=[later])
     assert (report.embedded, report.annotated, later.seen, later.features) == (0, 2, 2, [])
+
+
+def test_the_report_counts_products_without_a_shop_link(env: Env) -> None:
+    records = gmc_records(3, env.root / "img")
+    records[1].pop("link")
+    records[2]["link"] = "javascript:alert(1)"
+    report = env.run(write_jsonl(env.root / "shop.jsonl", records))
+    assert report.without_link == 2
+    assert report.to_dict()["without_link"] == 2
+    assert ("products without a shop link", "2") in report.summary_rows()
+    stored = env.store.get_product("shop", "P2")
+    assert stored is not None and stored.link is None
