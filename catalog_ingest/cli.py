@@ -5,6 +5,7 @@ Nothing heavy is imported at module level (``fittingroom --help`` stays fast).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -63,6 +64,15 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 "Luma layout detected automatically.",
             ),
         ] = None,
+        link_template: Annotated[
+            str | None,
+            typer.Option(
+                help="Shop link of products whose feed row has no link, e.g. "
+                "'https://shop.example/p/{id}' ({FIELD} = a feed field, URL-quoted). Default: the "
+                "preset's (luma: INGEST_LUMA_STORE_URL/{url_key}.html, saleor: "
+                "INGEST_SALEOR_STORE_URL/products/{slug}/).",
+            ),
+        ] = None,
         source: Annotated[
             str | None,
             typer.Option(
@@ -116,6 +126,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         Ctrl-C keeps what was committed: run the same command again to resume.
         """
         from catalog_ingest.annotators import load_default_annotators
+        from catalog_ingest.links import check_template
         from catalog_ingest.mapper import FieldMapping, MappingError
         from catalog_ingest.readers import FeedError, FeedFormat
         from catalog_ingest.runner import (
@@ -138,7 +149,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             raise _fail(f"{feed}: feed file not found", 2)
         try:
             mapping = FieldMapping.parse(map_ or [])
-        except MappingError as exc:
+            if link_template:
+                mapping = dataclasses.replace(mapping, link_template=check_template(link_template))
+        except (MappingError, ValueError) as exc:
             raise _fail(str(exc), 2) from exc
         fmt = None
         if feed_format is not None:

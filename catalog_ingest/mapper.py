@@ -7,7 +7,9 @@ field                       use
 =========================== ============================================================
 id                          required; the product id unless ``item_group_id`` is set
 title                       required
-description, link, brand    copied
+description, brand          copied
+link                        the shop link (http(s) only); without one, built from a link
+                            template (``catalog_ingest.links``: ``luma`` / ``saleor`` presets)
 image_link                  required (or ``images``); the main image of the row
 additional_image_link       more images: a comma-separated string or a list
 price                       ``'52.00 USD'``, ``'$52'``, ``'52,00 €'`` or a number; parsed
@@ -54,6 +56,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from catalog_ingest.links import PRESET_LINK_TEMPLATES, LinkSettings, build_link, get_link_settings, safe_link
 from fittingroom.catalog.garments import garment_category_for
 from fittingroom.catalog.models import GarmentCategory, Product
 from fittingroom.values import currency_code, normalise_color, normalise_gender, parse_price
@@ -139,10 +142,13 @@ class FieldMapping:
     """Renames (feed field -> canonical field) and an optional preset applied first.
 
     ``preset=None`` auto-detects a preset from the first record (``luma`` layout or plain GMC).
+    ``link_template`` builds the shop link of records without a ``link`` (``catalog_ingest.links``;
+    default: the preset's template).
     """
 
     renames: Mapping[str, str] = field(default_factory=dict)
     preset: str | None = None
+    link_template: str | None = None
 
     @classmethod
     def parse(cls, specs: Sequence[str]) -> FieldMapping:
@@ -301,13 +307,18 @@ class _Row:
 class FeedMapper:
     """Maps feed records of one source to ``ProductDraft``s (see the module docstring)."""
 
-    def __init__(self, source: str, mapping: FieldMapping | None = None) -> None:
+    def __init__(
+        self, source: str, mapping: FieldMapping | None = None, *, links: LinkSettings | None = None
+    ) -> None:
         if not source:
             raise ValueError("source must be a non-empty name")
         self.source = source
         self.mapping = mapping or FieldMapping()
+        self.links = links
         self._renames: dict[str, str] | None = None
         self._defaults: dict[str, Any] = {}
+        self._link_template: str | None = None
+        self._store_url: str | None = None
 
     def map_records(
         self, records: Iterable[tuple[int, Mapping[str, Any]]]
@@ -322,12 +333,17 @@ class FeedMapper:
         for line, record in records:
             if self._renames is None:
                 self._renames = self.mapping.resolved(record)
-                self._defaults = PRESET_DEFAULTS.get(self.mapping.preset_for(record), {})
+                preset = self.mapping.preset_for(record)
+                self._defaults = PRESET_DEFAULTS.get(preset, {})
+                self._link_template = self.mapping.link_template or PRESET_LINK_TEMPLATES.get(preset)
+                self._store_url = (self.links or get_link_settings()).store_url(preset)
             try:
                 renamed = _rename(record, self._renames)
                 for name, value in self._defaults.items():
                     if renamed.get(name) in (None, ""):
                         renamed[name] = value
+                if safe_link(renamed.get("link")) is None and self._link_template:
+                    renamed["link"] = build_link(self._link_template, {**record, **renamed}, self._store_url)
                 row = self._row(line, renamed)
             except RowError as exc:
                 pid = record.get("id") or record.get("sku")
@@ -413,7 +429,7 @@ class FeedMapper:
             group=_text(rec.get("item_group_id")) or None,
             title=title,
             description=_text(rec.get("description")),
-            link=_text(rec.get("link")) or None,
+            link=safe_link(_text(rec.get("link"))),
             brand=_text(rec.get("brand")) or None,
             price=price,
             currency=currency,

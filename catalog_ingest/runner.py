@@ -82,6 +82,7 @@ class IngestReport:
     encoder: str
     records: int = 0
     products: int = 0
+    without_link: int = 0
     new: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -110,6 +111,7 @@ class IngestReport:
             "encoder": self.encoder,
             "records": self.records,
             "products": self.products,
+            "without_link": self.without_link,
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
@@ -137,6 +139,7 @@ class IngestReport:
             ("encoder", self.encoder),
             ("records read", str(self.records)),
             ("products in feed", str(self.products)),
+            ("products without a shop link", str(self.without_link)),
             ("new", str(self.new)),
             ("updated", str(self.updated)),
             ("unchanged", str(self.unchanged)),
@@ -560,6 +563,7 @@ def _run(
     drafts, issues = FeedMapper(source, mapping).map_records(count(rows))
     report.bad_rows += [BadRow(label, i.line, i.reason, i.product_id) for i in issues]
     report.products = len(drafts)
+    report.without_link = sum(1 for d in drafts if not d.product.link)
     feed_keys = {d.key for d in drafts} | {(source, i.product_id) for i in issues if i.product_id}
 
     marker = _rebuild_marker(index_path, encoder.name)

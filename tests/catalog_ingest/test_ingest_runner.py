@@ -481,3 +481,15 @@ def test_ingest_records_runs_the_feed_path_in_memory(env: Env) -> None:
     with pytest.raises(ValueError, match="invalid source name"):
         ingest_records(records, store=env.store, encoder=PixelStatsEncoder(), source="a:b", **kw)
     assert_consistent(env.store, env.sync)
+
+
+def test_the_report_counts_products_without_a_shop_link(env: Env) -> None:
+    records = gmc_records(3, env.root / "img")
+    records[1].pop("link")
+    records[2]["link"] = "javascript:alert(1)"
+    report = env.run(write_jsonl(env.root / "shop.jsonl", records))
+    assert report.without_link == 2
+    assert report.to_dict()["without_link"] == 2
+    assert ("products without a shop link", "2") in report.summary_rows()
+    stored = env.store.get_product("shop", "P2")
+    assert stored is not None and stored.link is None
