@@ -186,7 +186,9 @@ def tryon_image(
         return preferred
     eligible = [img for img in product.images if _mode(img, product) is TryOnMode.product_only]
     if eligible:
-        return max(eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0)
+        return max(
+            eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0
+        )
     on_model = [img for img in product.images if _mode(img, product) is TryOnMode.on_model]
     if on_model:
         if preferred is not None and preferred in on_model:

@@ -134,7 +134,9 @@ def worn_garment_mask(
     return mask, source
 
 
-def cutout(rgb: np.ndarray, mask: np.ndarray, lm: np.ndarray, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def cutout(
+    rgb: np.ndarray, mask: np.ndarray, lm: np.ndarray, margin: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """RGBA uint8 (h, w, 4) crop of ``mask``'s bounding box, and ``lm`` moved into the crop's pixels."""
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
@@ -202,4 +204,3 @@ class OnModelExtractor:
 def rgba_image(prep: GarmentPrep) -> Image.Image:
     """The cut-out as a PIL RGBA image (transparent outside the garment)."""
     return Image.fromarray(np.dstack([prep.image, prep.mask.astype(np.uint8) * 255]), "RGBA")
-

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.catalog.models import TryOnMode
+from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.tryon.garment import GarmentPrep, GarmentPreprocessor
 from fittingroom.tryon.onmodel import OnModelExtractor
 from fittingroom.tryon.person import (
@@ -266,7 +266,8 @@ class TryOnService:
             cached = self._results.get(key)
         if cached is not None:
             job.result_png, job.status, job.progress, job.stage = cached, JobStatus.done, 1.0, "cached"
-            job.quality = assess(person_prep, np.asarray(Image.open(io.BytesIO(cached)).convert("RGB"))).as_dict()
+            cached_rgb = np.asarray(Image.open(io.BytesIO(cached)).convert("RGB"))
+            job.quality = assess(person_prep, cached_rgb).as_dict()
             return job
         if self._executor is None:
             raise BackendUnavailable("the try-on service is not started")
@@ -291,7 +292,8 @@ class TryOnService:
             person_img = Image.fromarray(person_prep.image)
             if garment_prep.landmarks is not None:  # on-model source: the cut-out on white
                 white = np.full_like(garment_prep.image, 255)
-                garment_img = Image.fromarray(np.where(garment_prep.mask[:, :, None], garment_prep.image, white))
+                cut = np.where(garment_prep.mask[:, :, None], garment_prep.image, white)
+                garment_img = Image.fromarray(cut)
             else:
                 garment_img = decode_image(
                     garment_data, max_side=self.settings.max_side, max_pixels=self.settings.max_image_pixels
