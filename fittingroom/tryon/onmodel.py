@@ -134,6 +134,16 @@ def worn_garment_mask(
     return mask, source
 
 
+def drop_specks(mask: np.ndarray, min_share: float = 0.05) -> np.ndarray:
+    """``mask`` without connected components smaller than ``min_share`` of the largest, bool (H, W)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask.astype(bool)
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.nonzero(areas >= min_share * areas.max())[0] + 1
+    return np.isin(labels, keep)
+
+
 def cutout(
     rgb: np.ndarray, mask: np.ndarray, lm: np.ndarray, margin: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -149,6 +159,64 @@ def cutout(
     moved[:, 0] -= x0
     moved[:, 1] -= y0
     return np.ascontiguousarray(rgba), moved
+
+
+def skin_mask(rgb: np.ndarray) -> np.ndarray:
+    """Skin-coloured pixels (YCrCb box, Cr 135..180, Cb 85..135), bool (H, W)."""
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    cr, cb = ycc[:, :, 1], ycc[:, :, 2]
+    return (cr >= 135) & (cr <= 180) & (cb >= 85) & (cb <= 135)
+
+
+def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarray, str]:
+    """Worn bottom of a waist-down studio photo (no pose found: no face, no shoulders), bool (H, W).
+
+    The model (background removal of the plain studio background) minus skin and the lowest 7 % of
+    its height (shoes), the largest component; refined by SAM (positive points deep inside that mask,
+    negative points on the skin) when configured. Raises TryOnInputError when nothing is left.
+    """
+    from fittingroom.tryon.garment import remove_background
+
+    body = remove_background(Image.fromarray(rgb))
+    ys = np.nonzero(body.any(1))[0]
+    cut = np.zeros_like(body)
+    cut[: int(ys[-1] - 0.07 * (ys[-1] - ys[0]))] = True
+    rough = (body & ~skin_mask(rgb) & cut).astype(np.uint8)
+    rough = cv2.morphologyEx(rough, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(rough, connectivity=8)
+    if n <= 1:
+        raise TryOnInputError("no garment found on the model in the product photo")
+    rough = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    if sam is None:
+        return rough, "colour"
+    dist = cv2.distanceTransform(rough.astype(np.uint8), cv2.DIST_L2, 5)
+    ry = np.nonzero(rough.any(1))[0]
+    pos = []
+    for frac in (0.15, 0.5, 0.85):
+        y = int(ry[0] + frac * (ry[-1] - ry[0]))
+        x = int(np.argmax(dist[y]))
+        if dist[y, x] > 0:
+            pos.append((x, y))
+    skin = skin_mask(rgb) & body & ~rough
+    sy, sx = np.nonzero(cv2.erode(skin.astype(np.uint8), np.ones((9, 9), np.uint8)))
+    neg = [(int(sx[i]), int(sy[i])) for i in np.linspace(0, len(sx) - 1, 4).astype(int)] if len(sx) else []
+    pts = np.array(pos + neg, np.float32).reshape(-1, 2)
+    labels_ = np.array([1] * len(pos) + [0] * len(neg), np.int32)
+    xs, ys2 = np.nonzero(rough.T)
+    box = np.array([xs.min(), ys2.min(), xs.max(), ys2.max()], np.float32)
+    emb = sam.embed(Image.fromarray(rgb))
+    logits = sam.upscale(emb, sam.predict(emb, pts, labels_, box=box))
+    best, best_iou = None, 0.0
+    for k in range(logits.shape[0]):
+        m = (logits[k] > 0.0) & body
+        if not m.any():
+            continue
+        iou = float((m & rough).sum()) / float((m | rough).sum())
+        if iou > best_iou:
+            best, best_iou = m, iou
+    if best is not None and best_iou >= 0.5:
+        return best, "sam"
+    return rough, "colour"
 
 
 class OnModelExtractor:
@@ -175,16 +243,22 @@ class OnModelExtractor:
             return hit
         rgb = np.ascontiguousarray(np.asarray(decode_image(data, max_side=self.max_side).convert("RGB")))
         selfie, pose_seg, lm = self.analyzer.run(rgb)
-        if lm is None or selfie is None:
-            raise TryOnInputError("no model found in the on-model product photo")
-        person = selfie > 0.5
-        if pose_seg is not None:
-            person |= pose_seg > 0.5
+        no_pose = lm is None or selfie is None or not (lm[[L_HIP, R_HIP], 2] >= MIN_VIS).all()
         try:
-            mask, source = worn_garment_mask(rgb, person, lm, category, self.sam)
+            if no_pose and category is TryOnCategory.bottom:  # waist-down shot: no face, no shoulders
+                mask, source = bottom_mask_without_pose(rgb, self.sam)
+                lm = None
+            elif lm is None or selfie is None:
+                raise TryOnInputError("no model found in the photo")
+            else:
+                person = selfie > 0.5
+                if pose_seg is not None:
+                    person |= pose_seg > 0.5
+                mask, source = worn_garment_mask(rgb, person, lm, category, self.sam)
         except TryOnInputError as e:
             raise TryOnInputError(f"on-model product photo: {e.reason}") from None
-        rgba, crop_lm = cutout(rgb, mask, lm)
+        mask = drop_specks(mask)
+        rgba, crop_lm = cutout(rgb, mask, lm if lm is not None else np.zeros((33, 3), np.float32))
         gmask = rgba[:, :, 3] > 127
         bbox, kp = keypoints_from_mask(gmask)
         prep = GarmentPrep(
@@ -193,7 +267,7 @@ class OnModelExtractor:
             gmask,
             bbox,
             kp,
-            landmarks=crop_lm.astype(np.float32),
+            landmarks=crop_lm.astype(np.float32) if lm is not None else None,
             source=f"on_model/{source}",
         )
         with self._lock:
