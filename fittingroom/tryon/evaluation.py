@@ -315,7 +315,8 @@ def run_eval(
 
 
 def draw_sheet(tiles: list[tuple[Image.Image, Image.Image, Image.Image, str, str]], path: Path) -> Path:
-    """Contact sheet PNG: one row per result, person | garment | render | quality text."""
+    """Contact sheet PNG (256-colour palette): one row per result, person | garment | render | quality
+    text (verdict in green or red, then the scores); 576 px wide, 256 px per row."""
     tw, th = 144, 256
     img = Image.new("RGB", (4 * tw, th * len(tiles)), "white")
     draw = ImageDraw.Draw(img)
@@ -326,5 +327,6 @@ def draw_sheet(tiles: list[tuple[Image.Image, Image.Image, Image.Image, str, str
         draw.multiline_text((3 * tw + 6, i * th + 6), label, fill=colour, spacing=3)
         draw.line([(0, i * th), (4 * tw, i * th)], fill=(200, 200, 200))
     path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path, optimize=True)
+    # adaptive 256-colour palette: a sheet of 20 rows stays around 1 MB (for the README)
+    img.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
     return path

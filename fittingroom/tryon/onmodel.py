@@ -254,7 +254,13 @@ class OnModelExtractor:
                 person = selfie > 0.5
                 if pose_seg is not None:
                     person |= pose_seg > 0.5
-                mask, source = worn_garment_mask(rgb, person, lm, category, self.sam)
+                try:
+                    mask, source = worn_garment_mask(rgb, person, lm, category, self.sam)
+                except TryOnInputError:
+                    if category is not TryOnCategory.bottom:
+                        raise
+                    mask, source = bottom_mask_without_pose(rgb, self.sam)  # legs cropped or hidden
+                    lm = None
         except TryOnInputError as e:
             raise TryOnInputError(f"on-model product photo: {e.reason}") from None
         mask = drop_specks(mask)
