@@ -113,7 +113,9 @@ class Product(BaseModel):
 
     @model_validator(mode="after")
     def _fill_tryon_modes(self) -> Product:
-        """Images classified but without a ``tryon_mode`` get the one ``tryon_mode_for`` derives."""
+        """Images classified but without a ``tryon_mode`` get the one ``tryon_mode_for`` derives, so it
+        is stored with the product. (The rule itself, :func:`tryon_image`, re-derives the mode from the
+        classifier fields, so an ImageRecord shared between products never answers with a stale one.)"""
         for img in self.images:
             if img.tryon_mode is None:
                 img.tryon_mode, img.tryon_mode_reason = tryon_mode_for(img, self.garment_category)
@@ -168,7 +170,8 @@ def tryon_mode_for(
 
 
 def _mode(image: ImageRecord, product: Product) -> TryOnMode | None:
-    return image.tryon_mode or tryon_mode_for(image, product.garment_category)[0]
+    derived = tryon_mode_for(image, product.garment_category)[0]
+    return derived if derived is not None else image.tryon_mode
 
 
 def tryon_image(
