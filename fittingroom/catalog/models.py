@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 
 class GarmentCategory(StrEnum):
@@ -33,6 +33,15 @@ class PhotoType(StrEnum):
     product_only = "product_only"
     on_model = "on_model"
     other = "other"
+
+
+class TryOnMode(StrEnum):
+    """How an image serves try-on: a product-only shot as is, an on-model photo after the worn
+    garment is cut out of it, or not at all (``tryon_mode_reason`` says why)."""
+
+    product_only = "product_only"
+    on_model = "on_model"
+    none = "none"
 
 
 TRYON_CATEGORIES = frozenset(
@@ -75,6 +84,9 @@ class ImageRecord(BaseModel):
     garment_category_probs: dict[str, float] | None = None
     tryon_eligible: bool | None = None
     tryon_eligible_prob: float | None = None
+    # Derived from the fields above and the product's category (``tryon_mode_for``); None = unclassified.
+    tryon_mode: TryOnMode | None = None
+    tryon_mode_reason: str | None = Field(default=None, description="Why the image cannot serve try-on.")
 
 
 class Product(BaseModel):
@@ -99,6 +111,16 @@ class Product(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @model_validator(mode="after")
+    def _fill_tryon_modes(self) -> Product:
+        """Images classified but without a ``tryon_mode`` get the one ``tryon_mode_for`` derives, so it
+        is stored with the product. (The rule itself, :func:`tryon_image`, re-derives the mode from the
+        classifier fields, so an ImageRecord shared between products never answers with a stale one.)"""
+        for img in self.images:
+            if img.tryon_mode is None:
+                img.tryon_mode, img.tryon_mode_reason = tryon_mode_for(img, self.garment_category)
+        return self
+
     @property
     def uid(self) -> str:
         """Global product id used by the APIs: ``'{source}:{id}'``."""
@@ -122,21 +144,59 @@ def split_uid(uid: str) -> tuple[str, str]:
     return source, pid
 
 
+def tryon_mode_for(
+    image: ImageRecord, product_category: GarmentCategory | None = None
+) -> tuple[TryOnMode | None, str | None]:
+    """(mode, reason for ``none``) of one image from the eligibility classifier's output.
+
+    ``product_only`` when the classifier marks the image try-on eligible; ``on_model`` when it
+    says the photo shows the garment on a model and the garment category (the product's, else
+    the classifier's) is one try-on renders; ``none`` otherwise; (None, None) when unclassified.
+    """
+    if image.tryon_eligible is None and image.photo_type is None:
+        return None, None
+    if image.tryon_eligible:
+        return TryOnMode.product_only, None
+    category = product_category or image.garment_category_pred
+    if image.photo_type is PhotoType.on_model:
+        if category is None:
+            return TryOnMode.none, "on-model photo of an unknown garment category"
+        if category not in TRYON_CATEGORIES:
+            return TryOnMode.none, f"on-model photo of a {category.value}, not a try-on category"
+        return TryOnMode.on_model, None
+    if image.photo_type is PhotoType.product_only:
+        return TryOnMode.none, "product-only shot the classifier does not trust for try-on"
+    return TryOnMode.none, "not a garment photo (neither product-only nor on-model)"
+
+
+def _mode(image: ImageRecord, product: Product) -> TryOnMode | None:
+    derived = tryon_mode_for(image, product.garment_category)[0]
+    return derived if derived is not None else image.tryon_mode
+
+
 def tryon_image(
     product: Product, preferred: ImageRecord | None = None, *, unclassified_ok: bool = False
 ) -> ImageRecord | None:
-    """The one rule for which product image feeds try-on.
+    """The one rule for which product image feeds try-on (its ``tryon_mode`` says how).
 
     ``preferred`` (e.g. the image a search matched) when it is eligible, else the eligible
-    image the classifier is most confident about. With ``unclassified_ok`` (try-on of a
+    product-only image the classifier is most confident about, else an ``on_model`` image
+    (``preferred``, then the main image, then the first). With ``unclassified_ok`` (try-on of a
     catalog that was ingested without the classifier), the first image when no image of the
     product was classified and the product is not marked ineligible. None otherwise.
     """
-    if preferred is not None and preferred.tryon_eligible:
+    if preferred is not None and _mode(preferred, product) is TryOnMode.product_only:
         return preferred
-    eligible = [img for img in product.images if img.tryon_eligible]
+    eligible = [img for img in product.images if _mode(img, product) is TryOnMode.product_only]
     if eligible:
-        return max(eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0)
+        return max(
+            eligible, key=lambda img: img.tryon_eligible_prob if img.tryon_eligible_prob is not None else 0.0
+        )
+    on_model = [img for img in product.images if _mode(img, product) is TryOnMode.on_model]
+    if on_model:
+        if preferred is not None and preferred in on_model:
+            return preferred
+        return next((img for img in on_model if img.is_main), on_model[0])
     unclassified = all(img.tryon_eligible is None for img in product.images)
     if unclassified_ok and product.images and unclassified and product.tryon_eligible is not False:
         return product.images[0]

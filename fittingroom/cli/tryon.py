@@ -143,6 +143,35 @@ def eval_tryon_command(
             "(default) or from the source datasets' file names.",
         ),
     ] = True,
+    sheet: Annotated[
+        Path | None, typer.Option("--sheet", help="Write the contact sheet (person | garment | render | quality) here.")
+    ] = None,
+    on_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--on-model",
+            help="Extra garment cut out of an on-model catalog photo, PATH=CATEGORY (repeatable), "
+            "e.g. shared_data/luma-catalog/images/m/h/mh01-gray_main.jpg=top.",
+        ),
+    ] = None,
+    extra_person: Annotated[
+        list[str] | None, typer.Option("--person", help="Extra person photo path (repeatable), e.g. a street photo.")
+    ] = None,
+    non_person: Annotated[
+        bool,
+        typer.Option(
+            "--non-person/--no-non-person",
+            help="Also measure non_person_rejected over garment photos and Saleor renders (default on).",
+        ),
+    ] = True,
+    catalog: Annotated[
+        Path | None,
+        typer.Option(
+            "--catalog",
+            help="Luma-layout catalog folder (products.jsonl + images/): measure tryon_able_share of its "
+            "apparel products (slow: classifier + garment cut-out per product).",
+        ),
+    ] = None,
 ) -> None:
     """Preview backend over persons × a fixed garment set: silhouette share, agnostic IoU, face unchanged, timings."""
     from fittingroom.settings import get_settings
@@ -160,6 +189,14 @@ def eval_tryon_command(
         if mode not in ("auto", "sam", "pose"):
             raise ValueError(f"--garment-region must be auto, sam or pose, got {mode!r}")
         sam = load_region_segmenter(mode)
+        from fittingroom.tryon.person import TryOnCategory
+
+        extra_garments = []
+        for item in on_model or []:
+            path, sep, cat = item.rpartition("=")
+            if not sep:
+                raise ValueError(f"--on-model wants PATH=CATEGORY, got {item!r}")
+            extra_garments.append((str(Path(path).resolve()), TryOnCategory(cat)))
         res = run_eval(
             folder,
             target,
@@ -167,10 +204,14 @@ def eval_tryon_command(
             n_garments=garments,
             sam_backend=sam,
             use_classifier=classifier,
+            on_model=extra_garments,
+            extra_persons=[str(Path(p).resolve()) for p in extra_person or []],
+            sheet=sheet,
         )
+        summary = res.summary()
+        summary.update(_input_figures(core.shared_data, sam, non_person, catalog))
     except (FileNotFoundError, ValueError, BackendUnavailable) as e:
         raise _fail(str(e), 2) from e
-    summary = res.summary()
     if as_json:
         typer.echo(json.dumps({**summary, "error_details": res.errors}))
         return
@@ -181,8 +222,10 @@ def eval_tryon_command(
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in summary.items():
-        if k == "per_category":
-            for cat, metrics in v.items():
+        if k in ("non_person_accepted", "tryon_able_failures"):
+            continue
+        if k in ("per_category", "overall"):
+            for cat, metrics in (v.items() if k == "per_category" else [("overall", v)]):
                 for mk, mv in metrics.items():
                     table.add_row(f"{cat}: {mk}", str(mv))
         else:
@@ -190,6 +233,42 @@ def eval_tryon_command(
     Console().print(table)
     for err in res.errors:
         typer.echo(f"skipped {err['person']} × {err['garment']}: {err['error']}")
+
+
+def _input_figures(shared_data: Path, sam: object, non_person: bool, catalog: Path | None) -> dict:
+    """``non_person_rejected`` (and the photos let through) and ``tryon_able_share`` when asked."""
+    from fittingroom.tryon.catalog_eval import (
+        catalog_garment_preparer,
+        non_person_photos,
+        non_person_rejected,
+        tryon_able_share,
+    )
+    from fittingroom.tryon.garment import GarmentPreprocessor
+    from fittingroom.tryon.onmodel import OnModelExtractor
+    from fittingroom.tryon.person import PersonPreprocessor
+
+    out: dict = {}
+    pp = PersonPreprocessor()
+    pp.load()
+    if non_person:
+        r = non_person_rejected(non_person_photos(shared_data), pp)
+        out |= {
+            "non_person_rejected": r["non_person_rejected"],
+            "non_person_photos": r["photos"],
+            "non_person_accepted": r["accepted"],
+        }
+    if catalog is not None:
+        from fittingroom.models.eligibility import load_annotator
+
+        prepare = catalog_garment_preparer(OnModelExtractor(pp._analyzer, sam), GarmentPreprocessor())
+        r = tryon_able_share(catalog, load_annotator(), prepare)
+        out |= {
+            "tryon_able_share": r["tryon_able_share"],
+            "tryon_able_products": r["products"],
+            "tryon_modes": r["modes"],
+            "tryon_able_failures": r["failures"],
+        }
+    return out
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

@@ -10,9 +10,14 @@ category comes from the file name where the source dataset says it (VITON-HD
 ``condition/overall`` one-pieces; others are skipped) and the summary says so
 (``category_source``).
 
+Extra garments cut out of on-model catalog photos (``on_model``: (path, category) pairs, e.g. a
+Luma product photo) and extra persons (e.g. street photos) can be added.
+
 Per result: share of the warped garment inside the person silhouette, IoU of the
 warped garment mask with the agnostic region, mean absolute pixel difference in the
-face box; a contact sheet PNG (person, garment, result per row).
+face box, the quality gate (``fittingroom.tryon.quality``); a contact sheet PNG
+(person | garment | render | quality per row). The summary has the figures overall and per
+category (``tops``, ``bottoms``, ``one_pieces``).
 """
 
 from __future__ import annotations
@@ -29,8 +34,11 @@ from PIL import Image, ImageDraw
 
 from fittingroom.tryon.garment import GarmentPreprocessor
 from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.tryon.quality import assess
 from fittingroom.tryon.renderers import PreviewBackend, warp_garment
 
+#: Summary keys of the per-category figures.
+CATEGORY_KEYS = {"top": "tops", "bottom": "bottoms", "one_piece": "one_pieces"}
 INSIDE_MIN = 0.8  # share of warped garment pixels inside the silhouette for "inside"
 IOU_MIN = 0.5  # IoU with the agnostic region for "covers"
 FACE_MAX_DIFF = 2.0  # mean abs difference (0..255) in the face box for "face unchanged"
@@ -81,18 +89,35 @@ class EvalResult:
             "max_total_s": round(max((r["total_s"] for r in ok), default=0.0), 4),
             "category_source": self.category_source,
             "categories": dict(sorted(Counter(r["category"] for r in ok).items())),
+            "quality_good_share": share("quality", lambda v: v == "good"),
+            "old_garment_leak_median": round(float(np.median([r["old_garment_leak"] for r in ok])), 4)
+            if n
+            else 0.0,
             "per_category": {
-                c: {
-                    "results": len(rs),
-                    "inside_share": round(sum(r["inside"] >= INSIDE_MIN for r in rs) / len(rs), 4),
-                    "agnostic_iou_share": round(sum(r["iou"] >= IOU_MIN for r in rs) / len(rs), 4),
-                    "mean_iou": round(float(np.mean([r["iou"] for r in rs])), 4),
-                }
-                for c in sorted({r["category"] for r in ok})
-                for rs in [[r for r in ok if r["category"] == c]]
+                CATEGORY_KEYS[c]: _figures([r for r in ok if r["category"] == c])
+                for c in CATEGORY_KEYS
+                if any(r["category"] == c for r in ok)
             },
+            "overall": _figures(ok),
             "contact_sheet": str(self.sheet) if self.sheet else None,
         }
+
+
+def _figures(rs: list[dict]) -> dict:
+    """Target figures of a list of result rows (see :meth:`EvalResult.summary`)."""
+    n = len(rs)
+    if not n:
+        return {"results": 0}
+    return {
+        "results": n,
+        "garment_inside_silhouette_share": round(sum(r["inside"] >= INSIDE_MIN for r in rs) / n, 4),
+        "agnostic_iou_share": round(sum(r["iou"] >= IOU_MIN for r in rs) / n, 4),
+        "mean_iou": round(float(np.mean([r["iou"] for r in rs])), 4),
+        "face_unchanged_share": round(sum(r["face_diff"] <= FACE_MAX_DIFF for r in rs) / n, 4),
+        "old_garment_leak_median": round(float(np.median([r["old_garment_leak"] for r in rs])), 4),
+        "quality_good_share": round(sum(r["quality"] == "good" for r in rs) / n, 4),
+        "render_p50_s": round(float(np.median([r["render_s"] for r in rs])), 4),
+    }
 
 
 def classifier_categories(examples: Path, paths: list[str]) -> dict[str, TryOnCategory | None]:
@@ -187,9 +212,10 @@ def pick_garments(garments: list[tuple[str, TryOnCategory]], n: int) -> list[tup
 
 def _thumb(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     canvas = Image.new("RGB", size, "white")
-    im = img.convert("RGB")
+    im = img.copy()
     im.thumbnail(size)
-    canvas.paste(im, ((size[0] - im.width) // 2, (size[1] - im.height) // 2))
+    pos = ((size[0] - im.width) // 2, (size[1] - im.height) // 2)
+    canvas.paste(im.convert("RGB"), pos, im.split()[3] if im.mode == "RGBA" else None)
     return canvas
 
 
@@ -203,13 +229,23 @@ def run_eval(
     sam_backend=None,  # noqa: ANN001 - services.segmentation SamBackend or None (pose polygon region)
     use_classifier: bool = True,
     progress=None,  # noqa: ANN001 - callable(done, total) or None
+    on_model: list[tuple[str, TryOnCategory]] | None = None,
+    extra_persons: list[str] | None = None,
+    sheet: Path | None = None,
 ) -> EvalResult:
+    """Render every person x garment; ``on_model`` garments are cut out of on-model photos, paths
+    may be absolute (``extra_persons`` likewise); the contact sheet goes to ``sheet`` (default
+    ``out_dir/tryon-contact-sheet.png``)."""
+    from fittingroom.tryon.onmodel import OnModelExtractor, rgba_image
+
     persons, garments, category_source = load_examples(examples, use_classifier=use_classifier)
-    persons = persons[:limit] if limit else persons
-    chosen = pick_garments(garments, n_garments)
+    persons = (persons[:limit] if limit else persons) + list(extra_persons or [])
+    chosen = [(g, c, False) for g, c in pick_garments(garments, n_garments)]
+    chosen += [(g, c, True) for g, c in on_model or []]
     pp = PersonPreprocessor(max_side=max_side, sam_backend=sam_backend)
     pp.load()
     gp = GarmentPreprocessor(max_side=max_side)
+    extractor = OnModelExtractor(pp._analyzer, sam_backend, max_side=max_side)
     backend = PreviewBackend()
     res = EvalResult(category_source=category_source)
     tiles: list[tuple[Image.Image, Image.Image, Image.Image, str]] = []
@@ -218,14 +254,14 @@ def run_eval(
     try:
         for person in persons:
             pdata = (examples / person).read_bytes()
-            for gpath, cat in chosen:
+            for gpath, cat, is_on_model in chosen:
                 done += 1
                 t0 = time.perf_counter()
                 try:
                     prep = pp.prepare(pdata, cat)
                     t1 = time.perf_counter()
                     gdata = (examples / gpath).read_bytes()
-                    gprep = gp.prepare(gdata)
+                    gprep = extractor.prepare(gdata, cat) if is_on_model else gp.prepare(gdata)
                     t2 = time.perf_counter()
                     out = backend.render(Image.fromarray(prep.image), prep, None, gprep, cat)  # type: ignore[arg-type]
                     t3 = time.perf_counter()
@@ -234,6 +270,7 @@ def run_eval(
                         {"person": person, "garment": gpath, "category": cat.value, "error": e.reason}
                     )
                     continue
+                q = assess(prep, np.asarray(out))
                 _, wmask = warp_garment(prep, gprep, cat)
                 inside = float((wmask & prep.person_mask).sum() / max(1, wmask.sum()))
                 inter = float((wmask & prep.agnostic_mask).sum())
@@ -248,6 +285,11 @@ def run_eval(
                         "garment": gpath,
                         "category": cat.value,
                         "region_source": prep.region_source,
+                        "garment_source": gprep.source,
+                        "quality": q.quality,
+                        "quality_reasons": q.reasons,
+                        "old_garment_leak": q.scores["old_garment_leak"],
+                        "coverage": q.scores["coverage"],
                         "inside": round(inside, 4),
                         "iou": round(inter / max(1.0, union), 4),
                         "face_diff": round(float(diff.mean()) if diff.size else 0.0, 3),
@@ -257,20 +299,34 @@ def run_eval(
                         "total_s": round(t3 - t0, 4),
                     }
                 )
-                tiles.append((Image.fromarray(prep.image), Image.fromarray(gprep.image), out, f"{cat.value}"))
+                gimg = rgba_image(gprep) if is_on_model else Image.fromarray(gprep.image)
+                label = f"{cat.value} ({'on-model' if is_on_model else 'product'})\n{q.quality}\n" + "\n".join(
+                    f"{k} {v}" for k, v in q.scores.items()
+                )
+                tiles.append((Image.fromarray(prep.image), gimg, out, label, q.quality))
                 if progress:
                     progress(done, total)
     finally:
         pp.close()
     if tiles:
-        tw, th = 192, 256
-        sheet = Image.new("RGB", (3 * tw, th * len(tiles)), "white")
-        draw = ImageDraw.Draw(sheet)
-        for i, (a, b, c, label) in enumerate(tiles):
-            for j, im in enumerate((a, b, c)):
-                sheet.paste(_thumb(im, (tw, th)), (j * tw, i * th))
-            draw.text((2 * tw + 4, i * th + 4), label, fill=(255, 0, 0))
-        out_dir.mkdir(parents=True, exist_ok=True)
-        res.sheet = out_dir / "tryon-contact-sheet.png"
-        sheet.save(res.sheet)
+        res.sheet = sheet or out_dir / "tryon-contact-sheet.png"
+        draw_sheet(tiles, res.sheet)
     return res
+
+
+def draw_sheet(tiles: list[tuple[Image.Image, Image.Image, Image.Image, str, str]], path: Path) -> Path:
+    """Contact sheet PNG (256-colour palette): one row per result, person | garment | render | quality
+    text (verdict in green or red, then the scores); 576 px wide, 256 px per row."""
+    tw, th = 144, 256
+    img = Image.new("RGB", (4 * tw, th * len(tiles)), "white")
+    draw = ImageDraw.Draw(img)
+    for i, (a, b, c, label, verdict) in enumerate(tiles):
+        for j, im in enumerate((a, b, c)):
+            img.paste(_thumb(im, (tw, th)), (j * tw, i * th))
+        colour = (0, 130, 0) if verdict == "good" else (200, 0, 0)
+        draw.multiline_text((3 * tw + 6, i * th + 6), label, fill=colour, spacing=3)
+        draw.line([(0, i * th), (4 * tw, i * th)], fill=(200, 200, 200))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # adaptive 256-colour palette: a sheet of 20 rows stays around 1 MB (for the README)
+    img.quantize(256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
+    return path

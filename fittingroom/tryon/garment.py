@@ -26,6 +26,9 @@ class GarmentPrep:
     ``keypoints`` keys: ``collar`` (top centre), ``shoulder_left``/``shoulder_right``
     (outline corners near the top, image left/right), ``waist_left``/``waist_right``
     (outline at mid height), ``hem_left``/``hem_right`` (bottom corners); float (x, y).
+    ``landmarks``: for a garment cut out of an on-model photo (``onmodel.py``), the model's BlazePose
+    landmarks in this image's pixels, float32 (33, 3) (the renderer then warps pose to pose); None for
+    a product-only shot. ``source``: ``product_only`` or ``on_model/sam|pose``.
     """
 
     sha256: str
@@ -33,6 +36,8 @@ class GarmentPrep:
     mask: np.ndarray  # bool (H, W)
     bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive end)
     keypoints: dict[str, tuple[float, float]]
+    landmarks: np.ndarray | None = None
+    source: str = "product_only"
 
 
 def remove_background(img: Image.Image, *, threshold: float = 28.0) -> np.ndarray:

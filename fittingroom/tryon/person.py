@@ -188,12 +188,15 @@ class PersonPreprocessor:
         sam_backend: Any = None,
         analyzer: Any = None,
         max_pixels: int | None = None,
+        face_detector: Any = None,
     ) -> None:
         """``cache_size`` / ``cache_bytes``: bounds of the memory caches (analyses and prepared
         persons: at most ``cache_size`` entries each; bytes: prepared persons 1/2, analyses 1/4,
         SAM embeddings 1/4); ``cache_dir``: on-disk step cache (None = memory only); ``sam_backend``: a
         ``fittingroom.models.sam.SamBackend`` for the garment region (None = pose polygon only);
-        ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (default: the shelf's)."""
+        ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (default: the shelf's);
+        ``face_detector``: a ``fittingroom.tryon.person_check.FaceDetector`` (default: the shelf's,
+        taken by :meth:`load`; None after a custom ``load`` = no face check)."""
         self.max_side = max_side
         self.max_pixels = max_pixels
         self.cache_dir = cache_dir
@@ -208,16 +211,19 @@ class PersonPreprocessor:
             byte_lru(max(1, cache_bytes // 4), max_items=cache_size)
         )
         self._analyzer: Any = analyzer
+        self.face_detector: Any = face_detector
 
     def load(self, shelf: Any = None) -> None:
         """Take the person analyser (MediaPipe selfie segmentation + pose) from the model ``shelf``
-        (default: the process's), unless one was given."""
-        if self._analyzer is not None:
-            return
+        (default: the process's), unless one was given; likewise the face detector of the person check."""
         from fittingroom.models.registry import default_shelf
         from fittingroom.models.specs import PERSON
+        from fittingroom.tryon.person_check import FACE_DETECTOR
 
-        self._analyzer = (shelf or default_shelf()).get(PERSON)
+        if self._analyzer is None:
+            self._analyzer = (shelf or default_shelf()).get(PERSON)
+        if self.face_detector is None:
+            self.face_detector = (shelf or default_shelf()).get(FACE_DETECTOR)
 
     def clear_cache(self) -> None:
         """Forget every cached analysis and preparation."""
@@ -262,6 +268,10 @@ class PersonPreprocessor:
             person_mask, lm = self._run_models(rgb)
             check_person(person_mask, lm)
             assert lm is not None
+            if self.face_detector is not None:
+                from fittingroom.tryon.person_check import check_faces
+
+                check_faces(self.face_detector.detect(rgb), lm, (rgb.shape[1], rgb.shape[0]))
             _save_masks(disk, person_mask=person_mask, landmarks=lm)
         assert lm is not None
         self._analysis.put(key, (rgb, person_mask, lm))
@@ -324,7 +334,7 @@ class PersonPreprocessor:
 
 
 #: Bump when a cached step's meaning changes (old cache files are then ignored).
-STEP_CACHE_VERSION = "v1"
+STEP_CACHE_VERSION = "v2"
 
 
 def _save_masks(path: Path | None, **arrays: np.ndarray) -> None:
@@ -422,6 +432,17 @@ def build_person_prep(
     scale = max(shoulder_w, hip_w * 1.3, 0.05 * max(h, w))
     if scale < 0.04 * w and shoulder_w < 12:
         raise TryOnInputError("the person is too small in the photo: move closer")
+    if category is not TryOnCategory.bottom:
+        torso_len = float(np.linalg.norm((p[L_HIP] + p[R_HIP]) / 2 - (p[L_SHOULDER] + p[R_SHOULDER]) / 2))
+        if shoulder_w < 0.25 * torso_len:
+            raise TryOnInputError(
+                "the pose cannot carry the garment: the person is turned sideways (shoulders overlap); "
+                "upload a photo facing the camera"
+            )
+        if torso_len < 0.3 * shoulder_w or p[L_HIP, 1] + p[R_HIP, 1] < p[L_SHOULDER, 1] + p[R_SHOULDER, 1]:
+            raise TryOnInputError(
+                "the pose cannot carry the garment: the person is lying or upside down; upload a photo standing"
+            )
 
     region = np.zeros((h, w), np.uint8)
     if category in (TryOnCategory.top, TryOnCategory.one_piece):

@@ -28,14 +28,18 @@ from PIL import Image
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
 from fittingroom.tryon.garment import GarmentPrep
 from fittingroom.tryon.person import (
+    L_ANKLE,
     L_ELBOW,
     L_HIP,
     L_KNEE,
     L_SHOULDER,
+    L_WRIST,
+    R_ANKLE,
     R_ELBOW,
     R_HIP,
     R_KNEE,
     R_SHOULDER,
+    R_WRIST,
     PersonPrep,
     TryOnCategory,
     waist_rise,
@@ -80,10 +84,60 @@ def _widen(a: np.ndarray, b: np.ndarray, f: float) -> tuple[np.ndarray, np.ndarr
     return m + (a - m) * f, m + (b - m) * f
 
 
+def body_anchors(lm: np.ndarray, category: TryOnCategory, limbs: tuple[int, ...]) -> np.ndarray:
+    """Body-anchored control points of one pose, float64 (N, 2) px, in a fixed order.
+
+    Torso anchors (shoulder seams, collar, hips / hem for tops and one-pieces; waistband and hips for
+    bottoms) then the limb joints ``limbs`` (elbows, wrists, knees, ankles), so two poses' anchors
+    correspond point by point.
+    """
+    p = lm[:, :2].astype(np.float64)
+    pts: list[np.ndarray] = []
+    if category is TryOnCategory.bottom:
+        wl, wr = _widen(p[L_HIP], p[R_HIP], 1.45)
+        up = np.array([0.0, -waist_rise(lm)])
+        pts += [wl + up, wr + up, *_widen(p[L_HIP], p[R_HIP], 1.3)]
+    else:
+        sw = float(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER]))
+        sl, sr = _widen(p[L_SHOULDER], p[R_SHOULDER], 1.12)
+        up = np.array([0.0, -0.06 * sw])
+        sl, sr = sl + up, sr + up
+        hl, hr = _widen(p[L_HIP], p[R_HIP], 1.45)
+        torso = (p[L_HIP] + p[R_HIP]) / 2 - (p[L_SHOULDER] + p[R_SHOULDER]) / 2
+        pts += [sl, sr, (sl + sr) / 2 + np.array([0.0, -0.05 * sw]), hl + 0.12 * torso, hr + 0.12 * torso]
+    pts += [p[i] for i in limbs]
+    return np.array(pts, np.float64)
+
+
+#: Limb joints used as pose-to-pose control points per category (when visible in both poses).
+LIMB_JOINTS: dict[TryOnCategory, tuple[int, ...]] = {
+    TryOnCategory.top: (L_ELBOW, R_ELBOW, L_WRIST, R_WRIST),
+    TryOnCategory.one_piece: (L_ELBOW, R_ELBOW, L_KNEE, R_KNEE),
+    TryOnCategory.bottom: (L_KNEE, R_KNEE, L_ANKLE, R_ANKLE),
+}
+
+
+def pose_correspondences(
+    person_lm: np.ndarray, garment_lm: np.ndarray, category: TryOnCategory, min_visibility: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """Control points of an on-model garment: model pose (src) -> person pose (dst), float32 (N, 2)."""
+    limbs = tuple(
+        i for i in LIMB_JOINTS[category] if min(person_lm[i, 2], garment_lm[i, 2]) >= min_visibility
+    )
+    src = body_anchors(garment_lm, category, limbs)
+    dst = body_anchors(person_lm, category, limbs)
+    return src.astype(np.float32), dst.astype(np.float32)
+
+
 def correspondences(
     person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Matching key points: garment image (src) -> person image (dst), float32 (N, 2) each, px."""
+    """Matching key points: garment image (src) -> person image (dst), float32 (N, 2) each, px.
+
+    Pose to pose (:func:`pose_correspondences`) for a garment cut out of an on-model photo.
+    """
+    if garment.landmarks is not None:
+        return pose_correspondences(person.landmarks, garment.landmarks, category)
     p = person.landmarks[:, :2].astype(np.float64)
     kp = {k: np.array(v, np.float64) for k, v in garment.keypoints.items()}
     src_names = [

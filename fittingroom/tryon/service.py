@@ -20,11 +20,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from fittingroom.caching import BoundedLRU, byte_lru
+from fittingroom.catalog.models import TryOnMode
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.tryon.garment import GarmentPrep, GarmentPreprocessor
+from fittingroom.tryon.onmodel import OnModelExtractor
 from fittingroom.tryon.person import (
     PersonPrep,
     PersonPreprocessor,
@@ -34,6 +37,7 @@ from fittingroom.tryon.person import (
     normalize_category,
     sha256_bytes,
 )
+from fittingroom.tryon.quality import assess
 from fittingroom.tryon.renderers import BackendUnavailable, TryOnBackend, create_backend
 from fittingroom.tryon.settings import TryOnSettings
 
@@ -87,16 +91,19 @@ class Job:
     error: str | None = None
     result_png: bytes | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None  # fittingroom.tryon.quality.RenderQuality.as_dict()
 
 
 @dataclass
 class GarmentSource:
-    """Resolved garment input: image bytes, their hash and the category (when known)."""
+    """Resolved garment input: image bytes, their hash, the category (when known) and how the image
+    serves try-on (``product_only``, or ``on_model``: the worn garment is cut out of the photo first)."""
 
     data: bytes
     sha256: str
     category: str | None
     label: str
+    mode: str = "product_only"
 
 
 def choose_product_image(product):  # noqa: ANN001, ANN201 - fittingroom.catalog.models.Product -> ImageRecord
@@ -108,8 +115,10 @@ def choose_product_image(product):  # noqa: ANN001, ANN201 - fittingroom.catalog
         raise TryOnInputError(f"product {product.uid} has no image")
     image = tryon_image(product, unclassified_ok=True)
     if image is None:
+        reasons = sorted({img.tryon_mode_reason for img in product.images if img.tryon_mode_reason})
         raise TryOnInputError(
-            f"product {product.uid} has no try-on eligible image (only on-model or non-garment photos)"
+            f"product {product.uid} has no try-on eligible image"
+            + (f" ({'; '.join(reasons)})" if reasons else " (no product-only or on-model garment photo)")
         )
     return image
 
@@ -136,6 +145,7 @@ class TryOnService:
         self.garment_pre = GarmentPreprocessor(
             max_side=settings.max_side, cache_bytes=cache_budget(settings, "garment_prep")
         )
+        self._on_model: OnModelExtractor | None = None
         self.backends: dict[str, TryOnBackend] = dict(backends or {})
         self._persons: BoundedLRU[str, bytes] = byte_lru(cache_budget(settings, "persons"))
         self._garments: BoundedLRU[str, bytes] = byte_lru(cache_budget(settings, "garments"))
@@ -235,7 +245,21 @@ class TryOnService:
         path = cached_image_path(self.settings.resolved_image_cache_dir, image.sha256)
         if not path.is_file():
             raise TryOnInputError(f"the image of product {product_id} is not in the image cache ({path})")
-        return GarmentSource(path.read_bytes(), image.sha256, cat, product.title)
+        mode = "on_model" if image.tryon_mode == TryOnMode.on_model else "product_only"
+        return GarmentSource(path.read_bytes(), image.sha256, cat, product.title, mode)
+
+    def prepare_garment(self, garment: GarmentSource, category: TryOnCategory) -> GarmentPrep:
+        """Garment mask + key points: background removal of a product-only shot, or the worn garment
+        cut out of an on-model photo (``fittingroom.tryon.onmodel``). Raises TryOnInputError."""
+        if garment.mode != "on_model":
+            return self.garment_pre.prepare(garment.data, sha256=garment.sha256)
+        with self._lock:
+            if self._on_model is None:
+                self.person_pre.load(self.shelf)
+                self._on_model = OnModelExtractor(
+                    self.person_pre._analyzer, self.person_pre.sam_backend, max_side=self.settings.max_side
+                )
+        return self._on_model.prepare(garment.data, category, sha256=garment.sha256)
 
     # ---- jobs ----------------------------------------------------------------------------------
     def backend(self, name: str | None) -> TryOnBackend:
@@ -260,7 +284,7 @@ class TryOnService:
         t0 = time.perf_counter()
         person_prep = self.person_pre.prepare(person_data, category, sha256=person_id)
         t1 = time.perf_counter()
-        garment_prep = self.garment_pre.prepare(garment.data, sha256=garment.sha256)
+        garment_prep = self.prepare_garment(garment, category)
         t2 = time.perf_counter()
         job = Job(uuid.uuid4().hex, backend.name, backend.preview, category)
         job.timings = {"person_s": round(t1 - t0, 4), "garment_s": round(t2 - t1, 4)}
@@ -268,6 +292,8 @@ class TryOnService:
         cached = self._results.get(key) if self._results is not None else None
         if cached is not None:
             job.result_png, job.status, job.progress, job.stage = cached, JobStatus.done, 1.0, "cached"
+            cached_rgb = np.asarray(Image.open(io.BytesIO(cached)).convert("RGB"))
+            job.quality = assess(person_prep, cached_rgb).as_dict()
             self._jobs.put(job.job_id, job)
             return job
         self._jobs.put(job.job_id, job)
@@ -292,10 +318,16 @@ class TryOnService:
         t0 = time.perf_counter()
         try:
             person_img = Image.fromarray(person_prep.image)
-            garment_img = decode_image(
-                garment_data, max_side=self.settings.max_side, max_pixels=self.settings.max_image_pixels
-            )
+            if garment_prep.landmarks is not None:  # on-model source: the cut-out on white
+                white = np.full_like(garment_prep.image, 255)
+                cut = np.where(garment_prep.mask[:, :, None], garment_prep.image, white)
+                garment_img = Image.fromarray(cut)
+            else:
+                garment_img = decode_image(
+                    garment_data, max_side=self.settings.max_side, max_pixels=self.settings.max_image_pixels
+                )
             out = backend.render(person_img, person_prep, garment_img, garment_prep, job.category)
+            job.quality = assess(person_prep, np.asarray(out.convert("RGB"))).as_dict()
             job.stage, job.progress = "encoding", 0.9
             buf = io.BytesIO()
             out.save(buf, format="PNG")

@@ -44,6 +44,7 @@ def _job_out(job: Job) -> JobOut:
         error=job.error,
         result_url=f"/tryon/{job.job_id}/result.png" if job.status is JobStatus.done else None,
         timings=job.timings,
+        quality=job.quality,
     )
 
 

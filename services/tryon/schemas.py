@@ -30,6 +30,14 @@ class TryOnRequest(BaseModel):
     backend: str | None = Field(default=None, description="'preview' or 'fashn'; default: TRYON_BACKEND.")
 
 
+class QualityOut(BaseModel):
+    scores: dict[str, float] = Field(
+        description="coverage, old_garment_leak, outside_body, pose_confidence (0..1), face_change (0..255)."
+    )
+    quality: str = Field(description="'good' or 'poor' (then show the render with the reasons, not as a success).")
+    reasons: list[str] = Field(description="Why the render is poor; empty when good.")
+
+
 class JobOut(BaseModel):
     job_id: str
     status: JobStatus
@@ -45,3 +53,4 @@ class JobOut(BaseModel):
         description="Relative to the service root, e.g. /tryon/{job_id}/result.png."
     )
     timings: dict[str, float] = Field(description="Seconds per stage.")
+    quality: QualityOut | None = Field(default=None, description="Quality gate of the render (when done).")
