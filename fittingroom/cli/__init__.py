@@ -17,6 +17,7 @@ _COMPONENTS = [
     "catalog_ingest.cli",
     "fittingroom.cli.retrieval",
     "fittingroom.cli.segmentation",
+    "fittingroom.cli.parsing",
     "fittingroom.cli.tryon",
     "fittingroom.cli.eligibility",
     "crawler.cli",
