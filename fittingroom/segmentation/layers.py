@@ -42,9 +42,9 @@ class LayerWeights:
     min_prob: float = 0.35
     min_part: float = 0.15
     speck: float = 0.05
-    agree: float = 1.0
+    agree: float = 0.0
     parsing_bonus: float = 0.0
-    min_share: float = 0.5
+    min_share: float = 0.0
     hair_prob: float = 0.5
 
 
