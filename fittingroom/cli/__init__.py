@@ -17,9 +17,9 @@ def _components() -> list[Any]:
     """The modules that add commands (each imports nothing heavy at module level)."""
     from catalog_ingest import cli as ingest_cli
     from crawler import cli as crawler_cli
-    from fittingroom.cli import eligibility, encoders, models, retrieval, segmentation, serve, tryon
+    from fittingroom.cli import eligibility, encoders, models, parsing, retrieval, segmentation, serve, tryon
 
-    return [encoders, models, ingest_cli, retrieval, segmentation, tryon, eligibility, crawler_cli, serve]
+    return [encoders, models, ingest_cli, retrieval, segmentation, parsing, tryon, eligibility, crawler_cli, serve]
 
 
 def build_app() -> typer.Typer:

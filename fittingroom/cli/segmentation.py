@@ -128,8 +128,15 @@ def eval_segmentation(
         max=20,
         help="Clicks per garment: 1 + corrective clicks on the top mask's largest error.",
     ),
+    parsing: bool = typer.Option(
+        True, "--parsing/--no-parsing", help="Use the garment-parsing head (SEGMENTATION_PARSING)."
+    ),
 ) -> None:
-    """Click-to-mask IoU on the pixel-labelled street photos (see fittingroom/segmentation/evaluation.py)."""
+    """Click-to-mask IoU on the pixel-labelled street photos (see fittingroom/segmentation/evaluation.py).
+
+    With the parsing head and the default street photos only the head's validation split is scored;
+    with --street-photos DIR every labelled photo in DIR counts.
+    """
     from rich.console import Console
     from rich.table import Table
 
@@ -139,13 +146,23 @@ def eval_segmentation(
     from fittingroom.settings import get_settings
 
     folder = street_photos or get_settings().shared_data / "street-photos"
-    overrides: dict = {"disk_cache": False}
+    overrides: dict = {"disk_cache": False, "parsing": parsing}
     if ranker:
         try:
             overrides["ranker"] = RankerName(ranker)
         except ValueError as exc:
             raise typer.BadParameter(f"--ranker {ranker!r}: use garment or sam") from exc
     service = SegmentationService(SegmentationSettings(**overrides))
+    photo_ids: set[str] | None = None
+    split = "all"
+    if service.parser is not None and street_photos is None:
+        photo_ids = set(service.parser.meta.get("validation_photos", []))
+        if not photo_ids:
+            raise typer.BadParameter(
+                "the parsing head names no validation photos: rebuild it with `fittingroom train parsing` "
+                "or pass --street-photos DIR"
+            )
+        split = "validation"
     console = Console(stderr=True)
     try:
         with console.status("evaluating") as status:
@@ -156,6 +173,8 @@ def eval_segmentation(
                 limit=limit,
                 clicks=clicks,
                 progress=lambda pid: status.update(f"photo {pid}"),
+                photo_ids=photo_ids,
+                split=split,
             )
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc), param_hint="--street-photos") from exc
@@ -163,8 +182,8 @@ def eval_segmentation(
         typer.echo(json.dumps(metrics))
         return
     table = Table(
-        title=f"Segmentation: {metrics['garments']} garments on {metrics['photos']} photos, "
-        f"ranker={metrics['ranker']}, model={metrics['model']}"
+        title=f"Segmentation: {metrics['garments']} garments on {metrics['photos']} photos ({split}), "
+        f"ranker={metrics['ranker']}, model={metrics['model']}, parsing={metrics['parsing_head']}"
     )
     for col in ("label", "n", "top-1 mIoU", "best-of-3 mIoU"):
         table.add_column(col, justify="right" if col != "label" else "left")
@@ -176,6 +195,21 @@ def eval_segmentation(
     )
     out = Console()
     out.print(table)
+    groups = Table(title="per garment group (click) and parsing IoU of the head")
+    for col in ("group", "n", "top-1 mIoU", "best-of-3 mIoU", "parsing IoU"):
+        groups.add_column(col, justify="right" if col != "group" else "left")
+    piou = metrics["parsing_iou_per_group"] or {}
+    for g in dict.fromkeys([*metrics["per_group"], *piou]):
+        m = metrics["per_group"].get(g)
+        p = piou.get(g)
+        groups.add_row(
+            g,
+            str(m["n"]) if m else "-",
+            f"{m['top1_miou']:.3f}" if m else "-",
+            f"{m['best3_miou']:.3f}" if m else "-",
+            f"{p:.3f}" if p is not None else "-",
+        )
+    out.print(groups)
     if clicks > 1:
         out.print(
             "corrective clicks (top-1 mIoU | share with IoU >= 0.85): "

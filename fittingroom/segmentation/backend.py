@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fittingroom.models.registry import ModelShelf, ModelSpec, default_shelf
-from fittingroom.models.specs import SAM_ONNX, SAM_TORCH
+from fittingroom.models.specs import PARSING, SAM_ONNX, SAM_TORCH
 from fittingroom.segmentation.settings import BackendName, SegmentationSettings
 
 if TYPE_CHECKING:
+    from fittingroom.models.parsing import ParsingHead
     from fittingroom.models.sam.base import SamBackend
     from fittingroom.settings import CoreSettings
 
 
-def sam_options(seg: SegmentationSettings, core: CoreSettings | None = None) -> tuple[ModelSpec, dict[str, Any]]:
+def sam_options(
+    seg: SegmentationSettings, core: CoreSettings | None = None
+) -> tuple[ModelSpec, dict[str, Any]]:
     """(shelf entry, options) of the SAM backend the ``SEGMENTATION_*`` settings name."""
     if seg.backend == BackendName.onnx:
         return SAM_ONNX, {
@@ -44,3 +47,12 @@ def sam_backend(
     """
     spec, options = sam_options(seg or SegmentationSettings(), core)
     return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]
+
+
+def parsing_head(seg: SegmentationSettings | None = None, *, shelf: ModelShelf | None = None) -> ParsingHead:
+    """The garment-parsing head ``SEGMENTATION_PARSING_HEAD`` names (once per process).
+
+    Raises ``ParsingHeadError`` naming the missing or corrupt file and the command that rebuilds it.
+    """
+    path = (seg or SegmentationSettings()).resolved_parsing_head()
+    return (shelf or default_shelf()).get(PARSING, path=str(path))  # type: ignore[no-any-return]

@@ -5,6 +5,7 @@ Disk layout under ``SEGMENTATION_CACHE_DIR``::
 
     images/<image_id>                         original upload bytes (image_id = sha256 of the bytes)
     embeddings/<model_key>/<image_id>.npz     encoder output + sizes (never shared between models)
+    parsing/<model_key>/<head_key>/<image_id>.npy   parsing-head probabilities (float16 [10, 128, 128])
     masks/<image_id>/<mask_id>.png            1-bit masks returned by POST /images/{id}/masks
     masks/<image_id>/<mask_id>.logits.npy     their SAM low-res logits (float16)
 
@@ -254,6 +255,32 @@ class DiskCache:
             return None
         _touch(path)
         return emb
+
+    # parsing-head output
+    def _parsing_path(self, model_key: str, head_key: str, image_id: str) -> Path:
+        assert self.root is not None
+        return self.root / "parsing" / model_key / head_key / f"{image_id}.npy"
+
+    def put_parsing(self, image_id: str, model_key: str, head_key: str, probs: np.ndarray) -> None:
+        """Store the parsing head's probabilities of an image (float16), next to its embedding."""
+        if self.root is None:
+            return
+        self._write(
+            self._parsing_path(model_key, head_key, image_id),
+            lambda f: np.save(f, np.asarray(probs, dtype=np.float16)),
+        )
+
+    def get_parsing(self, image_id: str, model_key: str, head_key: str) -> np.ndarray | None:
+        """float16 probabilities stored by :meth:`put_parsing`, or None."""
+        if self.root is None or not is_safe_id(image_id):
+            return None
+        path = self._parsing_path(model_key, head_key, image_id)
+        try:
+            probs = np.load(path)
+        except (OSError, ValueError, EOFError):
+            return None
+        _touch(path)
+        return probs
 
     # ------------------------------------------------------------------ masks
     def put_mask(self, image_id: str, mask_id: str, mask: np.ndarray) -> None:

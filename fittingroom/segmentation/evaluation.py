@@ -15,6 +15,11 @@ correction sends all clicks so far plus the previous top mask as ``previous_mask
 IoU of the new top mask is recorded after every click. Like a user, the simulation stops
 correcting a mask that is already right (IoU >= ``SATISFIED_IOU``, as in the NoC@90 protocol)
 and keeps it for the remaining clicks.
+
+With the garment-parsing head, results are also given per garment group (``LABEL_GROUPS``), and the
+head's own parsing mIoU per group is measured at full resolution on the same photos. The CLI then
+restricts the default street photos to the head's validation split (``photo_ids``), so no photo the
+head was trained or tuned on is scored; an explicit ``--street-photos DIR`` counts all its photos.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fittingroom.models.parsing_groups import IGNORE, N_GROUPS, Group, group_of, label_lut
 from fittingroom.segmentation.service import SegmentationService
 
 GARMENT_LABELS = (
@@ -63,15 +69,31 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
 
 
-def iter_photos(
-    street_photos: Path, *, every: int = 1, limit: int | None = None
-) -> Iterator[tuple[str, Path, np.ndarray, list[EvalItem]]]:
-    """(photo_id, photo path, label map, items) for the pixel-labelled photos, in id order."""
+def load_annotations(street_photos: Path) -> dict[str, Any]:
+    """``annotations.json`` of a street-photos folder; FileNotFoundError naming it when missing."""
     ann_path = street_photos / "annotations.json"
     if not ann_path.is_file():
         raise FileNotFoundError(f"{ann_path} not found: --street-photos must be the street-photos folder")
-    ann = json.loads(ann_path.read_text())
-    photo_ids = sorted(pid for pid, rec in ann["images"].items() if rec.get("label_map"))[::every]
+    return json.loads(ann_path.read_text())
+
+
+def iter_photos(
+    street_photos: Path,
+    *,
+    every: int = 1,
+    limit: int | None = None,
+    photo_ids: set[str] | None = None,
+) -> Iterator[tuple[str, Path, np.ndarray, list[EvalItem]]]:
+    """(photo_id, photo path, label map, items) for the pixel-labelled photos, in id order.
+
+    ``photo_ids``: only these photos (e.g. the parsing head's validation split).
+    """
+    ann = load_annotations(street_photos)
+    photo_ids = sorted(
+        pid
+        for pid, rec in ann["images"].items()
+        if rec.get("label_map") and (photo_ids is None or pid in photo_ids)
+    )[::every]
     if limit is not None:
         photo_ids = photo_ids[:limit]
     for pid in photo_ids:
@@ -110,8 +132,12 @@ def evaluate(
     limit: int | None = None,
     clicks: int = 1,
     progress: Callable[[str], None] | None = None,
+    photo_ids: set[str] | None = None,
+    split: str = "all",
 ) -> dict[str, Any]:
     """Run the evaluation; returns the metrics as a JSON-ready dict.
+
+    ``photo_ids``: score only these photos; ``split`` names them in the output ("validation", "all").
 
     ``clicks``: clicks per garment, the first at its most interior pixel and the others
     corrective (module docstring); ``miou_by_clicks[k]`` is the top-1 mean IoU after k+1 clicks.
@@ -135,14 +161,25 @@ def evaluate(
     per_label: dict[str, list[tuple[float, float]]] = defaultdict(list)
     by_click: list[list[float]] = [[] for _ in range(clicks)]
     n_photos = 0
+    lut = label_lut(load_annotations(street_photos)["labels"])
+    parsing_conf = np.zeros((N_GROUPS, N_GROUPS), dtype=np.int64)
     try:
-        for pid, photo, label_map, items in iter_photos(street_photos, every=every, limit=limit):
+        for pid, photo, label_map, items in iter_photos(
+            street_photos, every=every, limit=limit, photo_ids=photo_ids
+        ):
             n_photos += 1
             t0 = time.perf_counter()
             entry = service.add_image(photo.read_bytes(), str(photo))
             upload_s.append(time.perf_counter() - t0)
             if (entry.height, entry.width) != label_map.shape:
                 raise ValueError(f"{photo}: size {entry.width}x{entry.height} differs from its label map")
+            if entry.parsing is not None:
+                gt_groups = lut[label_map]
+                ok = gt_groups != IGNORE
+                parsing_conf += np.bincount(
+                    gt_groups[ok].astype(np.int64) * N_GROUPS + entry.parsing.groups[ok],
+                    minlength=N_GROUPS * N_GROUPS,
+                ).reshape(N_GROUPS, N_GROUPS)
             for i, item in enumerate(items):
                 t = time.perf_counter()
                 segs = service.segment(entry.image_id, [item.click], [1])
@@ -171,11 +208,30 @@ def evaluate(
     finally:
         del backend.embed  # restore the class method
     allv = [v for vs in per_label.values() for v in vs]
+    per_group: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for label, vs in per_label.items():
+        per_group[group_of(label).name].extend(vs)
+    parsing_iou: dict[str, float | None] | None = None
+    if parsing_conf.sum():
+        parsing_iou = {}
+        for g in Group:
+            tp = parsing_conf[g, g]
+            union = parsing_conf[g, :].sum() + parsing_conf[:, g].sum() - tp
+            parsing_iou[g.name] = round(float(tp / union), 4) if union else None
 
     def ms(xs: list[float], q: float = 50) -> float | None:
         return round(float(np.percentile(xs, q)) * 1000, 1) if xs else None
 
+    def summary(vs: list[tuple[float, float]]) -> dict[str, Any]:
+        return {
+            "n": len(vs),
+            "top1_miou": round(float(np.mean([a for a, _ in vs])), 4),
+            "best3_miou": round(float(np.mean([b for _, b in vs])), 4),
+        }
+
     return {
+        "split": split,
+        "parsing_head": service.parser.key if service.parser is not None else None,
         "photos": n_photos,
         "garments": len(allv),
         "ranker": service.ranker.name,
@@ -187,13 +243,10 @@ def evaluate(
             round(float(np.mean(np.asarray(v) >= 0.85)), 4) if v else None for v in by_click
         ],
         "per_label": {
-            label: {
-                "n": len(vs),
-                "top1_miou": round(float(np.mean([a for a, _ in vs])), 4),
-                "best3_miou": round(float(np.mean([b for _, b in vs])), 4),
-            }
-            for label, vs in sorted(per_label.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+            label: summary(vs) for label, vs in sorted(per_label.items(), key=lambda kv: (-len(kv[1]), kv[0]))
         },
+        "per_group": {g.name: summary(per_group[g.name]) for g in Group if per_group.get(g.name)},
+        "parsing_iou_per_group": parsing_iou,
         "encoder_ms_median": ms(encoder_s),
         "upload_ms_median": ms(upload_s),
         "click_ms_median": ms(click_s),

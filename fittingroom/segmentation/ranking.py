@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -64,7 +64,16 @@ from fittingroom.models.person import (
     PersonAnalysis,
 )
 from fittingroom.models.sam.base import MASK_THRESHOLD, ImageEmbedding, SamBackend
+from fittingroom.segmentation.layers import (
+    LayerWeights,
+    candidate_logits,
+    layer_candidates,
+    parsing_confidence,
+)
 from fittingroom.segmentation.settings import RankerName, SegmentationSettings
+
+if TYPE_CHECKING:
+    from fittingroom.models.parsing import ParsingMap
 
 _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
@@ -125,11 +134,13 @@ class Ranker(ABC):
         *,
         limit: int = 3,
         mask_input: np.ndarray | None = None,
+        parsing: ParsingMap | None = None,
     ) -> list[RankedMask]:
         """Decode the prompt (and variants) and return at most ``limit`` masks, best first.
 
         ``mask_input``: float32 ``[S/4, S/4]`` low-res logits of the mask being refined (SAM's
-        iterative refinement: the previous answer plus the new points).
+        iterative refinement: the previous answer plus the new points). ``parsing``: the photo's
+        garment parsing (``fittingroom.models.parsing``), used by rankers that know it.
         """
 
 
@@ -138,7 +149,7 @@ class SamScoreRanker(Ranker):
 
     name = "sam"
 
-    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None):  # type: ignore[no-untyped-def]
+    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None, parsing=None):  # type: ignore[no-untyped-def]
         cands = backend.predict(embedding, points, labels, box, mask_input)
         masks = backend.upscale(embedding, cands) > MASK_THRESHOLD
         ranked = [
@@ -201,7 +212,12 @@ class GarmentRanker(Ranker):
 
     name = "garment"
 
-    def __init__(self, analyzer: Any = None, weights: GarmentRankerWeights | None = None) -> None:
+    def __init__(
+        self,
+        analyzer: Any = None,
+        weights: GarmentRankerWeights | None = None,
+        layer_weights: LayerWeights | None = None,
+    ) -> None:
         if analyzer is None:
             from fittingroom.models.registry import default_shelf
             from fittingroom.models.specs import PERSON
@@ -209,6 +225,7 @@ class GarmentRanker(Ranker):
             analyzer = default_shelf().get(PERSON)
         self.analyzer = analyzer
         self.weights = weights or GarmentRankerWeights()
+        self.layer_weights = layer_weights or LayerWeights()
 
     def analyze(self, image: Image.Image) -> GarmentCues:
         person = self.analyzer.analyze(image)
@@ -295,11 +312,17 @@ class GarmentRanker(Ranker):
             s -= w.outside_click
         return s
 
-    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None):  # type: ignore[no-untyped-def]
-        if cues is None:
-            return SamScoreRanker().rank(
-                backend, embedding, points, labels, box, None, limit=limit, mask_input=mask_input
-            )
+    def decode(
+        self,
+        backend: SamBackend,
+        embedding: ImageEmbedding,
+        points: np.ndarray,
+        labels: np.ndarray,
+        box: np.ndarray | None,
+        cues: GarmentCues,
+        mask_input: np.ndarray | None = None,
+    ) -> list[RankedMask]:
+        """SAM's masks of every prompt variant, scored by the garment rule (unsorted)."""
         positives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 1]
         negatives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 0]
         variants = self.prompt_variants(points, labels, cues)
@@ -325,6 +348,57 @@ class GarmentRanker(Ranker):
                         low_res_logits=cands.low_res_logits[t],
                     )
                 )
+        return ranked
+
+    def rank_layers(
+        self,
+        decoded: list[RankedMask],
+        parsing: ParsingMap,
+        points: np.ndarray,
+        labels: np.ndarray,
+        cues: GarmentCues,
+        frame: int,
+        input_size: tuple[int, int],
+    ) -> list[RankedMask]:
+        """Parsing-guided candidates (``layers.py``) scored by the rule plus the agreement with the parsing."""
+        lw = self.layer_weights
+        _, cands = layer_candidates([r.mask for r in decoded], parsing, points, labels, lw)
+        positives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 1]
+        negatives = [(int(y), int(x)) for (x, y), lab in zip(points, labels, strict=True) if lab == 0]
+        low = (
+            decoded[0].low_res_logits.shape[-1] if decoded and decoded[0].low_res_logits is not None else 256
+        )
+        out: list[RankedMask] = []
+        for c in cands:
+            if c.kind == "sam" and c.share < lw.min_share:
+                continue
+            src = decoded[c.source] if c.source >= 0 else None
+            if c.kind == "sam" and src is not None:
+                base, f, iou_pred, logits = src.score, src.features, src.predicted_iou, src.low_res_logits
+            else:
+                f = self.features(c.mask, cues)
+                iou_pred = src.predicted_iou if src is not None else parsing_confidence(parsing, c.mask)
+                contains = all(c.mask[p] for p in positives) and not any(c.mask[p] for p in negatives)
+                base = self.score(iou_pred, src.variant if src is not None else "P", contains, f)
+                logits = candidate_logits(
+                    c.mask, None if src is None else src.low_res_logits, frame, input_size, low
+                )
+            s = base + lw.agree * c.agreement + (lw.parsing_bonus if src is None else 0.0)
+            variant = f"{src.variant}:{c.kind}" if src is not None else c.kind
+            f = {**f, "base": base, "agreement": c.agreement, "share": c.share, "parsing": float(src is None)}
+            out.append(RankedMask(c.mask, s, iou_pred, variant, src.token if src else -1, f, logits))
+        return out
+
+    def rank(self, backend, embedding, points, labels, box, cues, *, limit=3, mask_input=None, parsing=None):  # type: ignore[no-untyped-def]
+        if cues is None:
+            return SamScoreRanker().rank(
+                backend, embedding, points, labels, box, None, limit=limit, mask_input=mask_input
+            )
+        ranked = self.decode(backend, embedding, points, labels, box, cues, mask_input)
+        if parsing is not None:
+            ranked = self.rank_layers(
+                ranked, parsing, points, labels, cues, backend.image_size, embedding.input_size
+            )
         ranked.sort(key=lambda r: -r.score)
         return select_diverse(ranked, limit, self.weights.dedup_iou)
 

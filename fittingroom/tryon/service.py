@@ -257,7 +257,10 @@ class TryOnService:
             if self._on_model is None:
                 self.person_pre.load(self.shelf)
                 self._on_model = OnModelExtractor(
-                    self.person_pre._analyzer, self.person_pre.sam_backend, max_side=self.settings.max_side
+                    self.person_pre._analyzer,
+                    self.person_pre.sam_backend,
+                    max_side=self.settings.max_side,
+                    cache_bytes=cache_budget(self.settings, "garment_prep"),
                 )
         return self._on_model.prepare(garment.data, category, sha256=garment.sha256)
 

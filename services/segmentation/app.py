@@ -7,6 +7,8 @@ Endpoints (coordinates: original-image pixels after EXIF orientation, x right, y
 * ``POST /images/{image_id}/masks`` body ``{"points": [{"x", "y", "label"}], "box": {...}?}``
   -> up to 3 candidates best first: ``mask_id``, ``score``, ``predicted_iou``, ``area``,
   ``bbox`` and ``mask_png`` (base64 1-bit PNG at image size, white = garment).
+* ``POST /images/{image_id}/parse`` -> every garment of the photo (garment-parsing head): ``mask_id``,
+  ``group``, ``score``, ``area``, ``bbox``, ``mask_png``, ``cutout_url``; 503 without the head.
 * ``GET /images/{image_id}/masks/{mask_id}`` -> the mask as PNG.
 * ``GET /images/{image_id}/masks/{mask_id}/cutout`` -> RGBA PNG cropped to the mask box,
   alpha = mask: the image query for the retrieval service.
@@ -42,6 +44,8 @@ from services.segmentation.schemas import (
     MaskCandidate,
     MaskRequest,
     MaskResponse,
+    ParsedGarment,
+    ParseResponse,
 )
 
 _errors = error_responses
@@ -125,6 +129,32 @@ def create_app(
                     cutout_url=seg.mask_id.join(base),
                 )
                 for seg in segments
+            ],
+        )
+
+    @app.post("/images/{image_id}/parse", response_model=ParseResponse, responses=_errors(404, 503))
+    async def parse_image(request: Request, image_id: str) -> ParseResponse:
+        s = svc(request)
+        entry = await run_in_threadpool(s.entry, image_id)
+        garments = await run_in_threadpool(s.parse, image_id)
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
+        return ParseResponse(
+            image_id=image_id,
+            width=entry.width,
+            height=entry.height,
+            head=entry.parsing.head_key if entry.parsing is not None else "",
+            garments=[
+                ParsedGarment(
+                    mask_id=mask_id,
+                    group=g.group.name,
+                    score=g.score,
+                    area=g.area,
+                    bbox=g.bbox,
+                    mask_png=mask_to_png_base64(g.mask),
+                    cutout_url=mask_id.join(base),
+                )
+                for mask_id, g in garments
             ],
         )
 

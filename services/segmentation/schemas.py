@@ -89,6 +89,28 @@ class MaskResponse(BaseModel):
     candidates: list[MaskCandidate]
 
 
+class ParsedGarment(BaseModel):
+    """One garment of ``POST /images/{image_id}/parse``, largest first."""
+
+    mask_id: str = Field(description="Id for GET /images/{image_id}/masks/{mask_id}[/cutout].")
+    group: str = Field(
+        description="Garment group: upper_inner, outer, lower, one_piece, footwear, bag or headwear."
+    )
+    score: float = Field(description="Mean parsing probability of the group inside the mask (0..1).")
+    area: int = Field(description="Mask area in pixels.")
+    bbox: tuple[int, int, int, int] = Field(description="(x0, y0, x1, y1) in pixels, x1/y1 exclusive.")
+    mask_png: str = Field(description="Base64 1-bit PNG of the mask at the image size, white = garment.")
+    cutout_url: str = Field(description="URL of the RGBA cutout (alpha = mask) cropped to bbox.")
+
+
+class ParseResponse(BaseModel):
+    image_id: str
+    width: int
+    height: int
+    head: str = Field(description="Key of the parsing head (hash of its weights).")
+    garments: list[ParsedGarment]
+
+
 class Health(BaseModel):
     status: str
     model: str
