@@ -42,7 +42,7 @@ from catalog_ingest.images import ImageFetcher, ImageFetchError
 from catalog_ingest.mapper import FeedMapper, FieldMapping, ImageRef, ProductDraft
 from catalog_ingest.readers import FeedError, FeedFormat, read_feed
 from catalog_ingest.writer import CatalogWriter, IndexSync, PendingImage, WorkItem, default_index_sync
-from fittingroom.catalog.models import ImageRecord, Product, utcnow, vector_id_for
+from fittingroom.catalog.models import ImageRecord, Product, fill_tryon_modes, utcnow, vector_id_for
 from fittingroom.catalog.store import ProductFilter
 from fittingroom.images import ImageDecodeError, decode_image_sized
 from fittingroom.models.encoders.base import document_text
@@ -362,6 +362,7 @@ class _Ingest:
                 "tryon_eligible": stored.tryon_eligible if stored else None,
             }
         )
+        fill_tryon_modes(product)  # as the store derives them, so the comparison below is fair
         self.report.images += len(records)
         if (
             stored is not None

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from catalog_ingest.annotators import ANNOTATION_FIELDS, ImageAnnotator, product_tryon_eligible
-from fittingroom.catalog.models import ImageRecord, Product
+from fittingroom.catalog.models import ImageRecord, Product, fill_tryon_modes
 from fittingroom.models.encoders.base import document_text
 
 if TYPE_CHECKING:
@@ -176,6 +176,7 @@ class CatalogWriter:
 
         for it in items:
             it.product.tryon_eligible = product_tryon_eligible(it.product.images)
+            fill_tryon_modes(it.product)
         if items:
             self.store.upsert_products([it.product for it in items])
         if vector_ids:
@@ -189,6 +190,8 @@ class CatalogWriter:
             log.warning("annotator %s returned unknown field %r (ignored)", annotator, key)
             self._warned_fields.add(key)
         update = {k: v for k, v in values.items() if k in ANNOTATION_FIELDS}
+        # the try-on mode is derived from the new fields (fill_tryon_modes), never carried over
+        update |= {"tryon_mode": None, "tryon_mode_reason": None}
         return ImageRecord.model_validate({**record.model_dump(), **update})
 
     # ---- index ---------------------------------------------------------------------------

@@ -116,9 +116,7 @@ class Product(BaseModel):
         """Images classified but without a ``tryon_mode`` get the one ``tryon_mode_for`` derives, so it
         is stored with the product. (The rule itself, :func:`tryon_image`, re-derives the mode from the
         classifier fields, so an ImageRecord shared between products never answers with a stale one.)"""
-        for img in self.images:
-            if img.tryon_mode is None:
-                img.tryon_mode, img.tryon_mode_reason = tryon_mode_for(img, self.garment_category)
+        fill_tryon_modes(self)
         return self
 
     @property
@@ -167,6 +165,16 @@ def tryon_mode_for(
     if image.photo_type is PhotoType.product_only:
         return TryOnMode.none, "product-only shot the classifier does not trust for try-on"
     return TryOnMode.none, "not a garment photo (neither product-only nor on-model)"
+
+
+def fill_tryon_modes(product: Product) -> Product:
+    """Set ``tryon_mode`` / ``tryon_mode_reason`` of every image of ``product`` that has none
+    from :func:`tryon_mode_for` (in place; returns the product). Validation does this; code that
+    builds products with ``model_copy`` (which skips validation) calls it before comparing or storing."""
+    for img in product.images:
+        if img.tryon_mode is None:
+            img.tryon_mode, img.tryon_mode_reason = tryon_mode_for(img, product.garment_category)
+    return product
 
 
 def _mode(image: ImageRecord, product: Product) -> TryOnMode | None:
