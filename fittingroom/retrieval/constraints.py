@@ -97,7 +97,7 @@ class CatalogFacets:
         currency: list[str] = []
         garment: list[str] = []
         rows: dict[tuple[str, str], list[int]] = defaultdict(list)
-        unknown: dict[str, list[bool]] = {"color": [], "size": [], "gender": []}
+        unknown: dict[str, list[bool]] = {"color": [], "size": [], "gender": [], "garment": []}
         for p in products:
             pfam = _families(p.colors, lexicon)
             tfam = _families([p.title], lexicon, words=True) if not pfam else set()
@@ -106,6 +106,13 @@ class CatalogFacets:
             keys = category_keys(p)
             bkey = brand_key(p.brand)
             pgarment = product_garment(p).value
+            # nothing says what it is (no category, no path, a title naming no garment): unknown,
+            # kept under a category constraint like unknown gender or size (ranked by the embedding)
+            garment_unknown = (
+                not p.category_path
+                and p.garment_category in (None, GarmentCategory.other)
+                and garment_category_for([], title=p.title) is GarmentCategory.other
+            )
             for img in p.images:
                 r = len(vids)
                 vids.append(img.vector_id)
@@ -126,6 +133,7 @@ class CatalogFacets:
                 unknown["color"].append(not fams)
                 unknown["size"].append(not sizes)
                 unknown["gender"].append(gender is None or gender == "unisex")
+                unknown["garment"].append(garment_unknown)
         return cls(
             vector_ids=np.asarray(vids, dtype=np.int64),
             price=np.asarray(price, dtype=np.float64),
@@ -170,9 +178,9 @@ class CatalogFacets:
                     m |= np.isin(self.garment, [g.value for g in APPAREL])
                 else:
                     m |= self._rows("category", c.catalog_categories)
-            masks.append(m)
+            masks.append(m | self.unknown["garment"])
         elif parsed.of(ConstraintKind.gender) or parsed.of(ConstraintKind.size):
-            masks.append(np.isin(self.garment, [g.value for g in APPAREL]))
+            masks.append(np.isin(self.garment, [g.value for g in APPAREL]) | self.unknown["garment"])
         brands = parsed.values(ConstraintKind.brand)
         if brands:
             masks.append(self._rows("brand", [k for b in brands if (k := brand_key(b))]))

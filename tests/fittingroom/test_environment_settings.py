@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
 from fittingroom.cli import build_app
 from fittingroom.cli.settings_reference import render_markdown, settings
@@ -69,6 +70,23 @@ class _StubShelf:
 
     def get(self, spec: ModelSpec, **options: Any) -> str:
         return f"stub {spec.name}"
+
+
+class _ModelStubShelf:
+    """A model shelf that builds nothing: ``get`` returns a stand-in object with the model's name."""
+
+    def get(self, spec: ModelSpec, **options: Any) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(key=f"stub {spec.name}", model_key=f"stub {spec.name}", options=options)
+
+
+def parsing_head_loaded() -> bool:
+    """Whether the segmentation service asks the shelf for the garment-parsing head."""
+    from fittingroom.segmentation.ranking import SamScoreRanker
+
+    svc = SegmentationService(SegmentationSettings(), ranker=SamScoreRanker(), shelf=_ModelStubShelf())  # type: ignore[arg-type]
+    return svc.parser is not None
 
 
 def seg_service() -> SegmentationService:
@@ -146,6 +164,11 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_INDEX_RETUNE_FRACTION", "0.5", index_setting("retune_fraction"), 0.5),
     Row("FITTINGROOM_INDEX_USE_GPU", "false", index_setting("use_gpu"), False),
     Row("FITTINGROOM_INDEX_SEED", "7", index_setting("seed"), 7),
+    # ---- INGEST_: the store base URLs the Luma and Saleor presets build shop links from
+    Row("INGEST_LUMA_STORE_URL", "https://luma.shop.test/", lambda: LinkSettings().store_url("luma"),
+        "https://luma.shop.test"),
+    Row("INGEST_SALEOR_STORE_URL", "https://saleor.shop.test", lambda: LinkSettings().store_url("saleor"),
+        "https://saleor.shop.test"),
     # ---- RETRIEVAL_
     Row("RETRIEVAL_STORE_URI", "sqlite:////tmp/r.db", lambda: RetrievalSettings().resolved_store_uri,
         "sqlite:////tmp/r.db"),
@@ -167,6 +190,7 @@ ROWS: list[Row] = [
     Row("RETRIEVAL_URL_MAX_REDIRECTS", "0", field(RetrievalSettings, "url_max_redirects"), 0),
     Row("RETRIEVAL_FAISS_THREADS", "2", field(RetrievalSettings, "faiss_threads"), 2),
     Row("RETRIEVAL_WARMUP", "false", field(RetrievalSettings, "warmup"), False),
+    Row("RETRIEVAL_TEXT_RELEVANCE_FLOOR", "0.42", field(RetrievalSettings, "text_relevance_floor"), 0.42),
     Row("RETRIEVAL_INDEX_RELOAD_S", "0.5", field(RetrievalSettings, "index_reload_s"), 0.5),
     # ---- SEGMENTATION_: the SAM entry the shelf builds, the ranker, the service's limits and caches
     Row("SEGMENTATION_BACKEND", "torch", lambda: sam_options(SegmentationSettings(), core())[0].name, "sam.torch"),
@@ -193,6 +217,9 @@ ROWS: list[Row] = [
     Row("SEGMENTATION_DISK_CACHE_MB", "100", lambda: seg_service().disk.max_bytes, 100 * MiB),
     Row("SEGMENTATION_CACHE_DIR", str(BASE / "segc"), lambda: seg_service().disk.root, BASE / "segc"),
     Row("SEGMENTATION_DISK_CACHE", "false", lambda: seg_service().disk.root, None),
+    Row("SEGMENTATION_PARSING", "false", parsing_head_loaded, False),
+    Row("SEGMENTATION_PARSING_HEAD", str(BASE / "head.npz"),
+        lambda: SegmentationSettings().resolved_parsing_head(), BASE / "head.npz"),
     # ---- SERVE_
     Row("SERVE_HOST", "0.0.0.0", field(ServeSettings, "host"), "0.0.0.0"),
     Row("SERVE_PORT", "8123", field(ServeSettings, "port"), 8123),

@@ -79,3 +79,18 @@ def test_effective_gender() -> None:
     assert effective_gender(product("9", GarmentCategory.top, gender="Women")) == "women"
     assert effective_gender(product("9", GarmentCategory.top, path=("Men", "Tops"))) == "men"
     assert effective_gender(product("9", GarmentCategory.top)) is None
+
+
+def test_a_product_nothing_describes_stays_under_a_category_constraint() -> None:
+    """A crawled shop without categories (no category, no path, a title naming no garment) is not
+    emptied by "t-shirt": its products are unknown, not "other", and the embedding ranks them."""
+    products = [
+        product("1", GarmentCategory.bottom, title="Chinos"),
+        product("2", None, path=(), title="Gerald the Giraffe"),
+        product("3", GarmentCategory.other, path=("Groceries",), title="Apple juice"),
+        product("4", GarmentCategory.other, path=(), title="Apple juice box"),  # as ingest stores it
+    ]
+    lexicon = QueryLexicon.from_products(products)
+    setup = QueryParser(lexicon), CatalogFacets.from_products(products, lexicon)
+    assert allowed(setup, "giraffe t-shirt") == {2, 4}
+    assert allowed(setup, "chinos") == {1, 2, 4}
