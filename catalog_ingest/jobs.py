@@ -143,11 +143,16 @@ class JobWorker:
             self._thread = None
 
     # ---- jobs ---------------------------------------------------------------------------
-    def submit(self, kind: JobKind, source: str, params: dict[str, Any] | None = None) -> JobRecord:
-        """Save a new queued job and queue it. Raises ValueError for a kind without a runner."""
+    def submit(
+        self, kind: JobKind, source: str, params: dict[str, Any] | None = None, job_id: str | None = None
+    ) -> JobRecord:
+        """Save a new queued job (id ``job_id`` or a new one) and queue it. Raises ValueError for a
+        kind without a runner."""
         if kind not in self.runners:
             raise ValueError(f"no runner for {kind} jobs")
         job = JobRecord(kind=kind, source=source, params=params or {})
+        if job_id is not None:
+            job.id = job_id
         self.store.save_job(job)
         self._enqueue(job.id)
         return job
@@ -234,6 +239,7 @@ def ingest_runner(
 
     def run(job: JobRecord, progress: Progress) -> dict[str, Any]:
         params = job.params
+        feed = Path(params["feed"])
         try:
             mapping = FieldMapping.parse(list(params.get("mapping") or []))
         except ValueError as exc:
@@ -247,7 +253,7 @@ def ingest_runner(
             own = ImageFetcher(image_cache, base_dir=None, local_roots=list(image_roots))
         try:
             report = ingest_feed(
-                Path(params["feed"]),
+                feed,
                 store=store,
                 encoder=encoder(),
                 source=job.source,
@@ -262,14 +268,28 @@ def ingest_runner(
                 on_progress=progress,
             )
         except (IngestAborted, IngestInterrupted) as exc:
-            raise JobFailed(str(exc), exc.report.to_dict()) from exc
+            raise JobFailed(_hide_path(str(exc), feed), _relabel(exc.report.to_dict(), feed)) from exc
         except (FeedError, ValueError) as exc:
-            raise JobFailed(str(exc)) from exc
+            raise JobFailed(_hide_path(str(exc), feed)) from exc
         finally:
             own.close()
-        return report.to_dict()
+        return _relabel(report.to_dict(), feed)
 
     return run
+
+
+def _hide_path(text: str, feed: Path) -> str:
+    """Messages name the feed by its file name, never by where the server keeps it."""
+    return text.replace(str(feed), feed.name)
+
+
+def _relabel(report: dict[str, Any], feed: Path) -> dict[str, Any]:
+    report["feed"] = feed.name
+    for bad in report.get("bad_rows", []):
+        bad["file"] = _hide_path(str(bad["file"]), feed)
+    if report.get("error"):
+        report["error"] = _hide_path(str(report["error"]), feed)
+    return report
 
 
 def delete_source_runner(

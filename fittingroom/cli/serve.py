@@ -164,10 +164,16 @@ def build_app(settings: ServeSettings, encoder: Encoder | None = None) -> FastAP
 
         return create_tryon()
 
+    def admin() -> FastAPI:
+        from services.admin.app import create_app as create_admin
+
+        return create_admin(encoder=encoder)
+
     factories: dict[str, Callable[[], FastAPI]] = {
         "retrieval": retrieval,
         "segmentation": segmentation,
         "tryon": tryon,
+        "admin": admin,
     }
     return create_app(settings, services=factories)
 
