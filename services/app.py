@@ -200,7 +200,8 @@ def create_app(
     (or failed to), e.g. to print what is loaded.
     """
     settings = settings or ServeSettings()
-    factories = services if services is not None else {**_default_factories(), "admin": _admin}
+    # the admin first: its writable store exists before the retrieval service opens it read-only
+    factories = services if services is not None else {"admin": _admin, **_default_factories()}
     slots = [_build_slot(name, factory) for name, factory in factories.items()]
 
     @asynccontextmanager

@@ -170,10 +170,10 @@ def build_app(settings: ServeSettings, encoder: Encoder | None = None) -> FastAP
         return create_admin(encoder=encoder)
 
     factories: dict[str, Callable[[], FastAPI]] = {
+        "admin": admin,  # first: its writable store exists before retrieval opens it read-only
         "retrieval": retrieval,
         "segmentation": segmentation,
         "tryon": tryon,
-        "admin": admin,
     }
     return create_app(settings, services=factories)
 
