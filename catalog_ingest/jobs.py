@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from catalog_ingest.mapper import FeedMapper, FieldMapping
+from catalog_ingest.mapper import CANONICAL_FIELDS, FeedMapper, FieldMapping
 from catalog_ingest.readers import FeedError, read_feed
 from catalog_ingest.runner import IngestAborted, IngestInterrupted, validate_source
 from fittingroom.catalog.jobs import JobKind, JobRecord, JobStatus
@@ -330,7 +330,7 @@ def preview_feed(
     """How the first ``rows`` records of ``feed`` map, without fetching images or writing.
 
     Returns ``{"source", "format", "preset", "columns": [feed field...], "mapping": {feed field:
-    canonical field}, "rows_read", "products", "bad_rows": [{"file", "line", "id", "reason"}...],
+    product field} (renamed or already a product field; other fields become attributes), "rows_read", "products", "bad_rows": [{"file", "line", "id", "reason"}...],
     "sample": [{"id", "title", "price", "currency", "brand", "images"}...]}``. Raises FeedError
     (file unreadable, no header), MappingError / ValueError (bad mapping or source name).
     """
@@ -363,7 +363,10 @@ def preview_feed(
         "format": str(feed_format or detect_format(feed)),
         "preset": field_mapping.preset_for(first),
         "columns": columns,
-        "mapping": {src: dst for src, dst in resolved.items() if src.split(".")[0] in columns},
+        "mapping": {
+            **{c: c for c in columns if c in CANONICAL_FIELDS and c not in resolved.values()},
+            **{src: dst for src, dst in resolved.items() if src.split(".")[0] in columns},
+        },
         "rows_read": len(records) + unreadable,
         "products": len(drafts),
         "bad_rows": bad[:bad_rows],
