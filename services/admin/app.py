@@ -25,9 +25,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog_ingest.jobs import (
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 _ERRORS = error_responses(401, 403, 404, 413, 422)
 FEED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".csv.gz", ".tsv.gz", ".jsonl.gz", ".ndjson.gz")
 OPEN_PATHS = ("/healthz",)
+#: Open too while the admin API is on: the API description (Swagger's "Authorize" takes the token).
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 
 
 class AdminAuth:
@@ -64,10 +67,8 @@ class AdminAuth:
         self.token = token.encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope.get("path", "").removeprefix(scope.get("root_path", "")) in OPEN_PATHS
-        ):
+        path = scope.get("path", "").removeprefix(scope.get("root_path", ""))
+        if scope["type"] != "http" or path in OPEN_PATHS or (self.token is not None and path in DOC_PATHS):
             await self.app(scope, receive, send)
             return
         status, detail, headers = self._check(dict(scope.get("headers") or []).get(b"authorization", b""))
@@ -218,6 +219,8 @@ def create_app(
         description="Catalog operations: upload a feed, watch its ingest job, list and delete sources. "
         "Every route needs `Authorization: Bearer <FITTINGROOM_ADMIN_TOKEN>`.",
         lifespan=lifespan,
+        # documents the bearer scheme in OpenAPI; AdminAuth enforces it before any body is read
+        dependencies=[Depends(HTTPBearer(auto_error=False, description="FITTINGROOM_ADMIN_TOKEN"))],
     )
     guard(app, settings.max_feed_bytes + 64 * 1024)
     app.add_middleware(AdminAuth, token=token)  # added last = runs before the body limit

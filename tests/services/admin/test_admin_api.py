@@ -44,6 +44,15 @@ def test_admin_routes_are_off_without_a_token(core: CoreSettings, method: str, p
     assert not (core.home / "catalog.db").exists()  # nothing opened
 
 
+def test_api_docs_are_open_only_while_the_admin_api_is_on(client: TestClient, core: CoreSettings) -> None:
+    assert client.get("/docs").status_code == 200
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    with TestClient(create_app(AdminSettings(), core=core)) as off:
+        assert off.get("/docs").status_code == 404
+        assert off.get("/openapi.json").status_code == 404
+
+
 def test_compare_is_constant_time() -> None:
     import inspect
 

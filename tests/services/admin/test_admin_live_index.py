@@ -50,6 +50,10 @@ def test_ingest_and_delete_through_the_admin_api_show_in_search_without_a_restar
         health = client.get("/healthz").json()
         assert health["services"]["admin"]["started"] and health["services"]["retrieval"]["started"]
         assert client.post("/api/retrieval/search", json={"text": "red"}).status_code == 503  # no index yet
+        assert client.get("/api/admin/healthz").json() == {"status": "ok", "enabled": True}
+        assert client.get("/api/admin/jobs").status_code == 401  # the token rules hold under the mount
+        assert client.get("/api/admin/docs").status_code == 200
+        assert client.get("/readyz").json()["services"]["admin"]["ready"]
 
         feed = color_feed(tmp_path / "img", [("R1", "red"), ("G1", "green")])
         job = client.post(
