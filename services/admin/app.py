@@ -177,7 +177,7 @@ def create_app(
                     return ()
                 from catalog_ingest.annotators import load_default_annotators
 
-                return load_default_annotators(core)
+                return load_default_annotators(core, shelf=models)
 
             jobs = (
                 dict(runners)
