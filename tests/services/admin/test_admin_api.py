@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import AUTH, TOKEN, color_feed, wait_job
+from admin_helpers import AUTH, TOKEN, color_feed, wait_job
 from fastapi.testclient import TestClient
 
 from catalog_ingest.jobs import AdminSettings
