@@ -31,7 +31,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -416,6 +416,7 @@ def ingest_feed(
     sync: IndexSync | Any | None = default_index_sync,
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Ingest one feed file into ``store`` and sync the FAISS index (see the module docstring).
 
@@ -424,7 +425,8 @@ def ingest_feed(
     ``fetcher`` is given); ``image_roots``: folders local image paths may lie in (default: the
     feed's folder; ignored with a ``fetcher``); ``index_dir`` to ``settings.resolved_index_dir``; ``sync=None``
     skips the index. ``batch_size`` images go to the encoder per call; ``workers`` threads
-    fetch and decode images. Relative image paths are relative to the feed's folder.
+    fetch and decode images. ``on_progress(done, total)`` is called with product counts once the
+    feed is mapped and after each committed unit (background jobs report progress with it). Relative image paths are relative to the feed's folder.
 
     Returns the IngestReport. Raises FeedError when the feed cannot be opened,
     ValueError for a bad source name, IngestInterrupted on Ctrl-C and IngestAborted (its
@@ -461,6 +463,7 @@ def ingest_feed(
         sync=sync,
         progress=progress,
         max_pixels=max_pixels,
+        on_progress=on_progress,
     )
 
 
@@ -483,6 +486,7 @@ def ingest_records(
     sync: IndexSync | Any | None = default_index_sync,
     progress: bool = True,
     max_pixels: int = MAX_PIXELS,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """``ingest_feed`` on feed records already in memory (the crawler's GMC records): the same
     mapper -> image fetch -> writer -> index sync path, without a feed file.
@@ -512,6 +516,7 @@ def ingest_records(
         sync=sync,
         progress=progress,
         max_pixels=max_pixels,
+        on_progress=on_progress,
     )
 
 
@@ -535,6 +540,7 @@ def _run(
     progress: bool,
     image_roots: Sequence[str | Path] | None = None,
     max_pixels: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """The shared body of ``ingest_feed`` and ``ingest_records``: map, fetch, write, prune, sync."""
     source, label = report.source, report.feed
@@ -580,6 +586,9 @@ def _run(
         max_pixels=max_pixels,
     )
     bar = _progress(progress, sum(len(d.images) for d in drafts), source)
+    done_products = 0
+    if on_progress is not None:
+        on_progress(0, len(drafts))
     pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ingest-image")
     completed = False
     failure: BaseException | None = None
@@ -631,6 +640,9 @@ def _run(
                     it.product.images[p.index].vector_id for it in items for p in it.pending if p.embed
                 )
             bar.update(sum(len(j.draft.images) for j in jobs))
+            done_products += len(jobs)
+            if on_progress is not None:
+                on_progress(done_products, len(drafts))
             bar.set_postfix(embedded=report.embedded, bad=len(report.bad_rows), refresh=False)
 
         # 3. prune, drop embeddings no product owns, done

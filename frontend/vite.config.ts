@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
 
 // `npm run dev` serves the page with hot reload and proxies the APIs to a running
@@ -12,6 +13,13 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: true,
     target: "es2022",
+    // two pages: the shop page and the catalog admin page (its own entry, src/admin.ts)
+    rollupOptions: {
+      input: {
+        main: fileURLToPath(new URL("./index.html", import.meta.url)),
+        admin: fileURLToPath(new URL("./admin.html", import.meta.url)),
+      },
+    },
   },
   server: {
     proxy: { "/api": { target: api, changeOrigin: false } },

@@ -5,6 +5,7 @@
     /api/retrieval/...     services.retrieval.app   (POST /search, /search/image, GET /products/{uid}, ...)
     /api/segmentation/...  services.segmentation.app (POST /images, /images/{id}/masks, .../cutout)
     /api/tryon/...         services.tryon.app       (POST /persons, /tryon, GET /tryon/{job_id}, ...)
+    /api/admin/...         services.admin.app       (POST /feeds, GET /jobs, /sources; admin token)
     /healthz, /readyz      this module (liveness; readiness = every service's own /healthz is 200)
     /                      the built page (frontend/dist)
 
@@ -127,6 +128,12 @@ def _tryon() -> FastAPI:
     return create()
 
 
+def _admin() -> FastAPI:
+    from services.admin.app import create_app as create
+
+    return create()
+
+
 def _default_factories() -> dict[str, Callable[[], FastAPI]]:
     """Each service's ``create_app()`` with its settings from the environment; all of them take
     their models from the one process-wide model shelf, so each model is built once."""
@@ -188,12 +195,13 @@ def create_app(
     """Build the all-in-one app. Nothing is loaded until the lifespan starts.
 
     ``services`` maps a prefix name to a factory of that service's FastAPI app
-    (default: :data:`SERVICES`, each module's ``create_app()`` with its settings read
-    from the environment). ``on_ready`` is called once every service has started
+    (default: :data:`SERVICES` and the catalog admin, each module's ``create_app()`` with its
+    settings read from the environment). ``on_ready`` is called once every service has started
     (or failed to), e.g. to print what is loaded.
     """
     settings = settings or ServeSettings()
-    factories = services if services is not None else _default_factories()
+    # the admin first: its writable store exists before the retrieval service opens it read-only
+    factories = services if services is not None else {"admin": _admin, **_default_factories()}
     slots = [_build_slot(name, factory) for name, factory in factories.items()]
 
     @asynccontextmanager

@@ -10,6 +10,7 @@ Collections in the database named by the URI path (default ``fittingroom``):
 * ``embeddings``: ``{encoder, vector_id, vector: BinData(float32 little-endian bytes)}``,
   unique on ``(encoder, vector_id)``, plus ``vector_id``.
 * ``encoders``: ``{_id: encoder name, dim}``.
+* ``jobs``: ``{_id: job id, status, created_at (ISO 8601 UTC), doc: the JobRecord as JSON}``.
 
 Atomicity: ``upsert_products`` and ``delete_products`` run in a multi-document
 transaction when the server supports them (replica set or sharded cluster). On a
@@ -30,6 +31,7 @@ from bson.binary import Binary
 from pymongo import ASCENDING, DeleteMany, MongoClient, ReplaceOne, UpdateOne
 
 from fittingroom.catalog._filters import brand_key, category_keys, image_vector_ids, normalize_category
+from fittingroom.catalog.jobs import JobRecord
 from fittingroom.catalog.models import Product
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 
@@ -81,6 +83,7 @@ class MongoStore(CatalogStore):
         self.products = self.db["products"]
         self.embeddings = self.db["embeddings"]
         self.encoders = self.db["encoders"]
+        self.jobs = self.db["jobs"]
         self.products.create_index([("source", ASCENDING), ("id", ASCENDING)], unique=True, name="source_id")
         self.products.create_index("images.vector_id", name="image_vector_id")
         self.products.create_index("category_keys", name="category_keys")
@@ -90,6 +93,7 @@ class MongoStore(CatalogStore):
             [("encoder", ASCENDING), ("vector_id", ASCENDING)], unique=True, name="encoder_vector_id"
         )
         self.embeddings.create_index("vector_id", name="vector_id")
+        self.jobs.create_index("created_at", name="created_at")
         self._transactions = self._supports_transactions()
 
     @staticmethod
@@ -308,6 +312,24 @@ class MongoStore(CatalogStore):
         ]
         if ops:
             self.embeddings.bulk_write(ops, ordered=False)
+
+    # ---- sources and jobs ---------------------------------------------------------
+    def source_counts(self) -> dict[str, int]:
+        rows = self.products.aggregate([{"$group": {"_id": "$source", "n": {"$sum": 1}}}])
+        return {str(r["_id"]): int(r["n"]) for r in sorted(rows, key=lambda r: str(r["_id"]))}
+
+    def save_job(self, job: JobRecord) -> None:
+        doc = {"status": job.status.value, "created_at": job.order_key, "doc": job.model_dump_json()}
+        self.jobs.replace_one({"_id": job.id}, {"_id": job.id, **doc}, upsert=True)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        doc = self.jobs.find_one({"_id": job_id})
+        return JobRecord.model_validate_json(doc["doc"]) if doc else None
+
+    def list_jobs(self, *, limit: int = 50, statuses: Sequence[str] | None = None) -> list[JobRecord]:
+        query: dict[str, Any] = {} if statuses is None else {"status": {"$in": [str(s) for s in statuses]}}
+        docs = self.jobs.find(query).sort("created_at", -1).limit(int(limit))
+        return [JobRecord.model_validate_json(d["doc"]) for d in docs]
 
     def __repr__(self) -> str:
         return f"MongoStore(db={self.db.name!r})"

@@ -11,6 +11,7 @@ Layout (schema version 1, ``PRAGMA user_version``):
   garment category (see ``fittingroom.catalog._filters``), for the category filter.
 * ``embeddings``: ``(encoder, vector_id) -> float32 blob``; ``encoders`` keeps each
   encoder's dimension.
+* ``jobs``: catalog jobs (``fittingroom.catalog.jobs.JobRecord`` as JSON), by id.
 
 The database runs in WAL mode, so one writer (ingest) and many readers (the
 retrieval service, possibly in other processes) work at the same time. Each thread
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fittingroom.catalog._filters import brand_key, category_keys, image_vector_ids, normalize_category
+from fittingroom.catalog.jobs import JobRecord
 from fittingroom.catalog.models import Product
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 
@@ -73,6 +75,13 @@ CREATE TABLE IF NOT EXISTS embeddings (
     UNIQUE (encoder, vector_id)
 );
 CREATE INDEX IF NOT EXISTS embeddings_vector_id ON embeddings (vector_id);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 """
 
 # Bound parameters per statement; SQLite >= 3.32 allows 32766.
@@ -413,6 +422,32 @@ class SQLiteStore(CatalogStore):
                     f"DELETE FROM embeddings WHERE encoder=? AND vector_id IN ({_marks(len(chunk))})",
                     [encoder, *chunk],
                 )
+
+    # ---- sources and jobs ---------------------------------------------------------
+    def source_counts(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT source, COUNT(*) FROM products GROUP BY source ORDER BY source")
+        return {s: int(n) for s, n in rows}
+
+    def save_job(self, job: JobRecord) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO jobs (id, status, created_at, doc) VALUES (?,?,?,?) ON CONFLICT (id) DO UPDATE"
+                " SET status=excluded.status, created_at=excluded.created_at, doc=excluded.doc",
+                (job.id, job.status.value, job.order_key, job.model_dump_json()),
+            )
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        row = self._conn().execute("SELECT doc FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return JobRecord.model_validate_json(row[0]) if row else None
+
+    def list_jobs(self, *, limit: int = 50, statuses: Sequence[str] | None = None) -> list[JobRecord]:
+        sql, params = "SELECT doc FROM jobs", []
+        if statuses is not None:
+            sql += f" WHERE status IN ({_marks(len(statuses))})" if statuses else " WHERE 0"
+            params = [str(s) for s in statuses]
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        rows = self._conn().execute(sql, [*params, int(limit)])
+        return [JobRecord.model_validate_json(r[0]) for r in rows]
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r}, read_only={self.read_only})"

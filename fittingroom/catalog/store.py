@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fittingroom.catalog.jobs import JobRecord
 from fittingroom.catalog.models import Product
 
 
@@ -106,6 +107,23 @@ class CatalogStore(ABC):
 
     @abstractmethod
     def delete_embeddings(self, encoder: str, vector_ids: Iterable[int]) -> None: ...
+
+    # ---- sources ------------------------------------------------------------
+    @abstractmethod
+    def source_counts(self) -> dict[str, int]:
+        """Number of products of every source that has one."""
+
+    # ---- jobs (fittingroom.catalog.jobs) ----------------------------------------
+    @abstractmethod
+    def save_job(self, job: JobRecord) -> None:
+        """Insert or replace the job with ``job.id``."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    @abstractmethod
+    def list_jobs(self, *, limit: int = 50, statuses: Sequence[str] | None = None) -> list[JobRecord]:
+        """Jobs, newest first (by ``created_at``), at most ``limit``; only ``statuses`` when given."""
 
     # ---- lifecycle ----------------------------------------------------------
     @abstractmethod

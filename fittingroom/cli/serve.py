@@ -164,7 +164,13 @@ def build_app(settings: ServeSettings, encoder: Encoder | None = None) -> FastAP
 
         return create_tryon()
 
+    def admin() -> FastAPI:
+        from services.admin.app import create_app as create_admin
+
+        return create_admin(encoder=encoder)
+
     factories: dict[str, Callable[[], FastAPI]] = {
+        "admin": admin,  # first: its writable store exists before retrieval opens it read-only
         "retrieval": retrieval,
         "segmentation": segmentation,
         "tryon": tryon,

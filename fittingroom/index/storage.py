@@ -65,6 +65,22 @@ def index_lock(index_dir: str | Path, encoder_name: str) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+_saved_generation = 0
+
+
+def note_saved() -> None:
+    """Count one index save made by this process (``VectorIndex.save`` calls it once both files
+    are in place): readers in this process then re-check at once (``saved_generation``)."""
+    global _saved_generation
+    _saved_generation += 1
+
+
+def saved_generation() -> int:
+    """How many index saves this process has made (any encoder); readers compare it to the
+    value they last saw to re-open a new generation without waiting for their poll interval."""
+    return _saved_generation
+
+
 def file_stamp(path: Path) -> tuple[int, int, int]:
     """``(inode, mtime_ns, size)``: changes when the file is replaced."""
     st = path.stat()

@@ -414,6 +414,7 @@ class VectorIndex:
         storage.atomic_write(faiss_path, lambda tmp: faiss.write_index(self._index, str(tmp)))
         manifest = self.manifest()
         storage.write_manifest(manifest_path, manifest)
+        storage.note_saved()
         return faiss_path, manifest_path
 
     # ---- reload (read-only services) ---------------------------------------------

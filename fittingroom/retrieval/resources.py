@@ -12,6 +12,7 @@ import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
 from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
+from fittingroom.index.storage import saved_generation
 from fittingroom.retrieval.settings import RetrievalSettings
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ class EncoderIndexMismatch(IndexUnavailableError):
 class IndexHolder:
     """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it.
 
-    ``get()`` checks the file at most every ``reload_s`` seconds; it returns ``None`` while no
+    ``get()`` checks the file at most every ``reload_s`` seconds, and at once after this process
+    saved an index (a catalog job of the all-in-one server: ``storage.saved_generation``), so a
+    job's new generation is served as soon as the job ends; it returns ``None`` while no
     index exists or the index does not match the encoder (name, or ``dim`` when given):
     ``error`` then says why. Thread-safe.
     """
@@ -46,15 +49,18 @@ class IndexHolder:
         self._mismatch: IndexMismatchError | None = None
         self._index: VectorIndex | None = None
         self._checked = float("-inf")
+        self._generation = -1
         self._lock = threading.Lock()
 
     def get(self) -> VectorIndex | None:
         now = time.monotonic()
-        if now - self._checked < self.reload_s:
+        generation = saved_generation()
+        if now - self._checked < self.reload_s and generation == self._generation:
             return self._index
         with self._lock:
-            if now - self._checked < self.reload_s:
+            if now - self._checked < self.reload_s and generation == self._generation:
                 return self._index
+            self._generation = generation
             try:
                 if self._index is None:
                     self._index = VectorIndex.open(

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from catalog_ingest.jobs import AdminSettings
 from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
 from fittingroom.cli import build_app
@@ -227,6 +228,12 @@ ROWS: list[Row] = [
     Row("SERVE_CATALOGS", f'["{BASE}/a.jsonl"]', field(ServeSettings, "catalogs"), [BASE / "a.jsonl"]),
     Row("SERVE_INGEST", "false", field(ServeSettings, "ingest"), False),
     Row("SERVE_HEALTH_TIMEOUT_S", "30", field(ServeSettings, "health_timeout_s"), 30.0),
+    # ---- FITTINGROOM_ADMIN_: the admin API's token (off when unset), upload limit, folders
+    Row("FITTINGROOM_ADMIN_TOKEN", "tok-123", lambda: AdminSettings().token_value(), "tok-123"),
+    Row("FITTINGROOM_ADMIN_MAX_FEED_BYTES", "1000", field(AdminSettings, "max_feed_bytes"), 1000),
+    Row("FITTINGROOM_ADMIN_FEEDS_DIR", str(BASE / "up"), lambda: AdminSettings().resolved_feeds_dir(core()), BASE / "up"),
+    Row("FITTINGROOM_ADMIN_IMAGE_ROOTS", f'["{BASE}/img"]', field(AdminSettings, "image_roots"), [BASE / "img"]),
+    Row("FITTINGROOM_ADMIN_PREVIEW_ROWS", "5", field(AdminSettings, "preview_rows"), 5),
     # ---- TRYON_
     Row("TRYON_BACKEND", "fashn", lambda: TryOnSettings().enabled_backends, ["fashn"]),
     Row("TRYON_BACKENDS", '["fashn"]', lambda: TryOnSettings().enabled_backends, ["preview", "fashn"]),

@@ -408,3 +408,38 @@ def test_iter_embeddings_batches(store: CatalogStore) -> None:
     for i, v in enumerate(ids):
         assert np.array_equal(seen[v], vecs[i])
     assert list(store.iter_embeddings("never-written")) == []
+
+
+# ---- sources and jobs ---------------------------------------------------------------
+
+
+def test_source_counts(store: CatalogStore) -> None:
+    assert store.source_counts() == {}
+    store.upsert_products([product("A"), product("B"), product("C", source="other")])
+    assert store.source_counts() == {"other": 1, "shop": 2}
+    store.delete_products([("other", "C")])
+    assert store.source_counts() == {"shop": 2}
+
+
+def test_jobs_round_trip_replace_and_list_newest_first(store: CatalogStore) -> None:
+    from fittingroom.catalog.jobs import JobKind, JobRecord, JobStatus
+
+    old = JobRecord(kind=JobKind.ingest, source="shop", created_at=T0, params={"feed": "a.csv"})
+    new = JobRecord(kind=JobKind.delete_source, source="other", created_at=T0 + timedelta(seconds=1))
+    store.save_job(old)
+    store.save_job(new)
+    assert store.get_job(old.id) == old
+    assert store.get_job("missing") is None
+    assert [j.id for j in store.list_jobs()] == [new.id, old.id]
+    assert [j.id for j in store.list_jobs(limit=1)] == [new.id]
+
+    done = old.model_copy(
+        update={"status": JobStatus.done, "done": 3, "total": 3, "report": {"new": 3, "bad_rows": []}}
+    )
+    store.save_job(done)
+    got = store.get_job(old.id)
+    assert got is not None and got.status is JobStatus.done and got.report == {"new": 3, "bad_rows": []}
+    assert len(store.list_jobs()) == 2
+    assert [j.id for j in store.list_jobs(statuses=["done"])] == [old.id]
+    assert [j.id for j in store.list_jobs(statuses=["queued", "running"])] == [new.id]
+    assert store.list_jobs(statuses=[]) == []

@@ -1,0 +1,288 @@
+/**
+ * The catalog admin page (admin.html): enter the admin token, preview and upload a feed,
+ * watch the jobs (polled) with each job's report, list and delete sources.
+ *
+ * Talks to `/api/admin` (services/admin) with `Authorization: Bearer <token>`; the token is
+ * kept in this tab's sessionStorage only.
+ */
+
+import "./admin.css";
+import { describeError } from "./http";
+
+const BASE = "/api/admin";
+const TOKEN_KEY = "fittingroom.admin.token";
+const FAST_POLL_MS = 1000;
+const SLOW_POLL_MS = 5000;
+
+interface BadRow {
+  file: string;
+  line: number | null;
+  id: string | null;
+  reason: string;
+}
+
+interface Job {
+  id: string;
+  kind: string;
+  source: string;
+  status: "queued" | "running" | "done" | "failed";
+  done: number;
+  total: number | null;
+  progress: number | null;
+  params: Record<string, unknown>;
+  report: Record<string, unknown> | null;
+  error: string | null;
+  created_at: string;
+}
+
+interface Source {
+  name: string;
+  products: number;
+  last_job: Job | null;
+}
+
+interface Preview {
+  format: string;
+  preset: string;
+  columns: string[];
+  mapping: Record<string, string>;
+  rows_read: number;
+  products: number;
+  bad_rows: BadRow[];
+}
+
+class AdminError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+function $(id: string): HTMLElement {
+  const el = document.getElementById(id);
+  if (!el) throw new Error(`#${id} is missing from admin.html`);
+  return el;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  text?: string,
+  cls?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (text !== undefined) node.textContent = text;
+  if (cls) node.className = cls;
+  return node;
+}
+
+function token(): string {
+  return sessionStorage.getItem(TOKEN_KEY) ?? "";
+}
+
+async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set("Authorization", `Bearer ${token()}`);
+  let resp: Response;
+  try {
+    resp = await fetch(BASE + path, { ...init, headers });
+  } catch {
+    throw new AdminError("The server cannot be reached.", 0);
+  }
+  const body: unknown = await resp.json().catch(() => null);
+  if (!resp.ok) {
+    const fallback =
+      resp.status === 404 && path === "/jobs"
+        ? "The admin API is off (FITTINGROOM_ADMIN_TOKEN is not set on the server)."
+        : `HTTP ${resp.status}`;
+    throw new AdminError(describeError(body, fallback), resp.status);
+  }
+  return body as T;
+}
+
+function say(id: string, text: string, kind: "ok" | "error" | "" = ""): void {
+  const out = $(id);
+  out.textContent = text;
+  out.className = kind;
+}
+
+function formData(): FormData | null {
+  const file = ($("feed-file") as HTMLInputElement).files?.[0];
+  const source = ($("feed-source") as HTMLInputElement).value.trim();
+  if (!file || !source) {
+    say("upload-status", "Choose a feed file and give its source name.", "error");
+    return null;
+  }
+  const data = new FormData();
+  data.append("file", file, file.name);
+  data.append("source", source);
+  for (const spec of ($("feed-mapping") as HTMLInputElement).value.split(/\s+/)) {
+    if (spec) data.append("mapping", spec);
+  }
+  data.append("prune", ($("feed-prune") as HTMLInputElement).checked ? "true" : "false");
+  return data;
+}
+
+function badRowsList(rows: BadRow[], limit = 20): HTMLElement {
+  const list = el("ul", undefined, "bad-rows");
+  for (const row of rows.slice(0, limit)) {
+    const where = row.line !== null ? `${row.file}:${row.line}` : row.file;
+    list.append(el("li", `${where}: ${row.reason}`));
+  }
+  if (rows.length > limit) list.append(el("li", `… and ${rows.length - limit} more`));
+  return list;
+}
+
+function showPreview(p: Preview): void {
+  const box = $("preview");
+  box.replaceChildren();
+  box.hidden = false;
+  box.append(
+    el("p", `${p.format.toUpperCase()}, preset ${p.preset}: ${p.rows_read} rows read → ${p.products} products.`),
+  );
+  const table = el("table", undefined, "mapping");
+  table.append(el("caption", "Column mapping"));
+  for (const [src, dst] of Object.entries(p.mapping)) {
+    const tr = el("tr");
+    tr.append(el("td", src), el("td", "→"), el("td", dst));
+    table.append(tr);
+  }
+  box.append(table);
+  const unmapped = p.columns.filter((c) => !(c in p.mapping));
+  if (unmapped.length) box.append(el("p", `Kept as product attributes: ${unmapped.join(", ")}`));
+  box.append(el("h3", p.bad_rows.length ? "First bad rows" : "No bad rows in the rows read."));
+  if (p.bad_rows.length) box.append(badRowsList(p.bad_rows));
+}
+
+function reportSummary(job: Job): HTMLElement {
+  const cell = el("td");
+  if (job.error) cell.append(el("p", job.error, "error"));
+  const r = job.report;
+  if (!r) return cell;
+  if (job.kind === "delete_source") {
+    cell.append(el("p", `${String(r.deleted)} products deleted`));
+    return cell;
+  }
+  const bad = (r.bad_rows as BadRow[] | undefined) ?? [];
+  cell.append(
+    el("p", `${String(r.new)} new, ${String(r.updated)} updated, ${String(r.unchanged)} unchanged, ${bad.length} bad rows`, "summary"),
+  );
+  if (bad.length) {
+    const details = el("details");
+    details.append(el("summary", "bad rows"), badRowsList(bad, 50));
+    cell.append(details);
+  }
+  return cell;
+}
+
+function jobRow(job: Job): HTMLTableRowElement {
+  const tr = el("tr");
+  tr.dataset.jobId = job.id;
+  tr.dataset.status = job.status;
+  const what = job.kind === "ingest" ? `ingest ${String(job.params.file ?? "")}` : "delete source";
+  const bar = el("progress");
+  bar.max = 1;
+  if (job.progress !== null) bar.value = job.progress;
+  const progress = el("td");
+  progress.append(bar, el("span", job.total !== null ? ` ${job.done}/${job.total}` : ""));
+  tr.append(
+    el("td", new Date(job.created_at).toLocaleTimeString()),
+    el("td", what),
+    el("td", job.source),
+    el("td", job.status, `status ${job.status}`),
+    progress,
+    reportSummary(job),
+  );
+  return tr;
+}
+
+function sourceRow(source: Source): HTMLTableRowElement {
+  const tr = el("tr");
+  tr.dataset.source = source.name;
+  const button = el("button", "Delete");
+  button.type = "button";
+  button.addEventListener("click", () => void deleteSource(source));
+  const action = el("td");
+  action.append(button);
+  tr.append(
+    el("td", source.name),
+    el("td", String(source.products)),
+    el("td", source.last_job ? `${source.last_job.kind} ${source.last_job.status}` : ""),
+    action,
+  );
+  return tr;
+}
+
+let timer: number | undefined;
+
+async function refresh(): Promise<void> {
+  window.clearTimeout(timer);
+  let delay = SLOW_POLL_MS;
+  if (!token()) return;
+  try {
+    const [jobs, sources] = await Promise.all([
+      api<{ jobs: Job[] }>("/jobs"),
+      api<{ sources: Source[] }>("/sources"),
+    ]);
+    document.querySelector("#jobs tbody")!.replaceChildren(...jobs.jobs.map(jobRow));
+    document.querySelector("#sources tbody")!.replaceChildren(...sources.sources.map(sourceRow));
+    say("token-status", "Signed in.", "ok");
+    if (jobs.jobs.some((j) => j.status === "queued" || j.status === "running")) delay = FAST_POLL_MS;
+  } catch (err) {
+    say("token-status", (err as Error).message, "error");
+    if (err instanceof AdminError && (err.status === 401 || err.status === 403 || err.status === 404)) return;
+  }
+  timer = window.setTimeout(() => void refresh(), delay);
+}
+
+async function deleteSource(source: Source): Promise<void> {
+  if (!window.confirm(`Delete the ${source.products} products of "${source.name}" from the catalog?`)) return;
+  try {
+    await api<Job>(`/sources/${encodeURIComponent(source.name)}`, { method: "DELETE" });
+  } catch (err) {
+    say("upload-status", (err as Error).message, "error");
+  }
+  void refresh();
+}
+
+function init(): void {
+  const tokenInput = $("token") as HTMLInputElement;
+  tokenInput.value = token();
+  $("token-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+    void refresh();
+  });
+  $("preview-button").addEventListener("click", async () => {
+    const data = formData();
+    if (!data) return;
+    say("upload-status", "Reading the feed…");
+    try {
+      showPreview(await api<Preview>("/feeds/preview", { method: "POST", body: data }));
+      say("upload-status", "");
+    } catch (err) {
+      say("upload-status", (err as Error).message, "error");
+    }
+  });
+  $("upload-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = formData();
+    if (!data) return;
+    const button = $("upload-button") as HTMLButtonElement;
+    button.disabled = true;
+    say("upload-status", "Uploading…");
+    try {
+      const job = await api<Job>("/feeds", { method: "POST", body: data });
+      say("upload-status", `Queued as job ${job.id.slice(0, 8)}.`, "ok");
+    } catch (err) {
+      say("upload-status", (err as Error).message, "error");
+    } finally {
+      button.disabled = false;
+    }
+    void refresh();
+  });
+  void refresh();
+}
+
+init();

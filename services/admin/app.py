@@ -1,0 +1,354 @@
+"""Catalog admin service (FastAPI): upload feeds, watch jobs, list and delete sources.
+
+Mounted by the all-in-one server at ``/api/admin``; run alone with ``uvicorn --factory
+services.admin.app:create_app``. Every route but ``/healthz`` needs ``Authorization: Bearer
+<FITTINGROOM_ADMIN_TOKEN>``: 404 when no token is configured (the admin API is off), 401
+without a token, 403 with a wrong one (compared in constant time). The token is checked before
+any body is read.
+
+Endpoints: ``POST /feeds`` (multipart: file + source + mapping values + prune) -> 202 with the
+ingest job; ``POST /feeds/preview`` (same form) -> the detected mapping and first bad rows;
+``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources``; ``DELETE /sources/{name}`` -> 202 with the
+deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``); the
+retrieval service re-opens the index each job leaves behind.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import shutil
+import threading
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from catalog_ingest.jobs import (
+    AdminSettings,
+    JobRunner,
+    JobWorker,
+    delete_source_runner,
+    ingest_runner,
+    preview_feed,
+)
+from catalog_ingest.mapper import FieldMapping, MappingError
+from catalog_ingest.readers import FeedError
+from catalog_ingest.runner import validate_source
+from fittingroom.catalog.jobs import JobKind, JobStatus, new_job_id
+from fittingroom.catalog.store import CatalogStore
+from fittingroom.models.encoders.base import Encoder
+from fittingroom.models.registry import ModelShelf, default_shelf
+from fittingroom.settings import CoreSettings, get_settings
+from services.admin.schemas import Health, JobList, JobOut, PreviewOut, SourceList, SourceOut
+from services.http import error_responses, guard
+
+log = logging.getLogger(__name__)
+
+_ERRORS = error_responses(401, 403, 404, 413, 422)
+FEED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".csv.gz", ".tsv.gz", ".jsonl.gz", ".ndjson.gz")
+OPEN_PATHS = ("/healthz",)
+#: Open too while the admin API is on: the API description (Swagger's "Authorize" takes the token).
+DOC_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
+
+
+class AdminAuth:
+    """ASGI middleware: the admin token rules (see the module docstring), before any body is read."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "").removeprefix(scope.get("root_path", ""))
+        if scope["type"] != "http" or path in OPEN_PATHS or (self.token is not None and path in DOC_PATHS):
+            await self.app(scope, receive, send)
+            return
+        status, detail, headers = self._check(dict(scope.get("headers") or []).get(b"authorization", b""))
+        if status is None:
+            await self.app(scope, receive, send)
+            return
+        response = JSONResponse({"detail": detail}, status_code=status, headers=headers)
+        await response(scope, receive, send)
+
+    def _check(self, header: bytes) -> tuple[int | None, str, dict[str, str] | None]:
+        if self.token is None:
+            return 404, "Not Found", None
+        scheme, _, given = header.partition(b" ")
+        if scheme.lower() != b"bearer" or not given.strip():
+            return (
+                401,
+                "the admin API needs an 'Authorization: Bearer <token>' header",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if not hmac.compare_digest(given.strip(), self.token):
+            return 403, "wrong admin token", None
+        return None, "", None
+
+
+def safe_feed_name(filename: str | None) -> str:
+    """The upload's base name with path-unsafe characters replaced; 415 for a non-feed suffix."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(filename or "").name).strip("._") or "feed"
+    if not name.lower().endswith(FEED_SUFFIXES):
+        raise HTTPException(
+            415,
+            f"{filename or 'the upload'}: a feed must be CSV, TSV or JSON Lines ({', '.join(FEED_SUFFIXES)})",
+        )
+    return name
+
+
+def check_mapping(specs: list[str]) -> list[str]:
+    """``--map`` values of a form: presets and SRC=DST pairs only (never a server-side file)."""
+    cleaned = [s.strip() for s in specs if s and s.strip()]
+    for spec in cleaned:
+        if "=" not in spec and spec.lower().endswith((".json", ".toml")):
+            raise HTTPException(422, f"mapping {spec!r}: mapping files are not accepted here; use SRC=DST")
+    try:
+        FieldMapping.parse(cleaned)
+    except MappingError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    return cleaned
+
+
+class AdminState:
+    """What the lifespan opens: the writable store and the job worker."""
+
+    def __init__(self, store: CatalogStore, worker: JobWorker, feeds_dir: Path) -> None:
+        self.store = store
+        self.worker = worker
+        self.feeds_dir = feeds_dir
+
+
+def create_app(
+    settings: AdminSettings | None = None,
+    *,
+    core: CoreSettings | None = None,
+    store: CatalogStore | None = None,
+    encoder: Encoder | None = None,
+    shelf: ModelShelf | None = None,
+    runners: Mapping[JobKind, JobRunner] | None = None,
+    annotators: bool = True,
+) -> FastAPI:
+    """Build the admin app; nothing is opened until the lifespan starts, and nothing at all
+    when no token is configured.
+
+    ``store`` / ``encoder`` replace the ones named by ``core`` (an injected store is not
+    closed); the encoder and the eligibility annotator load on the first ingest job, from
+    ``shelf`` (default: the process's model shelf). ``runners`` replace the job bodies (tests);
+    ``annotators=False`` skips the eligibility annotator.
+    """
+    settings = settings or AdminSettings()
+    core = core or get_settings()
+    token = settings.token_value()
+    models = shelf or default_shelf()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if token is None:
+            log.info("admin API off: FITTINGROOM_ADMIN_TOKEN is not set")
+            yield
+            return
+        own_store = store is None
+
+        def load() -> AdminState:
+            from fittingroom.catalog.store import open_store
+
+            st = store or open_store(core.resolved_store_uri)
+            lock = threading.Lock()
+            loaded: dict[str, Any] = {}
+
+            def get_encoder() -> Encoder:
+                with lock:
+                    if "encoder" not in loaded:
+                        from fittingroom.models.specs import get_encoder as build
+
+                        loaded["encoder"] = encoder or build(core, core.encoder, shelf=models)
+                    return loaded["encoder"]  # type: ignore[no-any-return]
+
+            def get_annotators() -> Any:
+                if not annotators:
+                    return ()
+                from catalog_ingest.annotators import load_default_annotators
+
+                return load_default_annotators(core, shelf=models)
+
+            jobs = (
+                dict(runners)
+                if runners is not None
+                else {
+                    JobKind.ingest: ingest_runner(
+                        st,
+                        get_encoder,
+                        index_dir=core.resolved_index_dir,
+                        image_cache=core.home / "images",
+                        image_roots=settings.image_roots,
+                        annotators=get_annotators,
+                    ),
+                    JobKind.delete_source: delete_source_runner(
+                        st,
+                        lambda: encoder.name if encoder is not None else get_encoder().name,
+                        index_dir=core.resolved_index_dir,
+                    ),
+                }
+            )
+            worker = JobWorker(st, jobs)
+            worker.start()
+            feeds = settings.resolved_feeds_dir(core)
+            feeds.mkdir(parents=True, exist_ok=True)
+            return AdminState(st, worker, feeds)
+
+        state = await run_in_threadpool(load)
+        app.state.admin = state
+        try:
+            yield
+        finally:
+            await run_in_threadpool(state.worker.stop)
+            if own_store:
+                state.store.close()
+
+    app = FastAPI(
+        title="fittingroom admin",
+        version="0.1.0",
+        description="Catalog operations: upload a feed, watch its ingest job, list and delete sources. "
+        "Every route needs `Authorization: Bearer <FITTINGROOM_ADMIN_TOKEN>`.",
+        lifespan=lifespan,
+        # documents the bearer scheme in OpenAPI; AdminAuth enforces it before any body is read
+        dependencies=[Depends(HTTPBearer(auto_error=False, description="FITTINGROOM_ADMIN_TOKEN"))],
+    )
+    guard(app, settings.max_feed_bytes + 64 * 1024)
+    app.add_middleware(AdminAuth, token=token)  # added last = runs before the body limit
+
+    def state_of(request: Request) -> AdminState:
+        return request.app.state.admin  # type: ignore[no-any-return]
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        """Liveness; ``enabled`` says whether the admin API is on (a token is configured)."""
+        return Health(status="ok", enabled=token is not None)
+
+    async def save_upload(st: AdminState, file: UploadFile, job_id: str) -> Path:
+        name = safe_feed_name(file.filename)
+        folder = st.feeds_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        written = 0
+        try:
+            with path.open("wb") as out:
+                while chunk := await file.read(1 << 20):
+                    written += len(chunk)
+                    if written > settings.max_feed_bytes:
+                        raise HTTPException(
+                            413, f"{name}: the feed is larger than the {settings.max_feed_bytes}-byte limit"
+                        )
+                    out.write(chunk)
+            if written == 0:
+                raise HTTPException(422, f"{name}: the uploaded feed is empty")
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        finally:
+            await file.close()
+        return path
+
+    def checked_source(source: str) -> str:
+        try:
+            return validate_source(source.strip())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc).replace("; pass --source NAME", "")) from None
+
+    @app.post("/feeds", status_code=202, response_model=JobOut, responses=_ERRORS, tags=["feeds"])
+    async def upload_feed(
+        request: Request,
+        file: Annotated[UploadFile, File(description="The feed: CSV, TSV or JSON Lines (optionally .gz).")],
+        source: Annotated[str, Form(description="Source (shop) name: letters, digits, '.', '_', '-'.")],
+        mapping: Annotated[
+            list[str], Form(description="Mapping values: a preset (luma, saleor, gmc) or SRC=DST.")
+        ] = [],  # noqa: B006 - FastAPI copies form defaults
+        prune: Annotated[
+            bool, Form(description="Delete the source's products absent from this feed.")
+        ] = False,
+    ) -> JobOut:
+        """Store the upload under the home folder and queue its ingest; 202 with the job (poll
+        ``GET /jobs/{id}`` for progress and the report)."""
+        st = state_of(request)
+        src = checked_source(source)
+        specs = check_mapping(mapping)
+        job_id = new_job_id()
+        path = await save_upload(st, file, job_id)
+        params = {"feed": str(path), "file": path.name, "mapping": specs, "prune": prune}
+        job = await run_in_threadpool(st.worker.submit, JobKind.ingest, src, params, job_id)
+        return JobOut.of(job)
+
+    @app.post("/feeds/preview", response_model=PreviewOut, responses=_ERRORS, tags=["feeds"])
+    async def preview(
+        request: Request,
+        file: Annotated[UploadFile, File(description="The feed: CSV, TSV or JSON Lines (optionally .gz).")],
+        source: Annotated[str, Form()] = "preview",
+        mapping: Annotated[list[str], Form()] = [],  # noqa: B006
+    ) -> PreviewOut:
+        """A dry run: the columns found, the mapping in force and the first bad rows of the
+        first rows of the feed. Nothing is stored (the upload is deleted afterwards)."""
+        st = state_of(request)
+        src = checked_source(source)
+        specs = check_mapping(mapping)
+        job_id = "preview-" + new_job_id()
+        path = await save_upload(st, file, job_id)
+        try:
+            out = await run_in_threadpool(
+                preview_feed, path, source=src, mapping=specs, rows=settings.preview_rows
+            )
+        except (FeedError, ValueError) as exc:
+            raise HTTPException(422, str(exc).replace(str(path.parent) + "/", "")) from exc
+        finally:
+            shutil.rmtree(path.parent, ignore_errors=True)
+        return PreviewOut.model_validate(out)
+
+    @app.get("/jobs", response_model=JobList, responses=_ERRORS, tags=["jobs"])
+    async def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobList:
+        """Jobs, newest first."""
+        jobs = await run_in_threadpool(state_of(request).store.list_jobs, limit=limit)
+        return JobList(jobs=[JobOut.of(j) for j in jobs])
+
+    @app.get("/jobs/{job_id}", response_model=JobOut, responses=_ERRORS, tags=["jobs"])
+    async def get_job(request: Request, job_id: str) -> JobOut:
+        job = await run_in_threadpool(state_of(request).store.get_job, job_id)
+        if job is None:
+            raise HTTPException(404, f"unknown job {job_id!r}")
+        return JobOut.of(job)
+
+    @app.get("/sources", response_model=SourceList, responses=_ERRORS, tags=["sources"])
+    async def list_sources(request: Request) -> SourceList:
+        """Every source with products, its product count and its newest job."""
+        st = state_of(request)
+        counts = await run_in_threadpool(st.store.source_counts)
+        recent = await run_in_threadpool(st.store.list_jobs, limit=500)
+        last: dict[str, JobOut] = {}
+        for job in recent:
+            last.setdefault(job.source, JobOut.of(job))
+        return SourceList(
+            sources=[SourceOut(name=n, products=c, last_job=last.get(n)) for n, c in counts.items()]
+        )
+
+    @app.delete(
+        "/sources/{name}", status_code=202, response_model=JobOut, responses=_ERRORS, tags=["sources"]
+    )
+    async def delete_source(request: Request, name: str) -> JobOut:
+        """Queue the deletion of every product of the source (the index follows); 202 with the job."""
+        st = state_of(request)
+        count = await run_in_threadpool(st.store.count_products, name)
+        pending = await run_in_threadpool(
+            st.store.list_jobs, limit=500, statuses=[JobStatus.queued.value, JobStatus.running.value]
+        )
+        if count == 0 and not any(j.source == name for j in pending):
+            raise HTTPException(404, f"unknown source {name!r} (no products)")
+        job = await run_in_threadpool(st.worker.submit, JobKind.delete_source, name)
+        return JobOut.of(job)
+
+    return app

@@ -1,0 +1,94 @@
+"""Request and response bodies of the admin API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from fittingroom.catalog.jobs import JobRecord
+
+
+class JobOut(BaseModel):
+    """One catalog job (ingest of an uploaded feed, deletion of a source)."""
+
+    id: str
+    kind: str = Field(description="'ingest' or 'delete_source'.")
+    source: str
+    status: str = Field(description="'queued', 'running', 'done' or 'failed'.")
+    done: int = Field(description="Products processed so far.")
+    total: int | None = Field(description="Products in the feed (None until it is read).")
+    progress: float | None = Field(description="done / total in [0, 1] (None until the total is known).")
+    params: dict[str, Any]
+    report: dict[str, Any] | None = Field(
+        description="Ingest: new / updated / unchanged counts and bad_rows [{file, line, id, reason}]; "
+        "delete: {deleted, index_vectors}."
+    )
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, job: JobRecord) -> JobOut:
+        progress = None
+        if job.total is not None:
+            progress = 1.0 if job.total == 0 else round(min(1.0, job.done / job.total), 4)
+        if job.status.value == "done":
+            progress = 1.0
+        return cls(
+            id=job.id,
+            kind=job.kind.value,
+            source=job.source,
+            status=job.status.value,
+            done=job.done,
+            total=job.total,
+            progress=progress,
+            params={k: v for k, v in job.params.items() if k != "feed"} | {"file": job.params.get("file")},
+            report=job.report,
+            error=job.error,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+        )
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+
+
+class SourceOut(BaseModel):
+    name: str
+    products: int
+    last_job: JobOut | None = Field(default=None, description="The newest job of this source.")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
+
+
+class BadRowOut(BaseModel):
+    file: str
+    line: int | None
+    id: str | None
+    reason: str
+
+
+class PreviewOut(BaseModel):
+    """How an uploaded feed's first rows map (nothing is stored)."""
+
+    source: str
+    format: str
+    preset: str = Field(description="The mapping preset in force (given or detected).")
+    columns: list[str] = Field(description="Field names found in the rows read.")
+    mapping: dict[str, str] = Field(description="Feed field -> product field, for the fields present.")
+    rows_read: int
+    products: int = Field(description="Products the rows read map to.")
+    bad_rows: list[BadRowOut]
+    sample: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    status: str
+    enabled: bool = Field(description="False when FITTINGROOM_ADMIN_TOKEN is unset (the routes answer 404).")
