@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-PYTHON_SERVICES = ("retrieval", "segmentation", "tryon", "tryon-cpu")
+PYTHON_SERVICES = ("retrieval", "segmentation", "tryon", "tryon-cpu", "admin")
 
 
 @cache
@@ -214,13 +214,13 @@ def test_frontend_proxy_exposes_the_same_prefixes_as_the_all_in_one_server() -> 
     from services.app import SERVICES
 
     conf = (ROOT / "docker" / "nginx.conf").read_text()
-    for name in SERVICES:
+    for name in (*SERVICES, "admin"):  # the all-in-one server mounts the admin too
         block = re.search(rf"location /api/{name}/ \{{(.*?)\n    \}}", conf, re.S)
         assert block, f"nginx.conf does not proxy /api/{name}/"
         assert f"http://{name}:8000" in block.group(1)
         assert f"rewrite ^/api/{name}/(.*)$ /$1 break;" in block.group(1)
     services = config("gpu")["services"]
-    for name in SERVICES:
+    for name in (*SERVICES, "admin"):
         assert name in services, f"compose has no {name} service for the proxy"
 
 
