@@ -288,8 +288,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             )
         except FileNotFoundError as exc:
             raise _fail(str(exc)) from exc
-        result = report.to_json()
-        loso_result = loso_report.to_json() if loso_report is not None else None
+        result = report.to_json(extended=True)
+        loso_result = loso_report.to_json(extended=True) if loso_report is not None else None
         if as_json:
             if loso_result is not None:
                 loso_result["normal"] = {k: result[k] for k in ("overall", "fashion")}

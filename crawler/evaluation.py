@@ -242,9 +242,12 @@ class Report:
     seconds: float
     mode: str = "normal"
 
-    def summary(self, subset: Callable[[PageResult], bool] = lambda r: True) -> dict[str, Any]:
-        """``{"pages": int, "shops": int, <field>: {"n", "acc", "accuracy", "shop_acc"[, "baseline"]}}``;
-        accuracies are fractions in [0, 1] rounded to 3 places, None where no page has the field."""
+    def summary(
+        self, subset: Callable[[PageResult], bool] = lambda r: True, *, extended: bool = False
+    ) -> dict[str, Any]:
+        """``{"pages": int, "shops": int, <field>: {"n", "accuracy"[, "baseline"]}}``; ``extended``
+        adds ``"acc"`` (= ``accuracy``) and ``"shop_acc"`` (mean of per-shop accuracies) per field.
+        Accuracies are fractions in [0, 1] rounded to 3 places, None where no page has the field."""
         rs = [r for r in self.results if subset(r)]
         out: dict[str, Any] = {"pages": len(rs), "shops": len({r.shop for r in rs})}
         for f in FIELDS:
@@ -255,9 +258,13 @@ class Report:
                 if f in r.correct:
                     per_shop.setdefault(r.shop, []).append(r.correct[f])
             shop_acc = (
-                round(sum(sum(v) / len(v) for v in per_shop.values()) / len(per_shop), 3) if per_shop else None
+                round(sum(sum(v) / len(v) for v in per_shop.values()) / len(per_shop), 3)
+                if per_shop
+                else None
             )
-            out[f] = {"n": len(scored), "acc": acc, "accuracy": acc, "shop_acc": shop_acc}
+            out[f] = {"n": len(scored), "accuracy": acc}
+            if extended:
+                out[f] |= {"acc": acc, "shop_acc": shop_acc}
             if f in BASELINE_FIELDS:
                 base = [r.baseline[f] for r in rs if f in r.baseline]
                 out[f]["baseline"] = round(sum(base) / len(base), 3) if base else None
@@ -284,11 +291,12 @@ class Report:
             out[f] = {k: {**v, "shops": len(v["shops"])} for k, v in sorted(per.items())}
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, extended: bool = False) -> dict[str, Any]:
+        """The metrics as JSON (``extended``: see ``summary``; the CLI's ``--json`` is extended)."""
         return {
             "mode": self.mode,
-            "overall": self.summary(),
-            "fashion": self.summary(lambda r: r.fashion),
+            "overall": self.summary(extended=extended),
+            "fashion": self.summary(lambda r: r.fashion, extended=extended),
             "by_source": self.by_source(),
             "seconds": round(self.seconds, 1),
             "seconds_per_page": round(self.seconds / max(1, len(self.results)), 3),

@@ -93,6 +93,10 @@ def _visible_text(el: HtmlElement) -> str:
     return WS.sub(" ", " ".join(parts)).strip()
 
 
+#: An add-to-cart form or button block holds the product's own price and stock: not a cart widget.
+_ADD_TO_CART_BLOCK = re.compile(r"add[\s_-]*to[\s_-]*(?:cart|bag|basket)", re.I)
+
+
 def _in_noise(el: HtmlElement, stop: int = 12) -> bool:
     for anc in el.iterancestors():
         if stop == 0 or anc.tag in ("body", "main"):
@@ -100,7 +104,7 @@ def _in_noise(el: HtmlElement, stop: int = 12) -> bool:
         stop -= 1
         if anc.tag in ("del", "s", "strike", "nav", "footer", "header", "aside"):
             return True
-        cls = f"{anc.get('class') or ''} {anc.get('id') or ''}"
+        cls = _ADD_TO_CART_BLOCK.sub(" ", f"{anc.get('class') or ''} {anc.get('id') or ''}")
         if cls.strip() and _NOISE_CONTAINER.search(cls):
             return True
     return False
@@ -163,6 +167,46 @@ def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
     if best is None or best[0] < 1:
         return None, None
     return best[2], best[3]
+
+
+_OLD_PRICE = re.compile(
+    r"old|was|strike|regular|list|compare|crossed|before|original|rrp|msrp|uvp|former|barred|full[-_]?price",
+    re.I,
+)
+
+
+def _struck_amounts(doc: Document) -> set[float]:
+    """Amounts shown as a former price: in ``<del>``/``<s>``/``<strike>`` or an element whose
+    id/class says old/was/original/list price, outside related-product blocks."""
+    out: set[float] = set()
+    for el in doc.xpath("//body//del | //body//s | //body//strike | //body//*[@id or @class]"):
+        if el.tag not in ("del", "s", "strike"):
+            attrs = f"{el.get('id') or ''} {el.get('class') or ''}"
+            if not (_PRICE_ATTR.search(attrs) or el.get("class") and "barred" in el.get("class")):
+                continue
+            if not _OLD_PRICE.search(attrs):
+                continue
+        text = _text(el)
+        if not text or len(text) > 40 or _in_related(el):
+            continue
+        p = values.parse_price(text)
+        if p.amount is not None and p.amount > 0:
+            out.add(p.amount)
+    return out
+
+
+def correct_struck_price(item: ProductItem, doc: Document) -> None:
+    """A published price that the page shows struck through (a stale list price in the markup,
+    the sale price beside it) gives way to the lower current price the page shows."""
+    if item.price is None:
+        return
+    struck = _struck_amounts(doc)
+    if item.price not in struck:
+        return
+    amount, sym = _heuristic_price(doc)
+    if amount is not None and amount < item.price and amount not in struck:
+        item.price = amount
+        item.sources["price"] = "heuristic"
 
 
 def _label_elements(doc: Document) -> list[tuple[HtmlElement, str]]:

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from crawler.extract.document import Document, load_document
 from crawler.extract.heuristics import (
+    correct_struck_price,
     fill_from_heuristics,
     has_add_to_cart,
     heuristic_images,
@@ -154,6 +155,8 @@ def parse_document(
 
     is_product = structured_product or rule_says_product or og_product
     if heuristics and (is_product or assume_product or not listing_urls):
+        if item.sources.get("price") in _MARKUP_SOURCES:
+            correct_struck_price(item, doc)
         fill_from_heuristics(item, doc)
         if not is_product and item.price is not None and has_add_to_cart(doc):
             is_product = True  # a price next to an add-to-cart button
