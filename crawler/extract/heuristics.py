@@ -12,6 +12,7 @@ from lxml.html import HtmlElement
 
 from crawler.extract.document import Document
 from crawler.extract.fields import currency_code
+from crawler.extract.patterns import class_value, data_layer_value, gtin_candidates
 from crawler.extract.product import clean_brand, set_field
 from crawler.extract.text import WS, abs_url, clean_text, leading_int
 from crawler.items import Availability, ProductItem
@@ -36,7 +37,7 @@ _ADD_TO_CART = re.compile(
     r"купить|sepete[\s-]*ekle|ostukorvi|v[\s-]*košarico|pievienot[\s-]*grozam|"
     r"ostoskoriin|lägg[\s-]*i[\s-]*varukorgen|læg[\s-]*i[\s-]*kurv|legg[\s-]*i[\s-]*handlekurv|"
     r"in[\s-]*winkelwagen|加入購物車|加入购物车|購買|カートに入れる|장바구니|구매하기|adaugă[\s-]*în[\s-]*coș|"
-    r"kosárba|do[\s-]*košíku|הוספה[\s-]*לסל|הוסף[\s-]*לסל|place[\s-]*(a[\s-]*)?bid|snipcart-add-item",
+    r"buy[\s_-]*(?:btn|button)|kosárba|do[\s-]*košíku|הוספה[\s-]*לסל|הוסף[\s-]*לסל|place[\s-]*(a[\s-]*)?bid|snipcart-add-item",
     re.I,
 )
 _OUT_OF_STOCK = re.compile(
@@ -65,7 +66,8 @@ _LABELS: dict[str, list[str]] = {
     "brand": [
         r"brand|marke|marque|marca|merk|marka|бренд|zīmols|znamka|品牌|ブランド|브랜드",
         r"manufacturer|hersteller|fabricant|fabricante|producent|производитель|tootja|proizvajalec|"
-        r"ražotājs|gamintojas|valmistaja|tillverkare|produsent",
+        r"ražotājs|gamintojas|valmistaja|tillverkare|produsent|kaubamärk|trademark|marchio|značka|márka|"
+        r"merkki|varumärke|mærke|merke|prekės\s*ženklas|make(?:\s*/\s*manufacturer)?",
     ],
     "mpn": [r"mpn|model\s*(?:#|no\.?|number)|mfr\.?\s*part\s*(?:#|no\.?|number)|part\s*(?:#|no\.?|number)"],
     "availability": [
@@ -318,7 +320,9 @@ def _availability_text(doc: Document) -> Availability | None:
 def has_add_to_cart(doc: Document) -> bool:
     for b in doc.xpath(
         "//body//button | //body//input[@type='submit' or @type='button' or @type='image'] | "
-        "//body//a[contains(@class,'btn') or contains(@class,'button') or contains(@class,'cart')]"
+        "//body//a[contains(@class,'btn') or contains(@class,'button') or contains(@class,'cart') or "
+        "contains(translate(@id,'BUY','buy'),'buy') or contains(translate(@class,'BUY','buy'),'buy') or "
+        "contains(translate(../@class,'BTN','btn'),'btn') or contains(translate(../@class,'BUY','buy'),'buy')]"
     ):
         if b.get("disabled") is not None or _in_related(b):
             continue
@@ -431,11 +435,23 @@ def fill_from_heuristics(item: ProductItem, doc: Document) -> None:
         if sym:
             set_field(item, "currency", currency_code(sym, doc.url), "heuristic")
     if item.sku is None:
-        set_field(item, "sku", _label_value(doc, "sku") or _embedded_sku(doc), "heuristic")
+        set_field(
+            item,
+            "sku",
+            _label_value(doc, "sku") or class_value(doc, "sku") or _embedded_sku(doc),
+            "heuristic",
+        )
     if item.mpn is None:
         set_field(item, "mpn", _label_value(doc, "mpn"), "heuristic")
     if item.brand is None:
-        set_field(item, "brand", clean_brand(_label_value(doc, "brand")), "heuristic")
+        brand = (
+            clean_brand(_label_value(doc, "brand"))
+            or clean_brand(class_value(doc, "brand"))
+            or clean_brand(data_layer_value(doc, "brand"))
+        )
+        set_field(item, "brand", brand, "heuristic")
+    if item.gtin is None:
+        set_field(item, "gtin", gtin_candidates(doc), "heuristic")
     if item.availability is None:
         set_field(item, "availability", _heuristic_availability(doc), "heuristic")
     if item.name is None:
