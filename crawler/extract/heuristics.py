@@ -129,8 +129,11 @@ def _in_related(el: HtmlElement, stop: int = 10) -> bool:
     return False
 
 
-def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
-    """The best price-looking element (id/class mentions price) outside related-product blocks."""
+def _heuristic_price(
+    doc: Document, exclude: frozenset[float] = frozenset()
+) -> tuple[float | None, str | None]:
+    """The best price-looking element (id/class mentions price) outside related-product blocks,
+    ``(amount, currency symbol as written)``; amounts in ``exclude`` are skipped."""
     best: tuple[float, int, float, str | None] | None = None  # (score, -position, amount, symbol)
     for pos, el in enumerate(doc.xpath("//body//*[@id or @class or @data-price]")):
         if el.tag in ("script", "style", "option", "select", "input", "del", "s", "strike"):
@@ -152,7 +155,7 @@ def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
         if not text or len(text) > 40:
             continue
         p = values.parse_price(text)
-        if p.amount is None or p.amount <= 0:
+        if p.amount is None or p.amount <= 0 or p.amount in exclude:
             continue
         score = 1.0
         if p.symbol:
@@ -205,8 +208,8 @@ def correct_struck_price(item: ProductItem, doc: Document) -> None:
     struck = _struck_amounts(doc)
     if item.price not in struck:
         return
-    amount, sym = _heuristic_price(doc)
-    if amount is not None and amount < item.price and amount not in struck:
+    amount, _ = _heuristic_price(doc, frozenset(struck))
+    if amount is not None and amount < item.price:
         item.price = amount
         item.sources["price"] = "heuristic"
 
