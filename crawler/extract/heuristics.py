@@ -157,6 +157,13 @@ def _heuristic_price(
         p = values.parse_price(text)
         if p.amount is None or p.amount <= 0 or p.amount in exclude:
             continue
+        if not p.symbol:
+            # "<span class=price>24 990</span> <span>тг</span>": the currency sits beside the amount
+            parent = el.getparent()
+            around = _text(parent) if parent is not None else ""
+            q = values.parse_price(around) if 0 < len(around) <= 60 else None
+            if q is not None and q.amount == p.amount and q.symbol:
+                p = q
         score = 1.0
         if p.symbol:
             score += 2

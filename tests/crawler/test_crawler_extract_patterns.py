@@ -122,3 +122,21 @@ def test_published_price_shown_struck_through_gives_way_to_the_current_price() -
     plain = _STRUCK.format(current="110.00").replace('class="original-price"', 'class="info"')
     item = parse_page(plain, URL).product
     assert item is not None and item.price == 219.99 and item.sources["price"] == "microdata"
+
+
+def test_lower_case_microdata_price_currency() -> None:
+    html = (
+        '<html><body><div itemscope itemtype="http://schema.org/Product"><h1 itemprop="name">Book</h1>'
+        '<div itemprop="offers" itemscope itemtype="http://schema.org/Offer">'
+        '<meta itemprop="price" content="17.10"><meta itemprop="pricecurrency" content="EUR"></div>'
+        "</div></body></html>"
+    )
+    item = parse_page(html, URL).product
+    assert item is not None and (item.price, item.currency) == (17.1, "EUR")
+    assert item.sources["currency"] == "microdata"
+
+
+def test_currency_beside_a_bare_amount() -> None:
+    html = '<html><body><h1>Phone</h1><div class="prices"><span class="price">44 890</span> <b>тг</b></div></body></html>'
+    item = parse_page(html, "https://shop.example/p", assume_product=True).product
+    assert item is not None and (item.price, item.currency) == (44890.0, "KZT")
