@@ -17,8 +17,10 @@ Sources, in order of trust (a later source only fills fields still missing):
 3. OpenGraph (``og:*``, ``product:*``) and other ``<meta>``/``<link>`` tags,
    and loose ``itemprop`` attributes outside any ``itemscope``.
 4. Generic page heuristics: ``<h1>``, elements whose id/class says "price",
-   label/value pairs ("SKU: ...", "Brand: ..."), add-to-cart buttons and
-   out-of-stock wording.
+   label/value pairs ("SKU: ...", "Brand: ..."), elements named ``sku``/``brand``,
+   an agreeing data-layer brand, GTINs (check digit verified), add-to-cart buttons
+   and out-of-stock wording. A published price the page shows struck through
+   gives way to the current price beside it.
 
 Prices and currencies are read with ``price-parser`` ("349,95", "$1,299.00",
 "15.99 EUR"); currencies are returned as ISO 4217 codes (a bare "$" resolves
