@@ -258,6 +258,18 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         ] = None,
         baseline: Annotated[bool, typer.Option(help="Also score the extruct first-Product floor.")] = True,
         details: Annotated[bool, typer.Option(help="List every wrong field per page.")] = False,
+        loso: Annotated[
+            bool,
+            typer.Option(
+                "--leave-one-shop-out",
+                help="Also score every page without the site rules keyed to its own shop "
+                "(what an unseen shop gets); --json then reports these figures under 'overall' "
+                "and the normal ones under 'normal'.",
+            ),
+        ] = False,
+        sources: Annotated[
+            bool, typer.Option(help="Per field, which source gave the value and how often it was right.")
+        ] = False,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the metrics as one JSON object.")
         ] = False,
@@ -269,11 +281,20 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         folder = pages or get_settings().shared_data / "product-pages" / "zyte-benchmark"
         try:
             report = run_eval(folder, with_baseline=baseline, progress=not as_json)
+            loso_report = (
+                run_eval(folder, with_baseline=False, progress=not as_json, leave_one_shop_out=True)
+                if loso
+                else None
+            )
         except FileNotFoundError as exc:
             raise _fail(str(exc)) from exc
-        result = report.to_json()
+        result = report.to_json(extended=True)
+        loso_result = loso_report.to_json(extended=True) if loso_report is not None else None
         if as_json:
-            typer.echo(json.dumps(result))
+            if loso_result is not None:
+                loso_result["normal"] = {k: result[k] for k in ("overall", "fashion")}
+                loso_result["seconds"] = round(result["seconds"] + loso_result["seconds"], 1)
+            typer.echo(json.dumps(loso_result or result))
             return
         from rich.console import Console
         from rich.table import Table
@@ -302,11 +323,47 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             "schema.org Product's offers.price/sku/brand via extruct; name* = a name was found; "
             f"{result['seconds']} s ({result['seconds_per_page']} s/page)"
         )
+        _print_field_tables(console, result, loso_result)
+        if sources:
+            _print_sources(console, (loso_result or result)["by_source"])
         if details:
-            for r in report.results:
+            for r in (loso_report or report).results:
                 wrong = [f for f, ok in r.correct.items() if not ok]
                 if wrong:
                     console.print(
                         f"{r.page_id[:12]} {r.url[:70]}: "
                         + ", ".join(f"{f}={r.predicted.get(f)!r}" for f in wrong)
                     )
+
+
+def _print_field_tables(console: Any, normal: dict[str, Any], loso: dict[str, Any] | None) -> None:
+    """Per-field table (field, accuracy, n, shop average) for the normal and leave-one-shop-out runs."""
+    from rich.table import Table
+
+    from crawler.evaluation import FIELDS
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    runs = [("normal", normal)] + ([("leave-one-shop-out", loso)] if loso is not None else [])
+    for title, res in runs:
+        o = res["overall"]
+        table = Table(title=f"{title}: {o['pages']} pages, {o['shops']} shops", title_justify="left")
+        for col in ("field", "accuracy", "n", "shop avg"):
+            table.add_column(col, justify="left" if col == "field" else "right")
+        for f in FIELDS:
+            m = o[f]
+            table.add_row(f, fmt(m["acc"]), str(m["n"]), fmt(m["shop_acc"]))
+        console.print(table)
+
+
+def _print_sources(console: Any, by_source: dict[str, dict[str, dict[str, int]]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="Where predicted values came from", title_justify="left")
+    for col in ("field", "source", "pages", "correct", "shops correct"):
+        table.add_column(col, justify="left" if col in ("field", "source") else "right")
+    for f, per in by_source.items():
+        for src, d in per.items():
+            table.add_row(f, src, str(d["n"]), str(d["correct"]), str(d["shops"]))
+    console.print(table)

@@ -14,9 +14,17 @@ Per field, accuracy = correct / pages whose ground truth has the field:
 price matches numerically (to the cent, ground truth read with price-parser),
 currency by ISO code (a ground-truth "$" accepts any dollar/peso code, "Rs" any
 rupee, "kr" any krona), sku and brand case- and space-insensitively, availability
-exactly (schema.org name). ``name`` is presence of a non-empty product name over
-all pages. The baseline reads only the first schema.org Product's
-``offers.price`` / ``sku`` / ``brand`` with extruct (the floor in the issue).
+exactly (schema.org name), gtin by its digits (leading zeros ignored: a GTIN-13 equals
+its GTIN-14 form). ``name`` is presence of a non-empty product name over all pages.
+The baseline reads only the first schema.org Product's ``offers.price`` / ``sku`` /
+``brand`` with extruct (the floor in the issue).
+
+Leave-one-shop-out (``run_eval(..., leave_one_shop_out=True)``): every page is parsed
+with the site rules less those keyed to its own shop (``SiteRules.without_shop``; a
+shop is ``crawler.site_rules.shop_key`` of the URL, so ``amazon.fr`` and ``amazon.it``
+are one shop). The figures then say what a shop the rules were never derived from gets.
+Besides the page-level ``accuracy`` (``acc``), ``shop_acc`` averages the per-shop
+accuracies, so a shop with many saved pages weighs as much as one with a single page.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FIELDS = ("price", "currency", "sku", "brand", "availability", "name")
+FIELDS = ("price", "currency", "sku", "brand", "availability", "gtin", "name")
 BASELINE_FIELDS = ("price", "sku", "brand")
 
 _DOLLARS = {"USD", "CAD", "AUD", "NZD", "SGD", "HKD", "TWD", "MXN", "CLP", "ARS", "COP", "UYU", "BRL"}
@@ -50,6 +58,12 @@ class Page:
         data = self.path.read_bytes()
         return gzip.decompress(data) if self.path.suffix == ".gz" else data
 
+    @property
+    def shop(self) -> str:
+        from crawler.site_rules import shop_key
+
+        return shop_key(self.url)
+
 
 @dataclass
 class PageResult:
@@ -60,6 +74,8 @@ class PageResult:
     correct: dict[str, bool]  # field -> correct (only fields the ground truth has, plus name)
     baseline: dict[str, bool] = field(default_factory=dict)
     error: str | None = None
+    shop: str = ""
+    sources: dict[str, str] = field(default_factory=dict)  # field -> where the value came from
 
 
 def load_pages(pages_dir: Path) -> list[Page]:
@@ -116,6 +132,17 @@ def currency_matches(pred: str | None, truth: list[str], url: str) -> bool:
     return False
 
 
+def _gtin_digits(value: Any) -> str:
+    return re.sub(r"\D", "", str(value)).lstrip("0")
+
+
+def gtin_matches(pred: str | None, truth: list[str]) -> bool:
+    """Same GTIN digits (leading zeros ignored: GTIN-12/13/14 forms of one number match)."""
+    if not pred or not _gtin_digits(pred):
+        return False
+    return _gtin_digits(pred) in {_gtin_digits(t) for t in truth}
+
+
 def score_fields(pred: dict[str, Any], truth: dict[str, Any], url: str) -> dict[str, bool]:
     """Per-field correctness of one prediction (only fields present in ``truth``, plus ``name``)."""
     out: dict[str, bool] = {}
@@ -128,6 +155,8 @@ def score_fields(pred: dict[str, Any], truth: dict[str, Any], url: str) -> dict[
             out[f] = pred.get(f) is not None and _norm(pred[f]) in {_norm(x) for x in truth[f]}
     if truth.get("availability"):
         out["availability"] = pred.get("availability") in set(truth["availability"])
+    if truth.get("gtin"):
+        out["gtin"] = gtin_matches(pred.get("gtin"), truth["gtin"])
     out["name"] = bool(pred.get("name"))
     return out
 
@@ -162,26 +191,37 @@ def baseline_prediction(html: bytes, url: str) -> dict[str, Any]:
     return {}
 
 
-def evaluate_page(page: Page, *, with_baseline: bool = True) -> PageResult:
+def evaluate_page(page: Page, *, with_baseline: bool = True, rules: Any | None = None) -> PageResult:
+    """Parse one page (with ``rules``, a ``SiteRules``; None = the bundled ones) and score it."""
     from crawler.extract.page import parse_page
 
     html = page.html()
+    sources: dict[str, str] = {}
     try:
-        parsed = parse_page(html, page.url, assume_product=True)
+        parsed = parse_page(html, page.url, rules=rules, assume_product=True)
         item = parsed.product
+        sources = dict(item.sources) if item else {}
         pred = {
             "price": item.price if item else None,
             "currency": item.currency if item else None,
             "sku": item.sku if item else None,
             "brand": item.brand if item else None,
             "availability": item.availability.schema_org if item and item.availability else None,
+            "gtin": item.gtin if item else None,
             "name": item.name if item else None,
         }
         error = None
     except ValueError as exc:
         pred, error = {}, str(exc)
     res = PageResult(
-        page.page_id, page.url, page.fashion, pred, score_fields(pred, page.truth, page.url), error=error
+        page.page_id,
+        page.url,
+        page.fashion,
+        pred,
+        score_fields(pred, page.truth, page.url),
+        error=error,
+        shop=page.shop,
+        sources=sources,
     )
     if with_baseline:
         base = baseline_prediction(html, page.url)
@@ -193,39 +233,106 @@ def evaluate_page(page: Page, *, with_baseline: bool = True) -> PageResult:
 
 @dataclass
 class Report:
-    """Accuracy per field, overall and on the fashion-shop subset."""
+    """Accuracy per field, overall and on the fashion-shop subset.
+
+    ``mode`` is ``"normal"`` or ``"leave-one-shop-out"`` (see the module docstring).
+    """
 
     results: list[PageResult]
     seconds: float
+    mode: str = "normal"
 
-    def summary(self, subset: Callable[[PageResult], bool] = lambda r: True) -> dict[str, Any]:
+    def summary(
+        self, subset: Callable[[PageResult], bool] = lambda r: True, *, extended: bool = False
+    ) -> dict[str, Any]:
+        """``{"pages": int, "shops": int, <field>: {"n", "accuracy"[, "baseline"]}}``; ``extended``
+        adds ``"acc"`` (= ``accuracy``) and ``"shop_acc"`` (mean of per-shop accuracies) per field.
+        Accuracies are fractions in [0, 1] rounded to 3 places, None where no page has the field."""
         rs = [r for r in self.results if subset(r)]
-        out: dict[str, Any] = {"pages": len(rs)}
+        out: dict[str, Any] = {"pages": len(rs), "shops": len({r.shop for r in rs})}
         for f in FIELDS:
             scored = [r.correct[f] for r in rs if f in r.correct]
-            out[f] = {"n": len(scored), "accuracy": round(sum(scored) / len(scored), 3) if scored else None}
+            acc = round(sum(scored) / len(scored), 3) if scored else None
+            per_shop: dict[str, list[bool]] = {}
+            for r in rs:
+                if f in r.correct:
+                    per_shop.setdefault(r.shop, []).append(r.correct[f])
+            shop_acc = (
+                round(sum(sum(v) / len(v) for v in per_shop.values()) / len(per_shop), 3)
+                if per_shop
+                else None
+            )
+            out[f] = {"n": len(scored), "accuracy": acc}
+            if extended:
+                out[f] |= {"acc": acc, "shop_acc": shop_acc}
             if f in BASELINE_FIELDS:
                 base = [r.baseline[f] for r in rs if f in r.baseline]
                 out[f]["baseline"] = round(sum(base) / len(base), 3) if base else None
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def by_source(self) -> dict[str, dict[str, dict[str, int]]]:
+        """Per field, per source of the predicted value (``json-ld``, ``heuristic``, ``url``,
+        ``rule:<site>``...): ``{"n": pages, "correct": pages, "shops": distinct shops correct}``.
+        A source right on a single shop only is a rule that does not generalise."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for f in FIELDS:
+            if f == "name":
+                continue
+            per: dict[str, dict[str, Any]] = {}
+            for r in self.results:
+                if f not in r.correct or r.predicted.get(f) is None:
+                    continue
+                src = r.sources.get(f, "?")
+                d = per.setdefault(src, {"n": 0, "correct": 0, "shops": set()})
+                d["n"] += 1
+                if r.correct[f]:
+                    d["correct"] += 1
+                    d["shops"].add(r.shop)
+            out[f] = {k: {**v, "shops": len(v["shops"])} for k, v in sorted(per.items())}
+        return out
+
+    def to_json(self, *, extended: bool = False) -> dict[str, Any]:
+        """The metrics as JSON (``extended``: see ``summary``; the CLI's ``--json`` is extended)."""
         return {
-            "overall": self.summary(),
-            "fashion": self.summary(lambda r: r.fashion),
+            "mode": self.mode,
+            "overall": self.summary(extended=extended),
+            "fashion": self.summary(lambda r: r.fashion, extended=extended),
+            "by_source": self.by_source(),
             "seconds": round(self.seconds, 1),
             "seconds_per_page": round(self.seconds / max(1, len(self.results)), 3),
         }
 
 
-def run_eval(pages_dir: Path, *, with_baseline: bool = True, progress: bool = False) -> Report:
-    """Evaluate the parser on every page of ``pages_dir``."""
+def run_eval(
+    pages_dir: Path,
+    *,
+    with_baseline: bool = True,
+    progress: bool = False,
+    leave_one_shop_out: bool = False,
+    rules: Any | None = None,
+) -> Report:
+    """Evaluate the parser on every page of ``pages_dir``.
+
+    ``rules``: the ``SiteRules`` to parse with (None = the bundled ones). With
+    ``leave_one_shop_out`` each page is parsed without the rules keyed to its own shop.
+    Raises FileNotFoundError when the folder lacks ground truth or a saved page.
+    """
+    from crawler.site_rules import load_rules
+
     pages = load_pages(pages_dir)
+    all_rules = rules if rules is not None else load_rules()
     t0 = time.perf_counter()
     it: Any = pages
     if progress:
         from tqdm import tqdm
 
         it = tqdm(pages, desc="pages", unit="page", disable=None)  # no bar when not on a terminal
-    results = [evaluate_page(p, with_baseline=with_baseline) for p in it]
-    return Report(results, time.perf_counter() - t0)
+    results = [
+        evaluate_page(
+            p,
+            with_baseline=with_baseline,
+            rules=all_rules.without_shop(p.url) if leave_one_shop_out else all_rules,
+        )
+        for p in it
+    ]
+    return Report(results, time.perf_counter() - t0, "leave-one-shop-out" if leave_one_shop_out else "normal")

@@ -164,6 +164,40 @@ class SiteRules:
     def names(self) -> list[str]:
         return [s.name for s in self.sites]
 
+    def without_shop(self, url: str) -> SiteRules:
+        """These rules less every rule keyed to the shop of ``url`` (a ``domains`` entry with the
+        same ``shop_key``), for scoring what a shop the rules were never derived from gets.
+
+        Rules with only a ``detect`` selector (page-template rules, not keyed to a shop) stay.
+        """
+        shop = shop_key(url)
+        return SiteRules([s for s in self.sites if not any(shop_key(d) == shop for d in s.domains)])
+
+
+#: Second-level labels under a country code that are part of the public suffix (``co.uk``, ``com.tw``).
+_SECOND_LEVEL = frozenset({"co", "com", "org", "net", "gov", "edu", "ac", "or", "ne", "go", "gob", "nic"})
+
+
+def shop_key(url_or_host: str) -> str:
+    """The shop a URL or host belongs to: its registrable name without the public suffix.
+
+    ``https://www.amazon.co.uk/x`` -> ``'amazon'``, ``'birmingham.craigslist.org'`` ->
+    ``'craigslist'``, ``'zalando.fi'`` -> ``'zalando'`` (one shop's country sites share
+    templates, so they count as one shop). An IP address or a single-label host is returned
+    as it is (lower case); ``''`` for an empty value.
+    """
+    text = url_or_host.strip().lower()
+    host = (urlsplit(text).hostname or "") if "/" in text else text.split(":")[0]
+    labels = [x for x in host.split(".") if x]
+    if not labels:
+        return ""
+    if len(labels) == 1 or labels[-1].isdigit():
+        return host
+    labels = labels[:-1]  # the top-level domain
+    if len(labels) > 1 and labels[-1] in _SECOND_LEVEL:
+        labels = labels[:-1]
+    return labels[-1]
+
 
 def parse_rules(data: dict[str, Any], origin: str = "<rules>") -> SiteRules:
     """Build SiteRules from parsed TOML; raises SiteRulesError naming ``origin`` and the site."""

@@ -97,6 +97,7 @@ CURRENCY_SYMBOLS: dict[str, str] = {
     "円": "JPY",
     "₹": "INR",
     "₽": "RUB",
+    "rur": "RUB",  # the pre-1998 ruble code, still written by many Russian shops
     "руб": "RUB",
     "руб.": "RUB",
     "р.": "RUB",
@@ -230,6 +231,18 @@ def _checked(amount: float, symbol: str | None, currency: str | None) -> ParsedP
     return ParsedPrice(amount, currency, symbol, None)
 
 
+_NOT_SYMBOL = re.compile(r"[\d\s.,'’\u00a0\u202f+-]+")
+
+
+def _table_symbol(text: str) -> str | None:
+    """A word of ``CURRENCY_SYMBOLS`` written beside the amount that price-parser does not know
+    (``'44 890 тг.'`` -> ``'тг.'``); None when there is none."""
+    for word in _NOT_SYMBOL.split(text):
+        if word and word.lower() in CURRENCY_SYMBOLS:
+            return word
+    return None
+
+
 def parse_price(value: Any, currency_hint: str | None = None, *, url: str | None = None) -> ParsedPrice:
     """Parse a price given as a number or a text (see ``ParsedPrice``).
 
@@ -255,7 +268,7 @@ def parse_price(value: Any, currency_hint: str | None = None, *, url: str | None
     from price_parser import Price
 
     p = Price.fromstring(text, currency_hint=currency_hint)
-    symbol = p.currency
+    symbol = p.currency or _table_symbol(text)
     currency = currency_code(symbol, url)
     sci = _SCIENTIFIC.search(text)
     if sci is not None and not re.search(r"\d", text[: sci.start()] + text[sci.end() :]):

@@ -12,6 +12,7 @@ from lxml.html import HtmlElement
 
 from crawler.extract.document import Document
 from crawler.extract.fields import currency_code
+from crawler.extract.patterns import class_value, data_layer_value, gtin_candidates
 from crawler.extract.product import clean_brand, set_field
 from crawler.extract.text import WS, abs_url, clean_text, leading_int
 from crawler.items import Availability, ProductItem
@@ -36,7 +37,7 @@ _ADD_TO_CART = re.compile(
     r"купить|sepete[\s-]*ekle|ostukorvi|v[\s-]*košarico|pievienot[\s-]*grozam|"
     r"ostoskoriin|lägg[\s-]*i[\s-]*varukorgen|læg[\s-]*i[\s-]*kurv|legg[\s-]*i[\s-]*handlekurv|"
     r"in[\s-]*winkelwagen|加入購物車|加入购物车|購買|カートに入れる|장바구니|구매하기|adaugă[\s-]*în[\s-]*coș|"
-    r"kosárba|do[\s-]*košíku|הוספה[\s-]*לסל|הוסף[\s-]*לסל|place[\s-]*(a[\s-]*)?bid|snipcart-add-item",
+    r"buy[\s_-]*(?:btn|button)|kosárba|do[\s-]*košíku|הוספה[\s-]*לסל|הוסף[\s-]*לסל|place[\s-]*(a[\s-]*)?bid|snipcart-add-item",
     re.I,
 )
 _OUT_OF_STOCK = re.compile(
@@ -65,7 +66,8 @@ _LABELS: dict[str, list[str]] = {
     "brand": [
         r"brand|marke|marque|marca|merk|marka|бренд|zīmols|znamka|品牌|ブランド|브랜드",
         r"manufacturer|hersteller|fabricant|fabricante|producent|производитель|tootja|proizvajalec|"
-        r"ražotājs|gamintojas|valmistaja|tillverkare|produsent",
+        r"ražotājs|gamintojas|valmistaja|tillverkare|produsent|kaubamärk|trademark|marchio|značka|márka|"
+        r"merkki|varumärke|mærke|merke|prekės\s*ženklas|make(?:\s*/\s*manufacturer)?",
     ],
     "mpn": [r"mpn|model\s*(?:#|no\.?|number)|mfr\.?\s*part\s*(?:#|no\.?|number)|part\s*(?:#|no\.?|number)"],
     "availability": [
@@ -93,6 +95,10 @@ def _visible_text(el: HtmlElement) -> str:
     return WS.sub(" ", " ".join(parts)).strip()
 
 
+#: An add-to-cart form or button block holds the product's own price and stock: not a cart widget.
+_ADD_TO_CART_BLOCK = re.compile(r"add[\s_-]*to[\s_-]*(?:cart|bag|basket)", re.I)
+
+
 def _in_noise(el: HtmlElement, stop: int = 12) -> bool:
     for anc in el.iterancestors():
         if stop == 0 or anc.tag in ("body", "main"):
@@ -100,7 +106,7 @@ def _in_noise(el: HtmlElement, stop: int = 12) -> bool:
         stop -= 1
         if anc.tag in ("del", "s", "strike", "nav", "footer", "header", "aside"):
             return True
-        cls = f"{anc.get('class') or ''} {anc.get('id') or ''}"
+        cls = _ADD_TO_CART_BLOCK.sub(" ", f"{anc.get('class') or ''} {anc.get('id') or ''}")
         if cls.strip() and _NOISE_CONTAINER.search(cls):
             return True
     return False
@@ -123,8 +129,11 @@ def _in_related(el: HtmlElement, stop: int = 10) -> bool:
     return False
 
 
-def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
-    """The best price-looking element (id/class mentions price) outside related-product blocks."""
+def _heuristic_price(
+    doc: Document, exclude: frozenset[float] = frozenset()
+) -> tuple[float | None, str | None]:
+    """The best price-looking element (id/class mentions price) outside related-product blocks,
+    ``(amount, currency symbol as written)``; amounts in ``exclude`` are skipped."""
     best: tuple[float, int, float, str | None] | None = None  # (score, -position, amount, symbol)
     for pos, el in enumerate(doc.xpath("//body//*[@id or @class or @data-price]")):
         if el.tag in ("script", "style", "option", "select", "input", "del", "s", "strike"):
@@ -146,8 +155,15 @@ def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
         if not text or len(text) > 40:
             continue
         p = values.parse_price(text)
-        if p.amount is None or p.amount <= 0:
+        if p.amount is None or p.amount <= 0 or p.amount in exclude:
             continue
+        if not p.symbol:
+            # "<span class=price>24 990</span> <span>тг</span>": the currency sits beside the amount
+            parent = el.getparent()
+            around = _text(parent) if parent is not None else ""
+            q = values.parse_price(around) if 0 < len(around) <= 60 else None
+            if q is not None and q.amount == p.amount and q.symbol:
+                p = q
         score = 1.0
         if p.symbol:
             score += 2
@@ -163,6 +179,46 @@ def _heuristic_price(doc: Document) -> tuple[float | None, str | None]:
     if best is None or best[0] < 1:
         return None, None
     return best[2], best[3]
+
+
+_OLD_PRICE = re.compile(
+    r"old|was|strike|regular|list|compare|crossed|before|original|rrp|msrp|uvp|former|barred|full[-_]?price",
+    re.I,
+)
+
+
+def _struck_amounts(doc: Document) -> set[float]:
+    """Amounts shown as a former price: in ``<del>``/``<s>``/``<strike>`` or an element whose
+    id/class says old/was/original/list price, outside related-product blocks."""
+    out: set[float] = set()
+    for el in doc.xpath("//body//del | //body//s | //body//strike | //body//*[@id or @class]"):
+        if el.tag not in ("del", "s", "strike"):
+            attrs = f"{el.get('id') or ''} {el.get('class') or ''}"
+            if not (_PRICE_ATTR.search(attrs) or el.get("class") and "barred" in el.get("class")):
+                continue
+            if not _OLD_PRICE.search(attrs):
+                continue
+        text = _text(el)
+        if not text or len(text) > 40 or _in_related(el):
+            continue
+        p = values.parse_price(text)
+        if p.amount is not None and p.amount > 0:
+            out.add(p.amount)
+    return out
+
+
+def correct_struck_price(item: ProductItem, doc: Document) -> None:
+    """A published price that the page shows struck through (a stale list price in the markup,
+    the sale price beside it) gives way to the lower current price the page shows."""
+    if item.price is None:
+        return
+    struck = _struck_amounts(doc)
+    if item.price not in struck:
+        return
+    amount, _ = _heuristic_price(doc, frozenset(struck))
+    if amount is not None and amount < item.price:
+        item.price = amount
+        item.sources["price"] = "heuristic"
 
 
 def _label_elements(doc: Document) -> list[tuple[HtmlElement, str]]:
@@ -274,7 +330,9 @@ def _availability_text(doc: Document) -> Availability | None:
 def has_add_to_cart(doc: Document) -> bool:
     for b in doc.xpath(
         "//body//button | //body//input[@type='submit' or @type='button' or @type='image'] | "
-        "//body//a[contains(@class,'btn') or contains(@class,'button') or contains(@class,'cart')]"
+        "//body//a[contains(@class,'btn') or contains(@class,'button') or contains(@class,'cart') or "
+        "contains(translate(@id,'BUY','buy'),'buy') or contains(translate(@class,'BUY','buy'),'buy') or "
+        "contains(translate(../@class,'BTN','btn'),'btn') or contains(translate(../@class,'BUY','buy'),'buy')]"
     ):
         if b.get("disabled") is not None or _in_related(b):
             continue
@@ -387,11 +445,23 @@ def fill_from_heuristics(item: ProductItem, doc: Document) -> None:
         if sym:
             set_field(item, "currency", currency_code(sym, doc.url), "heuristic")
     if item.sku is None:
-        set_field(item, "sku", _label_value(doc, "sku") or _embedded_sku(doc), "heuristic")
+        set_field(
+            item,
+            "sku",
+            _label_value(doc, "sku") or class_value(doc, "sku") or _embedded_sku(doc),
+            "heuristic",
+        )
     if item.mpn is None:
         set_field(item, "mpn", _label_value(doc, "mpn"), "heuristic")
     if item.brand is None:
-        set_field(item, "brand", clean_brand(_label_value(doc, "brand")), "heuristic")
+        brand = (
+            clean_brand(_label_value(doc, "brand"))
+            or clean_brand(class_value(doc, "brand"))
+            or clean_brand(data_layer_value(doc, "brand"))
+        )
+        set_field(item, "brand", brand, "heuristic")
+    if item.gtin is None:
+        set_field(item, "gtin", gtin_candidates(doc), "heuristic")
     if item.availability is None:
         set_field(item, "availability", _heuristic_availability(doc), "heuristic")
     if item.name is None:

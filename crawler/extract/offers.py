@@ -61,7 +61,7 @@ def node_offers(node: dict[str, Any], base: str) -> list[Offer]:
 
 
 def _one_offer(o: dict[str, Any], base: str) -> Offer:
-    cur_text = first_text(o, "priceCurrency")
+    cur_text = first_text(o, "priceCurrency", "pricecurrency")  # microdata names are case-sensitive
     price_text: Any = None
     for v in o.get("price", []):
         if node_text(v) is not None or isinstance(v, int | float):

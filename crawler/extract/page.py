@@ -17,8 +17,10 @@ Sources, in order of trust (a later source only fills fields still missing):
 3. OpenGraph (``og:*``, ``product:*``) and other ``<meta>``/``<link>`` tags,
    and loose ``itemprop`` attributes outside any ``itemscope``.
 4. Generic page heuristics: ``<h1>``, elements whose id/class says "price",
-   label/value pairs ("SKU: ...", "Brand: ..."), add-to-cart buttons and
-   out-of-stock wording.
+   label/value pairs ("SKU: ...", "Brand: ..."), elements named ``sku``/``brand``,
+   an agreeing data-layer brand, GTINs (check digit verified), add-to-cart buttons
+   and out-of-stock wording. A published price the page shows struck through
+   gives way to the current price beside it.
 
 Prices and currencies are read with ``price-parser`` ("349,95", "$1,299.00",
 "15.99 EUR"); currencies are returned as ISO 4217 codes (a bare "$" resolves
@@ -34,6 +36,7 @@ from urllib.parse import urlsplit
 
 from crawler.extract.document import Document, load_document
 from crawler.extract.heuristics import (
+    correct_struck_price,
     fill_from_heuristics,
     has_add_to_cart,
     heuristic_images,
@@ -154,6 +157,8 @@ def parse_document(
 
     is_product = structured_product or rule_says_product or og_product
     if heuristics and (is_product or assume_product or not listing_urls):
+        if item.sources.get("price") in _MARKUP_SOURCES:
+            correct_struck_price(item, doc)
         fill_from_heuristics(item, doc)
         if not is_product and item.price is not None and has_add_to_cart(doc):
             is_product = True  # a price next to an add-to-cart button

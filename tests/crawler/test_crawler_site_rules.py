@@ -160,3 +160,36 @@ def test_site_rules_depend_only_on_lower_extraction_modules() -> None:
         "crawler.extract.text",
     }
     assert "crawler.extract.page" not in crawler_modules
+
+
+@pytest.mark.parametrize(
+    ("url", "shop"),
+    [
+        ("https://www.amazon.co.uk/dp/1", "amazon"),
+        ("https://www.amazon.fr/dp/1", "amazon"),
+        ("birmingham.craigslist.org", "craigslist"),
+        ("https://www.mobly.com.br/x", "mobly"),
+        ("https://dom.1k.by/x", "1k"),
+        ("http://127.0.0.1:8000/p/", "127.0.0.1"),
+        ("", ""),
+    ],
+)
+def test_shop_key(url: str, shop: str) -> None:
+    from crawler.site_rules import shop_key
+
+    assert shop_key(url) == shop
+
+
+def test_without_shop_drops_only_rules_keyed_to_that_shop() -> None:
+    rules = parse_rules(
+        {
+            "site": [
+                {"name": "a", "domains": ["shop-a.example"], "fields": {"sku": "b::text"}},
+                {"name": "a-de", "domains": ["shop-a.de"], "fields": {"sku": "b::text"}},
+                {"name": "b", "domains": ["shop-b.example"], "fields": {"sku": "b::text"}},
+                {"name": "tpl", "detect": "b.sku", "fields": {"sku": "b::text"}},
+            ]
+        }
+    )
+    assert rules.without_shop("https://www.shop-a.example/p/1").names() == ["b", "tpl"]
+    assert rules.without_shop("https://unseen.test/").names() == ["a", "a-de", "b", "tpl"]

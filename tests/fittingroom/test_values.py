@@ -175,3 +175,11 @@ def test_values_is_a_core_module() -> None:
     }
     roots = {m.split(".")[0] for m in imported}
     assert not roots & {"crawler", "catalog_ingest", "services", "fittingroom"}
+
+
+def test_currency_words_price_parser_does_not_know_come_from_the_one_table() -> None:
+    """price-parser reads no currency in "44 890 тг."; the table's "тг" (tenge) is found beside it."""
+    p = parse_price("44 890 тг.")
+    assert (p.amount, p.currency) == (44890.0, "KZT")
+    assert parse_price("1 200 words").currency is None  # no table word: no currency
+    assert currency_code("RUR") == "RUB"  # the old ruble code
