@@ -1,7 +1,8 @@
 """Browser tests of the product view (`/product/<uid>`) against the real retrieval service over
 a small colour catalog (the fake encoder of tests/services/retrieval): open a product from a
 result card (click or Enter), its shop link, similar products, Try on from a card and from the
-product, Back / Forward / reload, and the errors a shopper reads. Screenshots go to docs/."""
+product, Back / Forward / reload, and the errors a shopper reads. (The screenshots in docs/ come
+from the real catalogs: test_page_real.py.)"""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ from services.retrieval.app import create_app
 from tests.services.retrieval.retrieval_fakes import ColorEncoder, make_catalog
 
 pytestmark = pytest.mark.browser
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.fixture
@@ -127,16 +126,14 @@ def test_reload_of_a_product_url_reopens_it_with_grouped_images(page, stub_serve
     assert page.locator(".thumb-btn").nth(1).get_attribute("aria-current") == "true"
     page.locator("#similar-grid > li").first.wait_for()
     page.evaluate("window.scrollTo(0, 0)")
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / "product-page.png"), full_page=False)
-    shot(page, "desktop")
+    shot(page, "desktop", full_page=False)
     # Back to results from a product opened by its URL goes to the start page
     page.click("#product-back")
     page.wait_for_function("!document.querySelector('#results-panel').hidden")
     assert path_of(page) == "/"
 
 
-def test_product_page_on_a_phone(phone, stub_server, retrieval) -> None:
+def test_product_page_on_a_phone(phone, stub_server, retrieval, shot) -> None:
     url = stub_server({"retrieval": retrieval})
     phone.goto(url + "product/test:H1")
     wait_product(phone, "Hoodie")
@@ -145,7 +142,7 @@ def test_product_page_on_a_phone(phone, stub_server, retrieval) -> None:
     assert overflow <= 0
     buy = phone.locator("#product-content a.buy").bounding_box()
     assert buy is not None and buy["y"] + buy["height"] <= 844  # the Buy button is above the fold
-    phone.screenshot(path=str(DOCS / "product-page-phone.png"), full_page=False)
+    shot(phone, "phone", full_page=False)
 
 
 def test_try_on_from_every_try_on_able_card_and_from_the_product(page, stub_server, retrieval) -> None:
