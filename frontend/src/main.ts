@@ -115,6 +115,7 @@ function filterProblem(filters: SearchFilters): string | null {
 const tryOn = new TryOnDialog(showError);
 const cardActions: CardActions = {
   open(result: SearchResult) {
+    if (!productFromPath(window.location.pathname)) resultsScroll = window.scrollY;
     navigate(productPath(result.uid));
   },
   moreLikeThis(result: SearchResult) {
@@ -147,6 +148,8 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   const problem = filterProblem(filters);
   if (problem) {
     state.controller = null;
+    grid.removeAttribute("aria-busy");
+    loadMore.disabled = false;
     statusLine.textContent = problem;
     showError(new Error(problem));
     $<HTMLInputElement>("filter-min-price").focus();
@@ -442,6 +445,8 @@ const productPanel = $("product-panel");
 const productView = new ProductView($("product-content"), cardActions);
 let productController: AbortController | null = null;
 let shownProduct: string | null = null;
+/** Where the results were scrolled to when a product was opened (restored on the way back). */
+let resultsScroll = 0;
 
 /** Go to `path` (a new history entry) and show its view. */
 function navigate(path: string): void {
@@ -458,7 +463,10 @@ function showResultsView(): void {
   const wasProduct = body.classList.contains("viewing-product");
   body.classList.remove("viewing-product");
   productPanel.hidden = true;
-  if (wasProduct) $("results-heading").focus({ preventScroll: true });
+  if (wasProduct) {
+    window.scrollTo({ top: resultsScroll });
+    $("results-heading").focus({ preventScroll: true });
+  }
 }
 
 async function showProduct(uid: string): Promise<void> {

@@ -159,7 +159,8 @@ export class ProductView {
       row.append(thumbs);
       variants.append(row);
     }
-    box.append(variants);
+    // a lone picture needs no thumbnail strip
+    if (groups.reduce((n, g) => n + g.images.length, 0) > 1) box.append(variants);
     return box;
   }
 }
