@@ -238,3 +238,59 @@ def test_api_errors_are_sentences_without_reprs(page, stub_server) -> None:
     wait_product(page, "The product cannot be shown right now.")
     text = page.locator("#product-content").inner_text()
     assert "cannot identify image file the file" in text and "object at 0x" not in text
+
+
+def unsafe_link_retrieval() -> FastAPI:
+    """A product whose shop link is a javascript: URL (a hostile or broken feed)."""
+    app = FastAPI()
+    product = {
+        "uid": "bad:1",
+        "source": "bad",
+        "id": "1",
+        "title": "Odd tee",
+        "brand": None,
+        "price": 5.0,
+        "currency": "USD",
+        "category_path": [],
+        "garment_category": None,
+        "link": "javascript:alert(1)",
+        "tryon_eligible": None,
+        "tryon_image": None,
+        "tryon_ready": False,
+    }
+
+    @app.post("/search")
+    async def search() -> dict[str, object]:
+        image = {"sha256": "0" * 64, "url": "x", "image_url": None, "color": None, "is_main": True}
+        result = {**product, "score": 0.9, "image": image}
+        return {"results": [result], "k": 24, "offset": 0, "next_offset": None, "query": {}, "took_ms": 1}
+
+    @app.get("/products/{uid}")
+    async def get(uid: str) -> dict[str, object]:
+        extra = {"description": "", "colors": [], "sizes": [], "gender": None, "attributes": {}}
+        return {
+            **product,
+            **extra,
+            "images": [],
+            "image_groups": [],
+            "main_image": None,
+            "availability": None,
+        }
+
+    @app.get("/products/{uid}/similar")
+    async def similar(uid: str) -> dict[str, object]:
+        return {"uid": uid, "results": []}
+
+    return app
+
+
+def test_only_http_shop_links_are_rendered(page, stub_server) -> None:
+    url = stub_server({"retrieval": unsafe_link_retrieval})
+    open_results(page, url, "tee")
+    assert page.locator("#results-grid a.shop").count() == 0
+    page.locator("#results-grid > li h3").click()
+    wait_product(page, "Odd tee")
+    assert page.locator("#product-content a").count() == 0
+    assert "did not give a link" in page.locator("#product-content").inner_text()
+    page.locator("#similar-status").wait_for()
+    assert page.locator("#similar-status").inner_text() == "No similar products in the catalog."
