@@ -198,14 +198,46 @@ loadMore.addEventListener("click", () => {
   }
 });
 
+/** URL parameters of a text search and the filters: `?q=..&category=..&brand=..&min=..&max=..&tryon=1`. */
+function searchPath(text: string, filters: SearchFilters): string {
+  const params = new URLSearchParams({ q: text });
+  if (filters.category) params.set("category", filters.category);
+  if (filters.brand) params.set("brand", filters.brand);
+  if (filters.min_price !== null && filters.min_price !== undefined) params.set("min", String(filters.min_price));
+  if (filters.max_price !== null && filters.max_price !== undefined) params.set("max", String(filters.max_price));
+  if (filters.eligible) params.set("tryon", "1");
+  return `/?${params}`;
+}
+
+/** Put the filters named by the URL into the form. */
+function applyFilterParams(params: URLSearchParams): void {
+  $<HTMLSelectElement>("filter-category").value = params.get("category") ?? "";
+  $<HTMLInputElement>("filter-brand").value = params.get("brand") ?? "";
+  $<HTMLInputElement>("filter-min-price").value = params.get("min") ?? "";
+  $<HTMLInputElement>("filter-max-price").value = params.get("max") ?? "";
+  $<HTMLInputElement>("filter-eligible").checked = params.get("tryon") === "1";
+}
+
+/** Search again with the current filters: a text search through the URL (Back undoes it). */
+function refilter(): void {
+  const query = state.query;
+  if (!query) return;
+  if (query.text && !query.image && !query.productId && !filterProblem(readFilters())) {
+    const path = searchPath(query.text, readFilters());
+    if (path !== window.location.pathname + window.location.search) {
+      navigate(path);
+      return;
+    }
+  }
+  void runSearch(query, state.label);
+}
+
 $<HTMLFormElement>("filters").addEventListener("submit", (e) => {
   e.preventDefault();
-  if (state.query) void runSearch(state.query, state.label);
+  refilter();
 });
 for (const id of ["filter-category", "filter-eligible"]) {
-  $(id).addEventListener("change", () => {
-    if (state.query) void runSearch(state.query, state.label);
-  });
+  $(id).addEventListener("change", refilter);
 }
 refineText.addEventListener("keydown", (e) => {
   if (e.key === "Enter") {
@@ -224,7 +256,7 @@ $<HTMLFormElement>("text-search").addEventListener("submit", (e) => {
     showError(new Error("Type what you are looking for, e.g. “black hooded sweatshirt”."));
     return;
   }
-  const path = `/?q=${encodeURIComponent(text)}`;
+  const path = searchPath(text, readFilters());
   if (window.location.pathname + window.location.search === path) void runSearch({ text }, `Results for “${text}”`);
   else navigate(path);
 });
@@ -447,6 +479,8 @@ let productController: AbortController | null = null;
 let shownProduct: string | null = null;
 /** Where the results were scrolled to when a product was opened (restored on the way back). */
 let resultsScroll = 0;
+/** The URL (path + query) whose text search the results show. */
+let searchedPath = "";
 
 /** Go to `path` (a new history entry) and show its view. */
 function navigate(path: string): void {
@@ -516,8 +550,12 @@ function route(): void {
   showResultsView();
   const q = url.searchParams.get("q")?.trim() ?? "";
   if (q) {
-    if (state.query?.text !== q || state.query.image || state.query.productId) {
+    // a new text or new filters in the URL (a link, a reload, Back/Forward): search with them
+    const text = state.query && !state.query.image && !state.query.productId ? state.query.text : undefined;
+    if (text !== q || searchedPath !== url.pathname + url.search) {
       textQuery.value = q;
+      applyFilterParams(url.searchParams);
+      searchedPath = url.pathname + url.search;
       void runSearch({ text: q }, `Results for “${q}”`);
     }
   } else if (!state.query) {

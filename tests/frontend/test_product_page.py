@@ -294,3 +294,25 @@ def test_only_http_shop_links_are_rendered(page, stub_server) -> None:
     assert "did not give a link" in page.locator("#product-content").inner_text()
     page.locator("#similar-status").wait_for()
     assert page.locator("#similar-status").inner_text() == "No similar products in the catalog."
+
+
+def test_filters_are_in_the_url_back_undoes_them_and_a_reload_keeps_them(
+    page, stub_server, retrieval
+) -> None:
+    url = stub_server({"retrieval": retrieval})
+    open_results(page, url, "red")
+    all_red = page.locator("#results-grid > li").count()
+    page.fill("#filter-max-price", "30")
+    page.click("#filters button[type=submit]")
+    page.wait_for_function("location.search.includes('max=30')")
+    prices = "[...document.querySelectorAll('#results-grid > li')].map(e => e.dataset.uid)"
+    page.wait_for_function(f"{prices}.length > 0 && {prices}.length < {all_red}")
+    cheap = set(page.evaluate(prices))
+    assert cheap <= {"test:T1", "test:T2", "test:T3"}  # the products of 30 or less
+    page.reload()
+    page.locator("#results-grid > li").first.wait_for()
+    assert page.input_value("#filter-max-price") == "30" and page.input_value("#text-query") == "red"
+    assert set(page.evaluate(prices)) == cheap
+    page.go_back()
+    page.wait_for_function(f"{prices}.length === {all_red}")
+    assert page.input_value("#filter-max-price") == ""
