@@ -16,12 +16,16 @@ import hashlib
 import io
 import math
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: A Python object repr inside an exception message (meaningless to a person).
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 #: Neutral background that masked-out pixels are composited onto before
 #: embedding: white, like the studio background of most product photos.
@@ -159,7 +163,10 @@ def decode_image_sized(
     except Image.DecompressionBombError as exc:
         raise ImageDecodeError(f"{name}: exceeds the limit of a safe image ({exc})", too_large=True) from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageDecodeError(f"{name}: not a decodable image ({exc})") from exc
+        reason = _OBJECT_REPR.sub(
+            "", str(exc)
+        ).strip()  # PIL names its BytesIO: "<_io.BytesIO object at 0x..>"
+        raise ImageDecodeError(f"{name}: not a decodable image" + (f" ({reason})" if reason else "")) from exc
     img: Image.Image = ImageOps.exif_transpose(opened)
     if img.size != opened.size:  # rotated by 90 degrees
         full = (full[1], full[0])

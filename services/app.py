@@ -7,7 +7,7 @@
     /api/tryon/...         services.tryon.app       (POST /persons, /tryon, GET /tryon/{job_id}, ...)
     /api/admin/...         services.admin.app       (POST /feeds, GET /jobs, /sources; admin token)
     /healthz, /readyz      this module (liveness; readiness = every service's own /healthz is 200)
-    /                      the built page (frontend/dist)
+    /                      the built page (frontend/dist); /product/<uid> is the page too (deep link)
 
 The docker compose stack exposes exactly the same prefixes through its frontend
 container, so the page uses the same URLs in both set-ups.
@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.staticfiles import StaticFiles
@@ -261,6 +261,12 @@ def create_app(
 
     frontend = settings.resolved_frontend_dir
     if (frontend / "index.html").is_file():
+
+        @app.get("/product/{uid}", include_in_schema=False)
+        async def product_page(uid: str) -> FileResponse:
+            """A deep link into the page (its router shows the product): the page itself."""
+            return FileResponse(frontend / "index.html", headers={"Cache-Control": "no-cache"})
+
         app.mount("/", StaticFiles(directory=frontend, html=True), name="frontend")
     else:
         log.warning("no built page in %s: run `npm ci && npm run build` in frontend/", frontend)

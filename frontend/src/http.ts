@@ -49,23 +49,72 @@ export class ApiError extends Error {
 interface ValidationItem {
   loc?: (string | number)[];
   msg?: string;
+  type?: string;
 }
 
-/** Turn a FastAPI error body (`{"detail": "..."}` or a list of validation items) into one sentence. */
+/** What the shopper calls the fields the APIs validate. */
+const FIELD_NAMES: Record<string, string> = {
+  min_price: "The minimum price",
+  max_price: "The maximum price",
+  text: "The search text",
+  image: "The photo",
+  image_url: "The image address",
+  image_weight: "The photo weight",
+  k: "The page size",
+  offset: "The page",
+  box: "The selected area",
+  points: "The points on the photo",
+  brand: "The brand",
+  category: "The category",
+  product_id: "The product",
+};
+
+/** Python object reprs (`<_io.BytesIO object at 0x7f...>`) mean nothing to a shopper. */
+const REPR = /<[\w.]+ object at 0x[0-9a-f]+>/gi;
+
+/** One sentence, capitalised and ending with a full stop. */
+function sentence(text: string): string {
+  const t = text.trim().replace(/\s+/g, " ");
+  if (!t) return t;
+  const s = t[0].toUpperCase() + t.slice(1);
+  return /[.!?…]$/.test(s) ? s : `${s}.`;
+}
+
+/** A known validation message as a shopper's sentence, else null. */
+function knownProblem(msg: string): string | null {
+  if (/min_price.*greater than.*max_price/i.test(msg)) {
+    return "The minimum price is higher than the maximum price. Lower the minimum or raise the maximum.";
+  }
+  return null;
+}
+
+function describeItem(item: ValidationItem): string {
+  const msg = (item.msg ?? "").replace(/^Value error,\s*/i, "");
+  const known = knownProblem(msg);
+  if (known) return known;
+  const field = [...(item.loc ?? [])].reverse().find((p) => typeof p === "string" && p in FIELD_NAMES);
+  const name = typeof field === "string" ? FIELD_NAMES[field] : null;
+  if (item.type === "missing") return name ? `${name} is missing.` : "Something the request needs is missing.";
+  if (/greater than or equal to 0/.test(msg)) return `${name ?? "The value"} cannot be negative.`;
+  if (/valid number|valid integer|parse/.test(msg)) return `${name ?? "The value"} must be a number.`;
+  return name ? `${name} is not valid: ${msg.toLowerCase()}.` : sentence(msg || "The request was not valid");
+}
+
+/**
+ * Turn a FastAPI error body (`{"detail": "..."}` or a list of validation items) into sentences a
+ * shopper understands: validation items name the field in words, Python reprs are dropped.
+ */
 export function describeError(body: unknown, fallback: string): string {
   if (body && typeof body === "object" && "detail" in body) {
     const detail = (body as { detail: unknown }).detail;
-    if (typeof detail === "string" && detail.trim()) return detail;
+    if (typeof detail === "string" && detail.trim()) {
+      return knownProblem(detail) ?? detail.replace(REPR, "the file");
+    }
     if (Array.isArray(detail) && detail.length) {
-      return (detail as ValidationItem[])
-        .map((item) => {
-          const where = (item.loc ?? []).filter((p) => p !== "body" && p !== "query").join(".");
-          return where ? `${where}: ${item.msg ?? "invalid"}` : (item.msg ?? "invalid");
-        })
-        .join("; ");
+      return [...new Set((detail as ValidationItem[]).map(describeItem))].join(" ");
     }
     if (detail && typeof detail === "object" && "message" in detail) {
-      return String((detail as { message: unknown }).message);
+      return String((detail as { message: unknown }).message).replace(REPR, "the file");
     }
   }
   return fallback;

@@ -7,8 +7,17 @@ import "./styles.css";
 
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
-import { renderCard, showEmpty } from "./results";
-import { search, type SearchFilters, type SearchQuery, type SearchResult } from "./retrieval";
+import { ProductView, productFromPath, productPath } from "./product";
+import { renderCard, showEmpty, type CardActions } from "./results";
+import {
+  getProduct,
+  getSimilar,
+  search,
+  type ProductSummary,
+  type SearchFilters,
+  type SearchQuery,
+  type SearchResult,
+} from "./retrieval";
 import { fetchCutout, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
 import { TryOnDialog } from "./tryon-dialog";
 
@@ -86,13 +95,35 @@ function rememberBrands(results: SearchResult[]): void {
   }
 }
 
+/** Why the filters cannot be searched with, as a sentence; null when they are fine. */
+function filterProblem(filters: SearchFilters): string | null {
+  const { min_price: min, max_price: max } = filters;
+  for (const [value, name] of [
+    [min, "minimum"],
+    [max, "maximum"],
+  ] as const) {
+    if (value !== null && value !== undefined && (!Number.isFinite(value) || value < 0)) {
+      return `The ${name} price must be a number of 0 or more.`;
+    }
+  }
+  if (min !== null && min !== undefined && max !== null && max !== undefined && min > max) {
+    return `The minimum price (${min}) is higher than the maximum price (${max}). Lower the minimum or raise the maximum.`;
+  }
+  return null;
+}
+
 const tryOn = new TryOnDialog(showError);
-const cardActions = {
+const cardActions: CardActions = {
+  open(result: SearchResult) {
+    if (!productFromPath(window.location.pathname)) resultsScroll = window.scrollY;
+    navigate(productPath(result.uid));
+  },
   moreLikeThis(result: SearchResult) {
     refineText.value = "";
-    runSearch({ productId: result.uid }, `More like “${result.title}”`);
+    if (productFromPath(window.location.pathname)) navigate("/");
+    void runSearch({ productId: result.uid }, `More like “${result.title}”`);
   },
-  tryOn(result: SearchResult) {
+  tryOn(result: ProductSummary) {
     tryOn.open(result);
   },
 };
@@ -113,12 +144,23 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   refineField.hidden = !refinable;
   const refine = refinable ? refineText.value.trim() : "";
   const effective: SearchQuery = refine ? { ...query, text: refine } : query;
+  const filters = readFilters();
+  const problem = filterProblem(filters);
+  if (problem) {
+    state.controller = null;
+    grid.removeAttribute("aria-busy");
+    loadMore.disabled = false;
+    statusLine.textContent = problem;
+    showError(new Error(problem));
+    $<HTMLInputElement>("filter-min-price").focus();
+    return;
+  }
   summary.textContent = refine ? `${label}, refined by “${refine}”` : label;
   statusLine.textContent = append ? "Loading more…" : "Searching…";
   grid.setAttribute("aria-busy", "true");
   loadMore.disabled = true;
   try {
-    const page = await search(effective, readFilters(), { k: PAGE_SIZE, offset: state.offset }, controller.signal);
+    const page = await search(effective, filters, { k: PAGE_SIZE, offset: state.offset }, controller.signal);
     if (!append) grid.replaceChildren();
     rememberBrands(page.results);
     grid.append(...page.results.map((r) => renderCard(r, cardActions)));
@@ -156,14 +198,46 @@ loadMore.addEventListener("click", () => {
   }
 });
 
+/** URL parameters of a text search and the filters: `?q=..&category=..&brand=..&min=..&max=..&tryon=1`. */
+function searchPath(text: string, filters: SearchFilters): string {
+  const params = new URLSearchParams({ q: text });
+  if (filters.category) params.set("category", filters.category);
+  if (filters.brand) params.set("brand", filters.brand);
+  if (filters.min_price !== null && filters.min_price !== undefined) params.set("min", String(filters.min_price));
+  if (filters.max_price !== null && filters.max_price !== undefined) params.set("max", String(filters.max_price));
+  if (filters.eligible) params.set("tryon", "1");
+  return `/?${params}`;
+}
+
+/** Put the filters named by the URL into the form. */
+function applyFilterParams(params: URLSearchParams): void {
+  $<HTMLSelectElement>("filter-category").value = params.get("category") ?? "";
+  $<HTMLInputElement>("filter-brand").value = params.get("brand") ?? "";
+  $<HTMLInputElement>("filter-min-price").value = params.get("min") ?? "";
+  $<HTMLInputElement>("filter-max-price").value = params.get("max") ?? "";
+  $<HTMLInputElement>("filter-eligible").checked = params.get("tryon") === "1";
+}
+
+/** Search again with the current filters: a text search through the URL (Back undoes it). */
+function refilter(): void {
+  const query = state.query;
+  if (!query) return;
+  if (query.text && !query.image && !query.productId && !filterProblem(readFilters())) {
+    const path = searchPath(query.text, readFilters());
+    if (path !== window.location.pathname + window.location.search) {
+      navigate(path);
+      return;
+    }
+  }
+  void runSearch(query, state.label);
+}
+
 $<HTMLFormElement>("filters").addEventListener("submit", (e) => {
   e.preventDefault();
-  if (state.query) void runSearch(state.query, state.label);
+  refilter();
 });
 for (const id of ["filter-category", "filter-eligible"]) {
-  $(id).addEventListener("change", () => {
-    if (state.query) void runSearch(state.query, state.label);
-  });
+  $(id).addEventListener("change", refilter);
 }
 refineText.addEventListener("keydown", (e) => {
   if (e.key === "Enter") {
@@ -182,10 +256,9 @@ $<HTMLFormElement>("text-search").addEventListener("submit", (e) => {
     showError(new Error("Type what you are looking for, e.g. “black hooded sweatshirt”."));
     return;
   }
-  const url = new URL(window.location.href);
-  url.searchParams.set("q", text);
-  history.replaceState(null, "", url);
-  void runSearch({ text }, `Results for “${text}”`);
+  const path = searchPath(text, readFilters());
+  if (window.location.pathname + window.location.search === path) void runSearch({ text }, `Results for “${text}”`);
+  else navigate(path);
 });
 
 // ---- photo search --------------------------------------------------------------------------
@@ -265,6 +338,8 @@ $("photo-close").addEventListener("click", closePhoto);
 
 async function openPhoto(file: File): Promise<void> {
   closePhoto();
+  refineText.value = ""; // the refine text of the previous photo does not carry over
+  if (productFromPath(window.location.pathname)) navigate("/");
   const controller = new AbortController();
   const session: PhotoSession = {
     imageId: null,
@@ -393,14 +468,109 @@ clearBtn.addEventListener("click", () => stage.clear());
 // ---- start --------------------------------------------------------------------------------
 // On a phone the filters start folded away (the summary line opens them).
 if (window.matchMedia("(max-width: 760px)").matches) $<HTMLDetailsElement>("filters-box").open = false;
-const initial = new URL(window.location.href).searchParams.get("q");
-if (initial) {
-  textQuery.value = initial;
-  void runSearch({ text: initial }, `Results for “${initial}”`);
-} else {
-  showEmpty(
-    emptyState,
-    "Find a garment.",
-    "Search by words above, or use “Search with a photo” and click the garment you like.",
-  );
+
+// ---- views and the URL -------------------------------------------------------------------------
+// `/?q=<text>`: results of a text search; `/product/<uid>`: a product. Photo searches stay on the
+// results view (a photo is not in the URL). Back and Forward walk through these (popstate).
+const body = document.body;
+const productPanel = $("product-panel");
+const productView = new ProductView($("product-content"), cardActions);
+let productController: AbortController | null = null;
+let shownProduct: string | null = null;
+/** Where the results were scrolled to when a product was opened (restored on the way back). */
+let resultsScroll = 0;
+/** The URL (path + query) whose text search the results show. */
+let searchedPath = "";
+
+/** Go to `path` (a new history entry) and show its view. */
+function navigate(path: string): void {
+  const next = new URL(path, window.location.href);
+  if (next.pathname + next.search !== window.location.pathname + window.location.search) {
+    history.pushState(null, "", next);
+  }
+  route();
 }
+
+function showResultsView(): void {
+  productController?.abort();
+  shownProduct = null;
+  const wasProduct = body.classList.contains("viewing-product");
+  body.classList.remove("viewing-product");
+  productPanel.hidden = true;
+  if (wasProduct) {
+    window.scrollTo({ top: resultsScroll });
+    $("results-heading").focus({ preventScroll: true });
+  }
+}
+
+async function showProduct(uid: string): Promise<void> {
+  body.classList.add("viewing-product");
+  productPanel.hidden = false;
+  window.scrollTo({ top: 0 });
+  if (shownProduct === uid) return;
+  shownProduct = uid;
+  productController?.abort();
+  const controller = new AbortController();
+  productController = controller;
+  productView.loading();
+  try {
+    const product = await getProduct(uid, controller.signal);
+    if (controller.signal.aborted) return;
+    productView.render(product);
+    document.title = `${product.title} · fittingroom`;
+    $("product-title").focus({ preventScroll: true });
+    try {
+      const similar = await getSimilar(uid, 8, controller.signal);
+      if (!controller.signal.aborted) productView.similar(similar.results);
+    } catch (err) {
+      if (err instanceof DOMException && err.name === "AbortError") return;
+      productView.similar(null);
+    }
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    shownProduct = null;
+    const missing = err instanceof ApiError && (err.status === 404 || err.status === 422);
+    productView.failed(
+      missing ? "This product is not in the catalog." : "The product cannot be shown right now.",
+      missing ? "It may have been removed from the shop. Search for something similar above." : message(err),
+    );
+    $("product-title").focus({ preventScroll: true });
+  }
+}
+
+/** Show the view the URL names. */
+function route(): void {
+  const url = new URL(window.location.href);
+  const uid = productFromPath(url.pathname);
+  if (uid) {
+    void showProduct(uid);
+    return;
+  }
+  document.title = "fittingroom";
+  showResultsView();
+  const q = url.searchParams.get("q")?.trim() ?? "";
+  if (q) {
+    // a new text or new filters in the URL (a link, a reload, Back/Forward): search with them
+    const text = state.query && !state.query.image && !state.query.productId ? state.query.text : undefined;
+    if (text !== q || searchedPath !== url.pathname + url.search) {
+      textQuery.value = q;
+      applyFilterParams(url.searchParams);
+      searchedPath = url.pathname + url.search;
+      void runSearch({ text: q }, `Results for “${q}”`);
+    }
+  } else if (!state.query) {
+    showEmpty(
+      emptyState,
+      "Find a garment.",
+      "Search by words above, or use “Search with a photo” and click the garment you like.",
+    );
+  }
+}
+
+$("product-back").addEventListener("click", () => {
+  // back to where the shopper came from when that was this page, else to the start
+  if (state.query) history.back();
+  else navigate("/");
+});
+window.addEventListener("popstate", route);
+route();

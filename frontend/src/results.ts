@@ -1,10 +1,23 @@
 /** The results grid: one card per product, built with DOM calls (no HTML strings, so no injection). */
 
-import { imageSrc, type SearchResult } from "./retrieval";
+import { canTryOn, imageSrc, type ProductSummary, type SearchResult } from "./retrieval";
 
 export interface CardActions {
+  /** Open the product view (a click on the card, or Enter while it has the focus). */
+  open(result: SearchResult): void;
   moreLikeThis(result: SearchResult): void;
-  tryOn(result: SearchResult): void;
+  tryOn(result: ProductSummary): void;
+}
+
+/** Only http(s) shop links are rendered (never javascript:, data:, ...). */
+export function safeLink(link: string | null | undefined): string | null {
+  if (!link) return null;
+  try {
+    const url = new URL(link);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
 }
 
 const priceFormats = new Map<string, Intl.NumberFormat>();
@@ -27,7 +40,7 @@ export function formatPrice(price: number | null, currency: string | null): stri
   return price.toFixed(2);
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(
+export function el<K extends keyof HTMLElementTagNameMap>(
   tag: K,
   props: Partial<HTMLElementTagNameMap[K]> = {},
   ...children: (Node | string)[]
@@ -44,12 +57,26 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
   li.dataset.eligible = String(result.tryon_eligible === true);
   li.dataset.garmentCategory = result.garment_category ?? "";
   li.dataset.categoryPath = result.category_path.join("/");
+  li.tabIndex = 0;
+  li.setAttribute("aria-label", `${result.title}: open the product`);
+  li.addEventListener("click", (e) => {
+    if ((e.target as HTMLElement).closest("button, a")) return; // the card's own buttons and links
+    actions.open(result);
+  });
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && e.target === li) {
+      e.preventDefault();
+      actions.open(result);
+    }
+  });
 
   const thumb = el("div", { className: "thumb" });
   const src = imageSrc(result.image) ?? imageSrc(result.tryon_image);
   if (src) {
     thumb.append(el("img", { src, alt: result.title, loading: "lazy", decoding: "async" }));
   }
+  // the badge follows the "Try-on ready only" filter (the eligibility classifier's product flag);
+  // the Try on button is on every card that has an image try-on uses (on-model photos too)
   if (result.tryon_eligible) {
     thumb.append(el("span", { className: "badge", title: "This product can be tried on" }, "Try-on ready"));
   }
@@ -66,14 +93,15 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
   more.setAttribute("aria-label", `More like ${result.title}`);
   more.addEventListener("click", () => actions.moreLikeThis(result));
   row.append(more);
-  if (result.tryon_eligible) {
+  if (canTryOn(result)) {
     const tryBtn = el("button", { type: "button", className: "btn primary try-on" }, "Try on");
     tryBtn.setAttribute("aria-label", `Try on ${result.title}`);
     tryBtn.addEventListener("click", () => actions.tryOn(result));
     row.append(tryBtn);
   }
-  if (result.link && /^https?:\/\//.test(result.link)) {
-    const shop = el("a", { className: "btn shop", href: result.link, target: "_blank", rel: "noopener" }, "Shop");
+  const link = safeLink(result.link);
+  if (link) {
+    const shop = el("a", { className: "btn shop", href: link, target: "_blank", rel: "noopener" }, "Shop");
     shop.setAttribute("aria-label", `Open ${result.title} in the shop (new tab)`);
     row.append(shop);
   }

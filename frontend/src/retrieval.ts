@@ -1,7 +1,7 @@
 /**
  * Client of the retrieval service (services/retrieval/schemas.py):
  * `POST /search` (JSON: text, product_id), `POST /search/image` (multipart upload),
- * `GET /images/{sha256}`.
+ * `GET /products/{uid}`, `GET /products/{uid}/similar`, `GET /images/{sha256}`.
  */
 
 import { postJson, requestJson, serviceUrl } from "./http";
@@ -36,6 +36,36 @@ export interface ProductSummary {
   link: string | null;
   tryon_eligible: boolean | null;
   tryon_image: ImageOut | null;
+  /** Try on is offered (the product has an image try-on uses); absent from older servers. */
+  tryon_ready?: boolean;
+}
+
+/** True when the page offers Try on for this product. */
+export function canTryOn(p: ProductSummary): boolean {
+  return p.tryon_ready ?? p.tryon_eligible === true;
+}
+
+export interface ColorGroup {
+  color: string | null;
+  images: ImageOut[];
+}
+
+/** `GET /products/{uid}`: a product page. */
+export interface ProductOut extends ProductSummary {
+  description: string;
+  colors: string[];
+  sizes: string[];
+  gender: string | null;
+  attributes: Record<string, string>;
+  images: ImageOut[];
+  image_groups: ColorGroup[];
+  main_image: ImageOut | null;
+  availability: string | null;
+}
+
+export interface SimilarResponse {
+  uid: string;
+  results: SearchResult[];
 }
 
 export interface SearchResult extends ProductSummary {
@@ -99,4 +129,16 @@ export async function search(
 export function imageSrc(image: ImageOut | null | undefined): string | null {
   if (!image?.image_url) return null;
   return serviceUrl("retrieval", image.image_url);
+}
+
+/** One product page (404: ApiError with the service's sentence). */
+export function getProduct(uid: string, signal?: AbortSignal): Promise<ProductOut> {
+  return requestJson<ProductOut>("retrieval", `/products/${encodeURIComponent(uid)}`, { signal });
+}
+
+/** The products nearest to `uid`, itself excluded. */
+export function getSimilar(uid: string, k: number, signal?: AbortSignal): Promise<SimilarResponse> {
+  return requestJson<SimilarResponse>("retrieval", `/products/${encodeURIComponent(uid)}/similar?k=${k}`, {
+    signal,
+  });
 }

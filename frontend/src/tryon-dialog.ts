@@ -5,7 +5,7 @@
  */
 
 import { ApiError } from "./http";
-import type { SearchResult } from "./retrieval";
+import type { ProductSummary } from "./retrieval";
 import { fetchResult, startTryOn, uploadPerson, waitForJob, type JobOut } from "./tryon";
 
 const STORAGE_KEY = "fittingroom.person";
@@ -73,7 +73,7 @@ export class TryOnDialog {
   private readonly result = $("tryon-result");
   private readonly error = $("tryon-error");
   private readonly download = $<HTMLAnchorElement>("tryon-download");
-  private product: SearchResult | null = null;
+  private product: ProductSummary | null = null;
   private person: KeptPerson | null = loadPerson();
   private controller: AbortController | null = null;
   private resultUrl: string | null = null;
@@ -93,7 +93,7 @@ export class TryOnDialog {
     this.dialog.addEventListener("close", () => this.cancel());
   }
 
-  open(product: SearchResult): void {
+  open(product: ProductSummary): void {
     this.product = product;
     $("tryon-product").textContent = [product.title, product.brand].filter(Boolean).join(" · ");
     this.reset();

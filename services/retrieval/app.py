@@ -6,9 +6,9 @@ loaded in the lifespan, never at import; encoding and search run in the thread
 pool, off the event loop. The index is re-opened when ingest replaces it.
 
 Endpoints: ``POST /search`` (JSON: text, image_url, product_id "more like this"),
-``POST /search/image`` (multipart upload + the same fields), ``GET /products/{uid}``,
-``GET /images/{sha256}`` (catalog images from the ingest cache), ``GET /healthz``,
-OpenAPI docs at ``/docs``.
+``POST /search/image`` (multipart upload + the same fields), ``GET /products/{uid}`` (a product
+page), ``GET /products/{uid}/similar``, ``GET /images/{sha256}`` (catalog images from the ingest
+cache), ``GET /healthz``, OpenAPI docs at ``/docs``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Path, Request, UploadFile
+from fastapi import Query as QueryParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from PIL import Image
@@ -31,6 +32,7 @@ from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
 from fittingroom.models.registry import ModelShelf, default_shelf
+from fittingroom.retrieval.product_page import product_page, similar_products
 from fittingroom.retrieval.resources import (
     ImageFetcher,
     ImageFetchError,
@@ -48,6 +50,7 @@ from fittingroom.retrieval.search import (
 from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
 from services.http import error_responses, guard, image_error, read_upload
 from services.retrieval.schemas import (
+    ColorGroupOut,
     Health,
     ImageOut,
     IndexInfo,
@@ -59,6 +62,7 @@ from services.retrieval.schemas import (
     SearchRequest,
     SearchResponse,
     SearchResult,
+    SimilarResponse,
 )
 
 log = logging.getLogger(__name__)
@@ -189,6 +193,7 @@ def create_app(
             "link": p.link,
             "tryon_eligible": p.tryon_eligible,
             "tryon_image": image_out(request, st, t_img) if t_img is not None else None,
+            "tryon_ready": t_img is not None,
         }
 
     def page_response(
@@ -410,15 +415,16 @@ def create_app(
     async def get_product(
         request: Request, uid: Annotated[str, Path(description="'source:id', e.g. 'luma:MH01'")]
     ) -> ProductOut:
-        """One catalog product with all its images."""
+        """A product page: details, images grouped by colour variant, availability, the shop
+        link, and whether (and with which image) it can be tried on."""
         st = state_of(request)
         try:
-            source, pid = split_uid(uid)
+            pg = await run_in_threadpool(product_page, st.store, uid)
+        except ProductNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from exc
-        product = await run_in_threadpool(st.store.get_product, source, pid)
-        if product is None:
-            raise HTTPException(404, f"no product {uid!r} in the catalog")
+        product = pg.product
         return ProductOut(
             **summary_fields(request, st, product, None),
             description=product.description,
@@ -427,13 +433,53 @@ def create_app(
             gender=product.gender,
             attributes=product.attributes,
             images=[image_out(request, st, img) for img in product.images],
+            image_groups=[
+                ColorGroupOut(color=g.color, images=[image_out(request, st, img) for img in g.images])
+                for g in pg.groups
+            ],
+            main_image=image_out(request, st, pg.main_image) if pg.main_image is not None else None,
+            availability=pg.availability,
+        )
+
+    @app.get(
+        "/products/{uid}/similar", response_model=SimilarResponse, responses=error_responses(404, 422, 503)
+    )
+    async def get_similar(
+        request: Request,
+        uid: Annotated[str, Path(description="'source:id', e.g. 'luma:MH01'")],
+        k: Annotated[int | None, QueryParam(description="How many products (1..max_k, default 8).")] = None,
+    ) -> SimilarResponse:
+        """The products nearest to this product's main image (itself excluded), best first."""
+        st = state_of(request)
+        k = check_page(st, 8 if k is None else k, 0)
+        try:
+            hits = await run_in_threadpool(similar_products, st.searcher, uid, k)
+        except IndexUnavailableError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        except ProductNotFoundError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from exc
+        return SimilarResponse(
+            uid=uid,
+            results=[
+                SearchResult(
+                    **summary_fields(request, st, h.product, h.image),
+                    score=round(h.score, 6),
+                    image=image_out(request, st, h.image),
+                )
+                for h in hits
+            ],
         )
 
     @app.get(
         "/images/{sha256}",
         name="get_image",
         response_class=FileResponse,
-        responses={**error_responses(404), 200: {"content": {"image/*": {}}, "description": "The image bytes."}},
+        responses={
+            **error_responses(404),
+            200: {"content": {"image/*": {}}, "description": "The image bytes."},
+        },
     )
     async def get_image(
         request: Request,

@@ -90,6 +90,9 @@ class ProductSummary(BaseModel):
     tryon_image: ImageOut | None = Field(
         default=None, description="The image to send to try-on, when one is eligible."
     )
+    tryon_ready: bool = Field(
+        default=False, description="Try on is offered: the product has an image try-on uses (tryon_image)."
+    )
 
 
 class SearchResult(ProductSummary):
@@ -150,13 +153,37 @@ class SearchResponse(BaseModel):
     )
 
 
+class ColorGroupOut(BaseModel):
+    """The images of one colour variant."""
+
+    color: str | None = Field(description="Colour name as the feed gives it; null: images without a colour.")
+    images: list[ImageOut]
+
+
 class ProductOut(ProductSummary):
+    """A product page: details, every image (flat and grouped by colour), availability, shop link."""
+
     description: str = ""
     colors: list[str] = Field(default_factory=list)
     sizes: list[str] = Field(default_factory=list)
     gender: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
     images: list[ImageOut] = Field(default_factory=list)
+    image_groups: list[ColorGroupOut] = Field(
+        default_factory=list, description="The images by colour variant; the main image's group first."
+    )
+    main_image: ImageOut | None = Field(default=None, description="The product's main image.")
+    availability: str | None = Field(
+        default=None,
+        description="in_stock, out_of_stock, preorder or backorder; null when the feed does not say.",
+    )
+
+
+class SimilarResponse(BaseModel):
+    """Products nearest to one product's main image, itself excluded, best first."""
+
+    uid: str
+    results: list[SearchResult]
 
 
 class IndexInfo(BaseModel):

@@ -90,8 +90,9 @@ def test_a_decompression_bomb_is_an_image_decode_error(no_pixel_decoding: None) 
 
 
 def test_empty_images_and_non_images_are_refused() -> None:
-    with pytest.raises(ImageDecodeError, match="not a decodable image"):
+    with pytest.raises(ImageDecodeError, match="not a decodable image") as err:
         decode_image(b"hello")
+    assert "object at 0x" not in str(err.value) and "BytesIO" not in str(err.value)
     with pytest.raises(ImageDecodeError, match="not a decodable image"):
         decode_image(png_header_only(0, 10))
     # PostScript would be rendered by Ghostscript: not one of the accepted formats

@@ -127,3 +127,43 @@ def test_text_file_as_photo_is_a_readable_error(
     assert "not a photo we can read" in text
     assert "holiday.jpg" in text
     shot(page, "error", full_page=False)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.mark.parametrize(("text", "source"), [("hoodie", "luma"), ("t-shirt", "saleor")])
+def test_open_a_real_product_and_its_shop_link(page, phone, live_server: str, shot, text, source) -> None:
+    page.goto(f"{live_server}?q={text}")
+    page.locator("#results-grid > li").first.wait_for(timeout=60_000)
+    # every card of the page links to its shop, with an http(s) link
+    links = page.locator("#results-grid > li").evaluate_all(
+        "els => els.map(e => e.querySelector('a.shop')?.getAttribute('href') ?? null)"
+    )
+    assert links and all(h is not None and h.startswith(("http://", "https://")) for h in links), links
+    card = page.locator(f"#results-grid > li[data-uid^='{source}:']").first
+    title = card.locator("h3").inner_text()
+    uid = card.get_attribute("data-uid")
+    card.locator("h3").click()
+    page.wait_for_function(
+        "t => document.querySelector('#product-title')?.textContent === t", arg=title, timeout=60_000
+    )
+    href = page.locator("#product-content a.buy").get_attribute("href")
+    assert href is not None and href.startswith(("http://", "https://"))
+    assert page.locator("#product-content a.buy").inner_text().startswith("Buy at ")
+    assert page.locator(".product-main-img").evaluate("i => i.complete && i.naturalWidth > 0")
+    page.locator("#similar-grid > li").first.wait_for(timeout=60_000)
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "product", full_page=False)
+    if source == "luma":  # Luma has colour variants, sizes and descriptions: the docs' screenshots
+        assert page.locator(".variant-name").count() >= 2
+        page.screenshot(path=str(DOCS / "product-page.png"), full_page=False)
+        phone.goto(f"{live_server}product/{uid}")
+        phone.wait_for_function(
+            "t => document.querySelector('#product-title')?.textContent === t", arg=title, timeout=60_000
+        )
+        phone.locator("#similar-grid > li").first.wait_for(timeout=60_000)
+        phone.screenshot(path=str(DOCS / "product-page-phone.png"), full_page=False)
+    page.go_back()
+    page.wait_for_function("!document.querySelector('#results-panel').hidden")
+    assert page.locator("#results-grid > li").first.is_visible()

@@ -453,3 +453,28 @@ def test_try_on_flow_progress_result_and_kept_photo(page, stub_server, shot, tmp
     page.click("#person-remove")
     page.locator("#tryon-person-step").wait_for(state="visible")
     assert page.evaluate("sessionStorage.getItem('fittingroom.person')") is None
+
+
+def test_refine_text_resets_when_a_new_photo_comes(page, stub_server, tmp_path: Path) -> None:
+    services, calls = photo_services()
+    url = stub_server(services)
+    first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(first)
+    Image.new("RGB", (400, 600), (60, 70, 160)).save(second)
+    page.goto(url)
+    page.set_input_files("#photo-input", str(first))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#refine-field").wait_for(state="visible")
+    page.fill("#refine-text", "in black")
+    page.press("#refine-text", "Enter")
+    wait_until(lambda: any(s.get("text") == "in black" for s in calls["image_searches"]))
+    page.set_input_files("#photo-input", str(second))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    assert page.input_value("#refine-text") == ""
+    n = len(calls["image_searches"])
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_until(lambda: len(calls["image_searches"]) > n)
+    assert "text" not in calls["image_searches"][-1]  # the new photo is searched without the old words

@@ -137,6 +137,15 @@ def test_serves_the_built_page_and_its_assets(page: Path) -> None:
         assert client.get("/api/retrieval/openapi.json").status_code == 200
 
 
+def test_a_product_deep_link_serves_the_page(page: Path) -> None:
+    with TestClient(make(page, [])) as client:
+        r = client.get("/product/luma:MH01")
+        assert r.status_code == 200 and "<h1>page</h1>" in r.text
+        assert r.headers["content-type"].startswith("text/html")
+        assert client.get("/product/luma:MH01/extra").status_code == 404
+        assert client.get("/api/retrieval/whoami").status_code == 200
+
+
 def test_missing_page_build_is_a_clear_503(tmp_path: Path) -> None:
     services = {"retrieval": fake_service("retrieval", [])}
     app = create_app(ServeSettings(frontend_dir=tmp_path / "not-built"), services=services)
