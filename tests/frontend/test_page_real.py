@@ -6,6 +6,7 @@ Screenshots: test-artifacts/frontend/<test>-<step>.png.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,8 @@ def test_text_file_as_photo_is_a_readable_error(
 
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: Set to rewrite the product-page screenshots in docs/ (a normal test run never touches the checkout).
+UPDATE_DOCS = os.environ.get("FITTINGROOM_UPDATE_DOCS_SCREENSHOTS") == "1"
 
 
 @pytest.mark.parametrize(("text", "source"), [("hoodie", "luma"), ("t-shirt", "saleor")])
@@ -157,13 +160,16 @@ def test_open_a_real_product_and_its_shop_link(page, phone, live_server: str, sh
     shot(page, "product", full_page=False)
     if source == "luma":  # Luma has colour variants, sizes and descriptions: the docs' screenshots
         assert page.locator(".variant-name").count() >= 2
-        page.screenshot(path=str(DOCS / "product-page.png"), full_page=False)
+        if UPDATE_DOCS:
+            page.screenshot(path=str(DOCS / "product-page.png"), full_page=False)
         phone.goto(f"{live_server}product/{uid}")
         phone.wait_for_function(
             "t => document.querySelector('#product-title')?.textContent === t", arg=title, timeout=60_000
         )
         phone.locator("#similar-grid > li").first.wait_for(timeout=60_000)
-        phone.screenshot(path=str(DOCS / "product-page-phone.png"), full_page=False)
+        shot(phone, "product-phone", full_page=False)
+        if UPDATE_DOCS:
+            phone.screenshot(path=str(DOCS / "product-page-phone.png"), full_page=False)
     page.go_back()
-    page.wait_for_function("!document.querySelector('#results-panel').hidden")
+    page.wait_for_function("!document.querySelector('#results-panel').hidden", timeout=60_000)
     assert page.locator("#results-grid > li").first.is_visible()
