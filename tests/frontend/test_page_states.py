@@ -56,8 +56,13 @@ def _result(i: int, *, eligible: bool) -> dict[str, object]:
     }
 
 
-def retrieval_stub(total: int = 30) -> Callable[[], FastAPI]:
-    """POST /search answers ``total`` products for any text (none for 'nothing'), paged."""
+HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">Tee</h3><script>window.__pwned=2</script>'
+HOSTILE_BRAND = "<b onmouseover=alert(1)>Brand</b>"
+
+
+def retrieval_stub(total: int = 30, *, hostile: bool = False) -> Callable[[], FastAPI]:
+    """POST /search answers ``total`` products for any text (none for 'nothing'), paged.
+    ``hostile``: titles/brands hold HTML and links are ``javascript:`` / ``data:`` URLs."""
 
     def factory() -> FastAPI:
         app = FastAPI()
@@ -73,6 +78,10 @@ def retrieval_stub(total: int = 30) -> Callable[[], FastAPI]:
             else:
                 only = (body.get("filters") or {}).get("eligible")
                 items = [_result(i, eligible=i % 3 == 0) for i in range(total)]
+                if hostile:
+                    for i, item in enumerate(items):
+                        item["title"], item["brand"] = HOSTILE_TITLE, HOSTILE_BRAND
+                        item["link"] = "javascript:window.__pwned=3" if i % 2 else "data:text/html,<b>x</b>"
                 if only:
                     items = [r for r in items if r["tryon_eligible"]]
             k, offset = body.get("k") or 10, body.get("offset") or 0
@@ -453,3 +462,18 @@ def test_try_on_flow_progress_result_and_kept_photo(page, stub_server, shot, tmp
     page.click("#person-remove")
     page.locator("#tryon-person-step").wait_for(state="visible")
     assert page.evaluate("sessionStorage.getItem('fittingroom.person')") is None
+
+
+def test_stored_html_and_script_links_are_shown_as_text_not_run(page, stub_server) -> None:
+    url = stub_server({"retrieval": retrieval_stub(total=4, hostile=True)})
+    page.goto(url + "?q=tee")
+    cards = page.locator("#results-grid > li")
+    cards.first.wait_for()
+    assert cards.count() == 4
+    first = cards.first
+    assert first.locator("h3").inner_text() == HOSTILE_TITLE  # the markup is text
+    assert first.locator(".brand").inner_text() == HOSTILE_BRAND
+    assert page.locator("#results-grid script, #results-grid b, #results-grid img[src=x]").count() == 0
+    assert page.locator("#results-grid a.shop").count() == 0  # no javascript:/data: link is rendered
+    first.hover()
+    assert page.evaluate("window.__pwned") is None
