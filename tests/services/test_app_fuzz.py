@@ -28,12 +28,14 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.python import asgi as schemathesis_asgi
 
 from fittingroom import fetch
 from fittingroom.catalog.sqlite import SQLiteStore
+from fittingroom.images import sha256_bytes
 from fittingroom.index import sync_index
 from fittingroom.models.registry import ModelShelf
 from fittingroom.retrieval.settings import RetrievalSettings
@@ -46,7 +48,7 @@ from services.app import ServeSettings, create_app
 from services.hardening import HardeningSettings, harden
 from tests.services.retrieval.retrieval_fakes import ColorEncoder, make_catalog
 from tests.services.segmentation.segmentation_helpers import FakeBackend
-from tests.services.tryon.conftest import FakePersonPreprocessor
+from tests.services.tryon.conftest import FakePersonPreprocessor, png_bytes, synthetic_person
 
 pytestmark = pytest.mark.fuzz
 
@@ -120,7 +122,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, network: NetworkGuard) -> Iter
     store = SQLiteStore(root / "catalog.db")
     encoder = ColorEncoder()
     cache = root / "images"
-    make_catalog(store, encoder, cache)
+    products = make_catalog(store, encoder, cache)
     sync_index(store, encoder.name, root / "index")
     uri = f"sqlite:///{root / 'catalog.db'}"
     retrieval_settings = RetrievalSettings(
@@ -164,12 +166,45 @@ def app(tmp_path_factory: pytest.TempPathFactory, network: NetworkGuard) -> Iter
         services={"retrieval": retrieval, "segmentation": segmentation, "tryon": tryon},
     )
     hardening = HardeningSettings(rate_limit="", allowed_hosts=[schemathesis_asgi.HOST])
+    one_port.state.fuzz_products = products
     yield harden(one_port, hardening)
     schemathesis_asgi.shutdown_lifespans()
     store.close()
 
 
-def fuzz_operations(app: Any, service: str) -> dict[str, Any]:
+def known_values(products: list[Any]) -> tuple[dict[str, list[str]], bytes]:
+    """Ids that exist (or will, once the fuzzer uploads ``photo``) and the photo: half of the
+    generated requests use them, so the fuzz reaches past "unknown id" and "not an image"."""
+    photo = png_bytes(synthetic_person()[0])  # a person (for try-on), a garment photo for the others
+    sha = sha256_bytes(photo)
+    uids = [f"{p.source}:{p.id}" for p in products]
+    known = {
+        "image_id": [sha],
+        "person_id": [sha],
+        "garment_image_id": [sha],
+        "uid": uids,
+        "product_id": uids,
+        "sha": [i.sha256 for p in products for i in p.images],
+        "mask_id": [f"{sha}-0", "m0"],
+        "job_id": uids,
+    }
+    return known, photo
+
+
+def with_known_values(case: Any, known: dict[str, list[str]], photo: bytes, pick: int) -> None:
+    """Put known ids in the path parameters and JSON fields, and the photo in every file field."""
+    for name in list(case.path_parameters or {}):
+        if name in known:
+            case.path_parameters[name] = known[name][pick % len(known[name])]
+    if isinstance(case.body, dict):
+        for name, value in list(case.body.items()):
+            if isinstance(value, bytes | bytearray):
+                case.body[name] = photo
+            elif name in known and isinstance(value, str):
+                case.body[name] = known[name][pick % len(known[name])]
+
+
+def fuzz_operations(app: Any, service: str, known: dict[str, list[str]], photo: bytes) -> dict[str, Any]:
     """Run every operation of ``service``'s schema; returns the counts."""
     schema = schemathesis.openapi.from_asgi(f"/api/{service}/openapi.json", app)
     statuses: Counter[int] = Counter()
@@ -180,7 +215,11 @@ def fuzz_operations(app: Any, service: str) -> dict[str, Any]:
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @given(case=operation.as_strategy(generation_mode=mode))
+            @given(
+                case=operation.as_strategy(generation_mode=mode),
+                known_ids=st.booleans(),
+                pick=st.integers(0, 99),
+            )
             @settings(
                 max_examples=EXAMPLES,
                 deadline=None,
@@ -188,7 +227,9 @@ def fuzz_operations(app: Any, service: str) -> dict[str, Any]:
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
-            def run(case: Any) -> None:
+            def run(case: Any, known_ids: bool, pick: int) -> None:
+                if known_ids:
+                    with_known_values(case, known, photo, pick)
                 response = case.call()
                 statuses[response.status_code] += 1
                 if response.status_code >= 500:
@@ -215,7 +256,8 @@ def fuzz_operations(app: Any, service: str) -> dict[str, Any]:
 def test_every_service_survives_generated_requests_with_the_network_off(
     app: Any, network: NetworkGuard
 ) -> None:
-    results = [fuzz_operations(app, service) for service in SERVICES]
+    known, photo = known_values(app.state.fuzz_products)
+    results = [fuzz_operations(app, service, known, photo) for service in SERVICES]
     total = sum(r["requests"] for r in results)
     errors = sum(r["server_errors"] for r in results)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
