@@ -2,7 +2,7 @@
 (services/app.py, hardened as in ``fittingroom serve``), with small fake models, the network off.
 
 * Every operation of ``/api/retrieval``, ``/api/segmentation`` and ``/api/tryon`` gets
-  ``FUZZ_EXAMPLES`` (default 60) schema-valid and as many schema-violating requests
+  ``FUZZ_EXAMPLES`` (default 150) schema-valid and as many schema-violating requests
   (hypothesis, through schemathesis' ASGI transport: no socket at all for the requests).
 * No answer may be a 5xx; the counts (requests, 5xx, statuses) are printed and written to
   ``test-artifacts/fuzz/openapi.json``.
@@ -52,7 +52,7 @@ from tests.services.tryon.conftest import FakePersonPreprocessor, png_bytes, syn
 
 pytestmark = pytest.mark.fuzz
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "fuzz"
 SERVICES = ("retrieval", "segmentation", "tryon")
 
@@ -210,6 +210,7 @@ def fuzz_operations(app: Any, service: str, known: dict[str, list[str]], photo: 
     statuses: Counter[int] = Counter()
     errors: list[str] = []
     unsatisfiable: list[str] = []
+    samples_400: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert operations, f"no operation in the {service} schema"
     for operation in operations:
@@ -232,6 +233,8 @@ def fuzz_operations(app: Any, service: str, known: dict[str, list[str]], photo: 
                     with_known_values(case, known, photo, pick)
                 response = case.call()
                 statuses[response.status_code] += 1
+                if response.status_code == 400 and len(samples_400) < 5:
+                    samples_400.append(f"{case.method} {case.formatted_path}: {response.text[:160]}")
                 if response.status_code >= 500:
                     errors.append(
                         f"{case.method} {case.formatted_path} -> {response.status_code}: "
@@ -250,6 +253,7 @@ def fuzz_operations(app: Any, service: str, known: dict[str, list[str]], photo: 
         "statuses": dict(sorted(statuses.items())),
         "errors": errors[:20],
         "unsatisfiable": unsatisfiable,
+        "samples_400": samples_400,
     }
 
 
