@@ -17,11 +17,15 @@
 :func:`uvicorn_options` gives uvicorn's connection limits from the same settings:
 ``timeout_keep_alive`` (idle keep-alive connections closed), ``h11_max_incomplete_event_size``
 (request line + headers over it: 400; the h11 HTTP implementation is used so that it applies),
-``limit_concurrency`` (connections + tasks past it: 503).
+``limit_concurrency`` (connections + tasks past it: 503) and a **header-read timeout**
+(``SERVE_HEADER_TIMEOUT_S``: a client that has not sent its request line and headers that long
+after connecting, or after the previous response, is disconnected, so a slow-headers client
+cannot hold a connection; :class:`HeaderTimeoutH11Protocol`, with the h11 implementation only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import math
 import socket
@@ -38,6 +42,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 #: Content-Security-Policy of the page and the APIs.
 PAGE_CSP = (
@@ -101,6 +106,11 @@ class HardeningSettings(BaseSettings):
         default=200,
         ge=1,
         description="uvicorn: connections + tasks at once; past it a 503 (empty = no limit).",
+    )
+    header_timeout_s: float | None = Field(
+        default=10.0,
+        gt=0,
+        description="uvicorn (h11): seconds a client has to send its request line and headers (empty = no limit).",
     )
     http: Literal["h11", "httptools", "auto"] = Field(
         default="h11", description="uvicorn HTTP implementation (h11 applies SERVE_MAX_HEADER_BYTES)."
@@ -187,6 +197,49 @@ class RateLimit:
         await self.app(scope, receive, send)
 
 
+class HeaderTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header-read timeout of ``header_timeout`` seconds, counted
+    from the connection (or the end of the previous response) to the end of the request's
+    headers; past it the connection is closed (HTTP/1.1 allows no answer before a request)."""
+
+    header_timeout: float = 10.0
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _arm_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self._header_timed_out)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing() or (self.cycle is not None and not self.cycle.response_complete):
+            return
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def handle_events(self) -> None:
+        before = self.cycle
+        super().handle_events()
+        if self.cycle is not before:  # a request's headers are in
+            self._cancel_header_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and (self.cycle is None or self.cycle.response_complete):
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+
 def harden(app: FastAPI, settings: HardeningSettings | None = None, *, host: str = "127.0.0.1") -> FastAPI:
     """Add the rate limit, the Host allow-list and the security headers to ``app`` (in place;
     returns it). ``host``: the interface the server listens on (it joins the allow-list)."""
@@ -203,9 +256,16 @@ def harden(app: FastAPI, settings: HardeningSettings | None = None, *, host: str
 def uvicorn_options(settings: HardeningSettings | None = None) -> dict[str, Any]:
     """Keyword arguments of ``uvicorn.Config`` for the connection limits of ``settings``."""
     settings = settings or HardeningSettings()
+    http: Any = settings.http
+    if settings.http == "h11" and settings.header_timeout_s is not None:
+        http = type(
+            "HeaderTimeoutH11Protocol",
+            (HeaderTimeoutH11Protocol,),
+            {"header_timeout": settings.header_timeout_s},
+        )
     return {
         "timeout_keep_alive": settings.timeout_keep_alive_s,
         "h11_max_incomplete_event_size": settings.max_header_bytes,
         "limit_concurrency": settings.limit_concurrency,
-        "http": settings.http,
+        "http": http,
     }

@@ -237,6 +237,7 @@ ROWS: list[Row] = [
     Row("SERVE_TIMEOUT_KEEP_ALIVE_S", "9", lambda: uvicorn_options()["timeout_keep_alive"], 9),
     Row("SERVE_MAX_HEADER_BYTES", "8192", lambda: uvicorn_options()["h11_max_incomplete_event_size"], 8192),
     Row("SERVE_LIMIT_CONCURRENCY", "12", lambda: uvicorn_options()["limit_concurrency"], 12),
+    Row("SERVE_HEADER_TIMEOUT_S", "2.5", lambda: getattr(uvicorn_options()["http"], "header_timeout", None), 2.5),
     Row("SERVE_HTTP", "httptools", lambda: uvicorn_options()["http"], "httptools"),
     # ---- TRYON_
     Row("TRYON_BACKEND", "fashn", lambda: TryOnSettings().enabled_backends, ["fashn"]),

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI, UploadFile
 
 from services.app import ServeSettings, create_app
-from services.hardening import PAGE_CSP, HardeningSettings, harden, uvicorn_options
+from services.hardening import PAGE_CSP, HardeningSettings, HeaderTimeoutH11Protocol, harden, uvicorn_options
 
 
 def fake_service() -> FastAPI:
@@ -199,6 +199,36 @@ def test_an_idle_keep_alive_connection_is_closed(serve: Callable[..., int]) -> N
         assert time.monotonic() - t0 < 4  # ... after about the keep-alive timeout
 
 
+def test_a_client_that_sends_its_headers_too_slowly_is_disconnected(serve: Callable[..., int]) -> None:
+    port = serve(HardeningSettings(header_timeout_s=1.0, timeout_keep_alive_s=30))
+    # a normal client: two requests on one keep-alive connection, each answered
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(1.5)  # idle past the header timeout after a response: closed
+        assert sock.recv(65536) == b""
+    # slow headers: a byte every 0.2 s never completes the request; cut off after ~1 s
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        t0 = time.monotonic()
+        closed = False
+        while time.monotonic() - t0 < 4:
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                closed = True
+                break
+            sock.settimeout(0.2)
+            try:
+                if sock.recv(65536) == b"":
+                    closed = True
+                    break
+            except TimeoutError:
+                pass
+        assert closed and 0.9 < time.monotonic() - t0 < 2.5
+
+
 def test_serve_passes_the_connection_limits_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
     from fittingroom.cli import serve as serve_cli
 
@@ -212,7 +242,8 @@ def test_serve_passes_the_connection_limits_to_uvicorn(monkeypatch: pytest.Monke
         8192,
         17,
     )
-    assert config.http == "h11"
+    assert issubclass(config.http, HeaderTimeoutH11Protocol) and config.http.header_timeout == 10.0
+    assert uvicorn_options(HardeningSettings(header_timeout_s=None))["http"] == "h11"
     defaults = uvicorn_options()
     assert defaults["limit_concurrency"] == 200 and defaults["timeout_keep_alive"] == 5
 
