@@ -34,13 +34,14 @@ from __future__ import annotations
 import codecs
 import csv
 import gzip
+import io
 import json
 import logging
 import re
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ _SUFFIXES = {
 }
 
 
-def _open_binary(path: Path) -> IO[bytes]:
+def _open_binary(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")  # noqa: SIM115
 
 
@@ -124,7 +125,7 @@ class _TextLines:
     line numbers and skip it; ``read_feed`` reports them.
     """
 
-    def __init__(self, f: IO[bytes], max_line_bytes: int) -> None:
+    def __init__(self, f: io.BufferedIOBase, max_line_bytes: int) -> None:
         self._f = f
         self._limit = max_line_bytes
         head = f.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(f, "peek") else b""
