@@ -8,8 +8,8 @@ fly.
 Text encoding (never a byte-offset abort):
 
 * a byte-order mark decides: UTF-8, UTF-16 LE/BE or UTF-32 LE/BE;
-* without one, NUL bytes in the first 64 KiB mean UTF-16/UTF-32 (the byte order from where the
-  NULs sit, e.g. ``'A\\0'`` is UTF-16 LE);
+* without one, NUL bytes at the start (what one buffered read gives, at most 64 KiB) mean
+  UTF-16/UTF-32, the byte order from where the NULs sit (e.g. ``'A\\0'`` is UTF-16 LE);
 * otherwise every line is decoded as strict UTF-8, and a line that is not UTF-8 is decoded as
   **Windows-1252** (cp1252, a superset of latin-1's printable characters; the five bytes cp1252
   leaves undefined are read as latin-1), the encoding of spreadsheet exports on Western systems.
