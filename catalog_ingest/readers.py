@@ -133,6 +133,8 @@ class _TextLines:
         if skip:
             f.read(skip)
         self.line_no = 0
+        #: ``"`` characters handed out since the reader last reset it (CSV quote parity).
+        self.quotes = 0
         self.problems: dict[int, str] = {}
         self.fallback_line: int | None = None
         self._pending: list[str] = []
@@ -143,11 +145,14 @@ class _TextLines:
 
     def __next__(self) -> str:
         if self._pending:
-            return self._pending.pop(0)
-        line = next(self._lines)
-        parts = _LONE_CR.split(line) if "\r" in line else [line]
-        self._pending = [p for p in parts[1:] if p]
-        return parts[0]
+            item = self._pending.pop(0)
+        else:
+            line = next(self._lines)
+            parts = _LONE_CR.split(line) if "\r" in line else [line]
+            self._pending = [p for p in parts[1:] if p]
+            item = parts[0]
+        self.quotes += item.count('"')
+        return item
 
     def _decoded(self) -> Iterator[str]:
         if self.encoding in (None, "utf-8"):
@@ -365,14 +370,23 @@ def _read_delimited(
     reader = csv.reader(lines, delimiter=delimiter)
     header: list[str] | None = None
     last_line = 0
+    skipped = 0  # lines read past csv (the rest of an oversized quoted cell)
     while True:
         start = last_line + 1
+        lines.quotes = 0
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            last_line = reader.line_num
+            if "field limit" in str(exc) and lines.quotes % 2:
+                # csv stopped inside a quoted cell: skip to the line that closes it, so its
+                # remaining lines are not read as rows
+                for _ in lines:
+                    skipped += 1
+                    if lines.quotes % 2 == 0:
+                        break
+            last_line = reader.line_num + skipped
             problem = _line_problem(path, lines, start, last_line)
             if "field limit" in str(exc):
                 report(
@@ -385,7 +399,7 @@ def _read_delimited(
             else:
                 report(problem or FeedError(path, start, f"malformed {kind}: {exc}"))
             continue
-        last_line = reader.line_num
+        last_line = reader.line_num + skipped
         problem = _line_problem(path, lines, start, last_line)
         if problem is not None:
             if header is None and start == 1:

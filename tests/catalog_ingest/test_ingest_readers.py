@@ -102,6 +102,16 @@ def test_a_cell_over_csvs_field_limit_is_a_bad_row_and_the_other_rows_go_in(tmp_
     assert str(errors[0]).startswith(f"{feed}:3: ")
 
 
+def test_the_rest_of_an_oversized_multiline_cell_is_not_read_as_rows(tmp_path: Path) -> None:
+    feed = tmp_path / "big.csv"
+    cell = ("x" * 1000 + "\n") * 200  # 200 lines, 200,200 characters: over csv's limit
+    feed.write_text(f'id,title\n1,a\n2,"{cell}say ""hi""",x\n3,c\n', encoding="utf-8")
+    errors: list[FeedError] = []
+    rows = list(read_feed(feed, on_error=errors.append))
+    assert rows == [(2, {"id": "1", "title": "a"}), (204, {"id": "3", "title": "c"})]
+    assert [e.line for e in errors] == [3]
+
+
 def test_a_field_over_the_documented_limit_is_a_bad_row(tmp_path: Path) -> None:
     feed = tmp_path / "desc.csv"
     feed.write_text(f"id,title,description\n1,a,{'d' * 70_000}\n2,b,short\n", encoding="utf-8")
