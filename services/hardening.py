@@ -132,7 +132,7 @@ class HardeningSettings(BaseSettings):
         if host in ("0.0.0.0", "::", ""):
             names.append(socket.gethostname())
         else:
-            names.append(host)
+            names.append(f"[{host}]" if ":" in host else host)  # an IPv6 Host header is bracketed
         return list(dict.fromkeys(names))
 
 

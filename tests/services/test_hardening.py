@@ -117,6 +117,7 @@ def test_host_allow_list(serve: Callable[..., int]) -> None:
         assert status("10.1.2.3") == 200  # the configured SERVE_HOST
         assert status("shop.example") == 200
         assert status("a.fitting.example") == 200
+        assert status("[::1]:8000") == 200
         assert status("evil.example") == 400
         assert status("shop.example.evil.example") == 400
         assert client.get("/healthz", headers={"Host": "evil.example"}).text == "Invalid host header"
@@ -259,3 +260,9 @@ def test_serve_builds_a_hardened_app_by_default(tmp_path: Path) -> None:
     assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["content-security-policy"] == PAGE_CSP
     assert client.get("/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_an_ipv6_serve_host_is_allowed_in_its_bracketed_form() -> None:
+    hosts = HardeningSettings().hosts("fd00::5")
+    assert "[fd00::5]" in hosts and "localhost" in hosts
+    assert socket.gethostname() in HardeningSettings().hosts("0.0.0.0")
