@@ -511,3 +511,25 @@ def test_an_unsafe_shop_link_is_dropped_and_reported_with_its_line(env: Env) -> 
         assert stored is not None and stored.link is None
     kept = env.store.get_product("shop", "P1")
     assert kept is not None and kept.link == records[1]["link"]
+
+
+def test_a_legacy_encoded_csv_with_an_oversized_cell_goes_in_except_that_row(env: Env) -> None:
+    records = gmc_records(3, env.root / "img", images_per_product=1)
+    records[0]["title"] = "Café crème Tee"
+    records[1]["description"] = "d" * 200_000  # over csv's field limit
+    records[2]["brand"] = "Müller & Söhne"
+    columns = ["id", "title", "description", "link", "image_link", "price", "brand"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([[r[c] for c in columns] for r in records])
+    feed = env.root / "legacy.csv"
+    feed.write_bytes(buf.getvalue().encode("cp1252"))
+    report = env.run(feed)
+    assert [str(b) for b in report.bad_rows] == [
+        f"{feed}:3: a cell is over csv's field size limit (131072 characters)"
+    ]
+    assert env.store.product_keys("legacy") == {("legacy", "P0"), ("legacy", "P2")}
+    p0, p2 = env.store.get_product("legacy", "P0"), env.store.get_product("legacy", "P2")
+    assert p0 is not None and p0.title == "Café crème Tee"
+    assert p2 is not None and p2.brand == "Müller & Söhne"
