@@ -357,7 +357,8 @@ def test_photo_click_shows_masks_and_searches_with_the_cutout(
     page.fill("#refine-text", "in black")
     page.press("#refine-text", "Enter")
     page.wait_for_function("document.querySelector('#query-summary').textContent.includes('in black')")
-    assert calls["image_searches"][-1]["text"] == "in black"
+    # the summary changes before the request is sent: wait for the request itself
+    wait_until(lambda: calls["image_searches"][-1].get("text") == "in black")  # type: ignore[union-attr]
     # shift-click adds an exclude point; the keyboard adds points too
     page.keyboard.down("Shift")
     page.mouse.click(box["x"] + 50, box["y"] + 50)
