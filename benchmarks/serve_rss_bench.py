@@ -139,6 +139,7 @@ def main() -> None:
         args.feed = get_settings().shared_data / "luma-catalog" / "products.jsonl"
     env = dict(os.environ, FITTINGROOM_HOME=str(args.home), PYTHONPATH=str(args.cwd))
     env.setdefault("FITTINGROOM_MODEL_DIR", str(Path.home() / ".local/share/fittingroom/models"))
+    env.setdefault("SERVE_RATE_LIMIT", "")  # the soak is one client: the upload rate limit would answer 429
     proc, base = start_server(args, env)
     try:
         after_start = rss_mb(proc.pid)

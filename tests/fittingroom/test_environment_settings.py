@@ -39,6 +39,7 @@ from fittingroom.settings import CoreSettings, get_settings
 from fittingroom.tryon.service import cache_budget
 from fittingroom.tryon.settings import TryOnSettings
 from services.app import ServeSettings
+from services.hardening import HardeningSettings, RateLimit, harden, uvicorn_options
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -119,6 +120,31 @@ def index_setting(name: str) -> Callable[[], Any]:
 
 def field(cls: type, name: str) -> Callable[[], Any]:
     return lambda: getattr(cls(), name)
+
+
+def hardening_stack() -> list[str]:
+    """Names of the middlewares ``harden`` adds with the settings of the environment."""
+    from fastapi import FastAPI
+
+    return [m.cls.__name__ for m in harden(FastAPI()).user_middleware]  # type: ignore[union-attr]
+
+
+def page_headers() -> dict[str, str]:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    app.get("/")(lambda: {})
+    return dict(TestClient(harden(app), base_url="http://127.0.0.1").get("/").headers)
+
+
+def rate_limit() -> RateLimit:
+    from fastapi import FastAPI
+
+    layer: Any = harden(FastAPI()).build_middleware_stack()
+    while not isinstance(layer, RateLimit):
+        layer = layer.app
+    return layer
 
 
 @dataclass(frozen=True)
@@ -234,6 +260,19 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_ADMIN_FEEDS_DIR", str(BASE / "up"), lambda: AdminSettings().resolved_feeds_dir(core()), BASE / "up"),
     Row("FITTINGROOM_ADMIN_IMAGE_ROOTS", f'["{BASE}/img"]', field(AdminSettings, "image_roots"), [BASE / "img"]),
     Row("FITTINGROOM_ADMIN_PREVIEW_ROWS", "5", field(AdminSettings, "preview_rows"), 5),
+    Row("SERVE_SECURITY_HEADERS", "false", lambda: "SecurityHeaders" in hardening_stack(), False),
+    Row("SERVE_CONTENT_SECURITY_POLICY", "default-src 'none'", lambda: page_headers()["content-security-policy"],
+        "default-src 'none'"),
+    Row("SERVE_CHECK_HOST", "false", lambda: "TrustedHostMiddleware" in hardening_stack(), False),
+    Row("SERVE_ALLOWED_HOSTS", '["shop.example"]', lambda: "shop.example" in HardeningSettings().hosts("127.0.0.1"),
+        True),
+    Row("SERVE_RATE_LIMIT", "5/second", lambda: str(rate_limit().rate), "5 per 1 second"),
+    Row("SERVE_RATE_LIMITED_ROUTES", '["POST /api/x"]', lambda: rate_limit().counts("POST", "/api/x"), True),
+    Row("SERVE_TIMEOUT_KEEP_ALIVE_S", "9", lambda: uvicorn_options()["timeout_keep_alive"], 9),
+    Row("SERVE_MAX_HEADER_BYTES", "8192", lambda: uvicorn_options()["h11_max_incomplete_event_size"], 8192),
+    Row("SERVE_LIMIT_CONCURRENCY", "12", lambda: uvicorn_options()["limit_concurrency"], 12),
+    Row("SERVE_HEADER_TIMEOUT_S", "2.5", lambda: getattr(uvicorn_options()["http"], "header_timeout", None), 2.5),
+    Row("SERVE_HTTP", "httptools", lambda: uvicorn_options()["http"], "httptools"),
     # ---- TRYON_
     Row("TRYON_BACKEND", "fashn", lambda: TryOnSettings().enabled_backends, ["fashn"]),
     Row("TRYON_BACKENDS", '["fashn"]', lambda: TryOnSettings().enabled_backends, ["preview", "fashn"]),
