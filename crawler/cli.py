@@ -122,6 +122,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             ),
         ] = None,
         log_level: Annotated[str | None, typer.Option(help="Scrapy log level (default INFO).")] = None,
+        progress_file: Annotated[
+            Path | None,
+            typer.Option(help="Keep a JSON progress file here (pages, products, failed URLs), every second."),
+        ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object.")
         ] = False,
@@ -199,6 +203,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             allowed_domains=list(allow_domain or []),
             redis_flush=redis_flush,
             redis_key=redis_key,
+            progress_path=progress_file,
         )
         summary = run_crawl(job, cfg)
         if as_json:
