@@ -10,8 +10,8 @@ Endpoints: ``POST /feeds`` (multipart: file + source + mapping values + prune) -
 ingest job; ``POST /feeds/preview`` (same form) -> the detected mapping and first bad rows;
 ``POST /crawls`` (JSON: url, max_pages, max_depth, source) -> 202 with the crawl job;
 ``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources``; ``DELETE /sources/{name}`` -> 202 with the
-deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``); the
-retrieval service re-opens the index each job leaves behind.
+deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
+``FITTINGROOM_JOBS_BACKEND=rq`` in queue workers (``crawler.job_queue``); the retrieval service re-opens the index each job leaves behind.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from catalog_ingest.jobs import AdminSettings, JobRunner, JobWorker, preview_fee
 from catalog_ingest.mapper import FieldMapping, MappingError
 from catalog_ingest.readers import FeedError
 from catalog_ingest.runner import validate_source
+from crawler.job_queue import JobsSettings, RqJobQueue
 from crawler.jobs import check_crawl_target, default_runners, default_source
 from fittingroom.catalog.jobs import JobKind, JobStatus, new_job_id
 from fittingroom.catalog.store import CatalogStore
@@ -116,7 +117,7 @@ def check_mapping(specs: list[str]) -> list[str]:
 class AdminState:
     """What the lifespan opens: the writable store and the job worker."""
 
-    def __init__(self, store: CatalogStore, worker: JobWorker, feeds_dir: Path) -> None:
+    def __init__(self, store: CatalogStore, worker: JobWorker | RqJobQueue, feeds_dir: Path) -> None:
         self.store = store
         self.worker = worker
         self.feeds_dir = feeds_dir
@@ -132,6 +133,7 @@ def create_app(
     runners: Mapping[JobKind, JobRunner] | None = None,
     annotators: bool = True,
     resolver: Resolver | None = None,
+    jobs_settings: JobsSettings | None = None,
 ) -> FastAPI:
     """Build the admin app; nothing is opened until the lifespan starts, and nothing at all
     when no token is configured.
@@ -140,11 +142,13 @@ def create_app(
     closed); the encoder and the eligibility annotator load on the first ingest job, from
     ``shelf`` (default: the process's model shelf). ``runners`` replace the job bodies (tests);
     ``annotators=False`` skips the eligibility annotator; ``resolver`` replaces the system's
-    (the private-address check of crawl start URLs; tests).
+    (the private-address check of crawl start URLs; tests). ``jobs_settings`` (default from
+    the environment) says where jobs run: this process's thread or an RQ queue.
     """
     settings = settings or AdminSettings()
     core = core or get_settings()
     token = settings.token_value()
+    queue_settings = jobs_settings or JobsSettings()
     models = shelf or default_shelf()
 
     @asynccontextmanager
@@ -168,7 +172,11 @@ def create_app(
                     st, core, settings, encoder=encoder, shelf=models, annotators=annotators, stop=stop
                 )
             )
-            worker = JobWorker(st, jobs)
+            worker: JobWorker | RqJobQueue = (
+                RqJobQueue(st, queue_settings, set(jobs))
+                if queue_settings.backend == "rq"
+                else JobWorker(st, jobs)
+            )
             worker.start()
             feeds = settings.resolved_feeds_dir(core)
             feeds.mkdir(parents=True, exist_ok=True)
