@@ -46,7 +46,7 @@ class JobOut(BaseModel):
             done=job.done,
             total=job.total,
             progress=progress,
-            params={k: v for k, v in job.params.items() if k != "feed"} | {"file": job.params.get("file")},
+            params={k: v for k, v in job.params.items() if k != "feed"},  # never the server's path
             report=job.report,
             error=job.error,
             created_at=job.created_at,

@@ -79,7 +79,7 @@ def test_crawl_a_local_shop_over_http_then_search_it(tmp_path: Path, fast_crawls
         assert resp.status_code == 202, resp.text
         job = resp.json()
         assert job["kind"] == "crawl" and job["source"] == "mirror"
-        assert job["params"] == {"url": shop.base_url, "max_pages": 150, "max_depth": 4, "file": None}
+        assert job["params"] == {"url": shop.base_url, "max_pages": 150, "max_depth": 4}
 
         seen_running = False
         deadline = time.monotonic() + 240
