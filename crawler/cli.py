@@ -233,7 +233,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """
         from crawler.job_queue import JobsSettings, redis_connection, worker_runtime
 
-        given = {"redis_url": redis_url, "queue": queue}
+        given: dict[str, Any] = {"redis_url": redis_url, "queue": queue}
         cfg = JobsSettings(**{k: v for k, v in given.items() if v is not None})
         try:
             connection = redis_connection(cfg.redis_url)
