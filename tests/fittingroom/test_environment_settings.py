@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from catalog_ingest.jobs import AdminSettings
 from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
+from crawler.job_queue import JobsSettings
 from fittingroom.cli import build_app
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
@@ -260,6 +261,15 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_ADMIN_FEEDS_DIR", str(BASE / "up"), lambda: AdminSettings().resolved_feeds_dir(core()), BASE / "up"),
     Row("FITTINGROOM_ADMIN_IMAGE_ROOTS", f'["{BASE}/img"]', field(AdminSettings, "image_roots"), [BASE / "img"]),
     Row("FITTINGROOM_ADMIN_PREVIEW_ROWS", "5", field(AdminSettings, "preview_rows"), 5),
+    Row("FITTINGROOM_ADMIN_CRAWL_MAX_PAGES", "40", field(AdminSettings, "crawl_max_pages"), 40),
+    Row("FITTINGROOM_ADMIN_CRAWL_MAX_DEPTH", "3", field(AdminSettings, "crawl_max_depth"), 3),
+    Row("FITTINGROOM_ADMIN_CRAWL_TIMEOUT_S", "90", field(AdminSettings, "crawl_timeout_s"), 90.0),
+    Row("FITTINGROOM_ADMIN_ALLOW_PRIVATE_CRAWL", "true", field(AdminSettings, "allow_private_crawl"), True),
+    # ---- FITTINGROOM_JOBS_: where catalog jobs run (this process's thread or an RQ queue)
+    Row("FITTINGROOM_JOBS_BACKEND", "rq", field(JobsSettings, "backend"), "rq"),
+    Row("FITTINGROOM_JOBS_REDIS_URL", "redis://r:6379/2", field(JobsSettings, "redis_url"), "redis://r:6379/2"),
+    Row("FITTINGROOM_JOBS_QUEUE", "cat", field(JobsSettings, "queue"), "cat"),
+    Row("FITTINGROOM_JOBS_JOB_TIMEOUT_S", "60", field(JobsSettings, "job_timeout_s"), 60),
     Row("SERVE_SECURITY_HEADERS", "false", lambda: "SecurityHeaders" in hardening_stack(), False),
     Row("SERVE_CONTENT_SECURITY_POLICY", "default-src 'none'", lambda: page_headers()["content-security-policy"],
         "default-src 'none'"),
