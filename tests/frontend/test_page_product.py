@@ -88,7 +88,7 @@ def test_open_a_product_from_a_result_and_its_shop_link(page, stub_server, retri
     page.go_back()
     wait_product(page, title)
     page.go_back()
-    page.wait_for_function("!document.querySelector('#results-panel').hidden")
+    page.wait_for_function("() => !document.querySelector('#results-panel').hidden")
     assert page.locator("#product-panel").is_hidden()
     assert page.locator("#results-grid > li").first.get_attribute("data-uid") == uid
     assert "q=red" in page.url and page.input_value("#text-query") == "red"
@@ -107,7 +107,7 @@ def test_enter_on_a_focused_card_opens_the_product(page, stub_server, retrieval)
     wait_product(page, title)
     assert page.evaluate("document.activeElement.id") == "product-title"
     page.click("#product-back")
-    page.wait_for_function("!document.querySelector('#results-panel').hidden")
+    page.wait_for_function("() => !document.querySelector('#results-panel').hidden")
     assert "q=blue" in page.url
 
 
@@ -129,7 +129,7 @@ def test_reload_of_a_product_url_reopens_it_with_grouped_images(page, stub_serve
     shot(page, "desktop", full_page=False)
     # Back to results from a product opened by its URL goes to the start page
     page.click("#product-back")
-    page.wait_for_function("!document.querySelector('#results-panel').hidden")
+    page.wait_for_function("() => !document.querySelector('#results-panel').hidden")
     assert path_of(page) == "/"
 
 
@@ -199,7 +199,7 @@ def test_min_price_above_max_is_explained_before_searching(page, stub_server, re
     page.fill("#filter-max-price", "60")
     page.click("#filters button[type=submit]")
     page.wait_for_function(
-        "[...document.querySelectorAll('#results-grid > li')].every(e => e.dataset.uid !== 'test:T1')"
+        "() => [...document.querySelectorAll('#results-grid > li')].every(e => e.dataset.uid !== 'test:T1')"
     )
     assert len(searches) == 1
 
@@ -304,7 +304,7 @@ def test_filters_are_in_the_url_back_undoes_them_and_a_reload_keeps_them(
     all_red = page.locator("#results-grid > li").count()
     page.fill("#filter-max-price", "30")
     page.click("#filters button[type=submit]")
-    page.wait_for_function("location.search.includes('max=30')")
+    page.wait_for_function("() => location.search.includes('max=30')")
     prices = "[...document.querySelectorAll('#results-grid > li')].map(e => e.dataset.uid)"
     page.wait_for_function(f"{prices}.length > 0 && {prices}.length < {all_red}")
     cheap = set(page.evaluate(prices))

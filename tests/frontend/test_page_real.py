@@ -47,7 +47,7 @@ def test_click_the_blouse_finds_tops(page, live_server: str, shot, shared: Path,
     assert options.count() >= 1
     assert options.first.is_checked()  # the best candidate is preselected
     page.wait_for_function(
-        "document.querySelector('#query-summary').textContent.startsWith('Similar to the garment')"
+        "() => document.querySelector('#query-summary').textContent.startsWith('Similar to the garment')"
         " && document.querySelectorAll('#results-grid > li').length > 0",
         timeout=60_000,
     )
@@ -75,7 +75,7 @@ def test_text_search_then_eligible_filter(page, live_server: str, shot) -> None:
     shot(page, "text")
     page.check("#filter-eligible")
     page.wait_for_function(
-        "[...document.querySelectorAll('#results-grid > li')].every(e => e.dataset.eligible === 'true')",
+        "() => [...document.querySelectorAll('#results-grid > li')].every(e => e.dataset.eligible === 'true')",
         timeout=60_000,
     )
     eligible = cards(page)
@@ -171,5 +171,5 @@ def test_open_a_real_product_and_its_shop_link(page, phone, live_server: str, sh
         if UPDATE_DOCS:
             phone.screenshot(path=str(DOCS / "product-page-phone.png"), full_page=False)
     page.go_back()
-    page.wait_for_function("!document.querySelector('#results-panel').hidden", timeout=60_000)
+    page.wait_for_function("() => !document.querySelector('#results-panel').hidden", timeout=60_000)
     assert page.locator("#results-grid > li").first.is_visible()

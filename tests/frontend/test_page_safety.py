@@ -31,10 +31,21 @@ def test_no_html_sink_in_the_page_source(path: Path) -> None:
 
 
 def test_the_shop_link_is_only_rendered_for_http_urls() -> None:
+    """Every element attribute ``href: NAME`` in the page's code takes a link that went through
+    ``safeLink`` (which keeps only http: and https: URLs); the browser test above shows the effect."""
     results = (SRC / "results.ts").read_text(encoding="utf-8")
-    assert re.search(r"result\.link && /\^https\?:\\/\\//\.test\(result\.link\)", results), (
-        "results.ts must check the shop link is http(s) before putting it in an href"
+    assert re.search(r'url\.protocol === "http:" \|\| url\.protocol === "https:"', results), (
+        "safeLink must keep only http(s) links"
     )
+    checked = 0
+    for ts in sorted(SRC.glob("*.ts")):
+        code = ts.read_text(encoding="utf-8")
+        for name in re.findall(r"\bhref: (\w+)", code):
+            assert re.search(rf"\b(const|let) {name} = safeLink\(", code), (
+                f"{ts.name}: href {name} is not a safeLink() result"
+            )
+            checked += 1
+    assert checked >= 2  # the result card's and the product page's shop links
 
 
 def test_the_sink_pattern_catches_html_assignments() -> None:

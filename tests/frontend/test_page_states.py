@@ -192,11 +192,11 @@ def test_text_search_filters_and_paging(page, stub_server, shot) -> None:
     assert first.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     # paging: the second page is appended, then the button goes away
     page.click("#load-more")
-    page.wait_for_function("document.querySelectorAll('#results-grid > li').length === 30")
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length === 30")
     assert page.locator("#load-more").is_hidden()
     # eligible only: every card is badged
     page.check("#filter-eligible")
-    page.wait_for_function("document.querySelectorAll('#results-grid > li').length === 10")
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length === 10")
     assert page.locator("#results-grid > li .badge").count() == 10
     assert page.locator("#results-grid > li[data-eligible=false]").count() == 0
     shot(page, "eligible")
@@ -226,7 +226,9 @@ def test_keyboard_only_search(page, stub_server) -> None:
     more = page.locator("#results-grid > li").first.locator("button.more-like")
     more.focus()
     page.keyboard.press("Enter")
-    page.wait_for_function("document.querySelector('#query-summary').textContent.startsWith('More like')")
+    page.wait_for_function(
+        "() => document.querySelector('#query-summary').textContent.startsWith('More like')"
+    )
     assert page.locator("#refine-field").is_visible()
 
 
@@ -351,12 +353,12 @@ def test_photo_click_shows_masks_and_searches_with_the_cutout(
     shot(page, "masks")
     # picking the other candidate searches with its cut-out
     page.locator(".mask-option").nth(1).click()
-    page.wait_for_function("document.querySelectorAll('#results-grid > li').length > 0")
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length > 0")
     assert calls["cutouts"][-1] == "m1"
     # refine: text + image
     page.fill("#refine-text", "in black")
     page.press("#refine-text", "Enter")
-    page.wait_for_function("document.querySelector('#query-summary').textContent.includes('in black')")
+    page.wait_for_function("() => document.querySelector('#query-summary').textContent.includes('in black')")
     # the summary changes before the request is sent: wait for the request itself
     wait_until(lambda: calls["image_searches"][-1].get("text") == "in black")  # type: ignore[union-attr]
     # shift-click adds an exclude point; the keyboard adds points too
