@@ -7,6 +7,7 @@ import "./styles.css";
 
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
+import { preparePhoto } from "./photo-prep";
 import { ProductView, productFromPath, productPath } from "./product";
 import { renderCard, showEmpty, type CardActions } from "./results";
 import {
@@ -330,6 +331,8 @@ function closePhoto(): void {
   photo?.controller.abort();
   if (photo) URL.revokeObjectURL(photo.objectUrl);
   photo = null;
+  stage.setEnabled(false);
+  stage.setPending(false);
   photoPanel.hidden = true;
   maskChoices.hidden = true;
   busy(null);
@@ -343,7 +346,7 @@ async function openPhoto(file: File): Promise<void> {
   const controller = new AbortController();
   const session: PhotoSession = {
     imageId: null,
-    objectUrl: URL.createObjectURL(file),
+    objectUrl: "",
     candidates: [],
     drawable: [],
     selected: -1,
@@ -354,17 +357,32 @@ async function openPhoto(file: File): Promise<void> {
   photoPanel.hidden = false;
   undoBtn.disabled = clearBtn.disabled = true;
   busy("Reading the photo…");
-  // show it at once (when the browser can decode it), upload in parallel
-  const shown = stage.show(session.objectUrl).catch(() => null);
   try {
-    const uploaded = await uploadImage(file, controller.signal);
+    // too small: said before any upload; too big: downscaled here first
+    const prepared = await preparePhoto(file);
+    if (photo !== session) return;
+    session.objectUrl = URL.createObjectURL(prepared.file);
+    // show it at once (when the browser can decode it), upload in parallel; clicks made
+    // meanwhile wait (drawn pending) and run when the service has read the photo
+    const shown = stage
+      .show(session.objectUrl)
+      .then((size) => {
+        if (photo === session) {
+          stage.setPending(true);
+          stage.setEnabled(true);
+        }
+        return size;
+      })
+      .catch(() => null);
+    const uploaded = await uploadImage(prepared.file, controller.signal);
     if (photo !== session) return;
     session.imageId = uploaded.image_id;
     if (!(await shown)) throw new Error("This photo cannot be shown by your browser.");
-    stage.setEnabled(true);
+    stage.setPending(false);
     busy(null);
     $("photo-stage").focus({ preventScroll: true });
     statusLine.textContent = "Click the garment you want in your photo.";
+    if (stage.points.length) void onPoints([...stage.points]);
   } catch (err) {
     if (photo !== session) return;
     closePhoto();
@@ -378,8 +396,16 @@ async function openPhoto(file: File): Promise<void> {
 
 async function onPoints(points: PointPrompt[]): Promise<void> {
   const session = photo;
-  if (!session?.imageId) return;
+  if (!session) return;
   undoBtn.disabled = clearBtn.disabled = points.length === 0;
+  if (!session.imageId) {
+    // still being read: the points wait, and run when it is ready (openPhoto)
+    const n = points.length;
+    statusLine.textContent = n
+      ? `${n} point${n === 1 ? "" : "s"} waiting: they run as soon as the photo is read.`
+      : "";
+    return;
+  }
   session.controller.abort();
   session.controller = new AbortController();
   const { signal } = session.controller;
