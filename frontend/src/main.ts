@@ -19,7 +19,7 @@ import {
   type SearchQuery,
   type SearchResult,
 } from "./retrieval";
-import { fetchCutout, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
+import { fetchCutout, fetchImage, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
 import { TryOnDialog } from "./tryon-dialog";
 
 const PAGE_SIZE = 24;
@@ -281,6 +281,8 @@ interface PhotoSession {
   /** The points that produced `candidates`. */
   maskPoints: PointPrompt[];
   controller: AbortController;
+  /** The candidate to select when the masks of the restored points come (a reopened URL). */
+  restoreMask?: number;
 }
 
 /** True when `next` is `prev` plus one more point: a correction of the mask `prev` gave. */
@@ -378,6 +380,7 @@ async function openPhoto(file: File): Promise<void> {
     if (photo !== session) return;
     session.imageId = uploaded.image_id;
     if (!(await shown)) throw new Error("This photo cannot be shown by your browser.");
+    navigatePhoto(session, true);
     stage.setPending(false);
     busy(null);
     $("photo-stage").focus({ preventScroll: true });
@@ -412,7 +415,9 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
   if (!points.some((p) => p.label === 1)) {
     stage.setMasks([], -1);
     session.maskPoints = [];
+    session.selected = -1;
     maskChoices.hidden = true;
+    navigatePhoto(session);
     if (points.length) statusLine.textContent = "Add a point on the garment (a plain click).";
     return;
   }
@@ -436,7 +441,9 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
     session.maskPoints = points.map((p) => ({ ...p }));
     session.drawable = drawable;
     renderChoices(session);
-    selectMask(session, 0);
+    const restored = session.restoreMask;
+    session.restoreMask = undefined;
+    selectMask(session, restored !== undefined && restored < res.candidates.length ? restored : 0);
   } catch (err) {
     showError(err);
   } finally {
@@ -473,6 +480,7 @@ function selectMask(session: PhotoSession, index: number): void {
   stage.setMasks(session.drawable, index);
   const radio = maskOptions.querySelectorAll<HTMLInputElement>("input[type=radio]")[index];
   if (radio) radio.checked = true;
+  navigatePhoto(session);
   void searchWithMask(session, index);
 }
 
@@ -488,6 +496,82 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
   }
 }
 
+/** `?photo=<image_id>&pts=x,y,label;...&mask=<candidate index>`: the photo session in the URL. */
+function photoPath(session: PhotoSession): string {
+  const params = new URLSearchParams({ photo: session.imageId ?? "" });
+  const points = stage.points;
+  if (points.length) params.set("pts", points.map((p) => `${p.x},${p.y},${p.label}`).join(";"));
+  if (points.length && session.selected >= 0) params.set("mask", String(session.selected));
+  return `/?${params}`;
+}
+
+/** Point prompts from the URL's `pts` (malformed entries are skipped). */
+function parsePoints(value: string | null): PointPrompt[] {
+  const points: PointPrompt[] = [];
+  for (const part of (value ?? "").split(";")) {
+    const [x, y, label] = part.split(",").map(Number);
+    if (Number.isFinite(x) && Number.isFinite(y) && (label === 0 || label === 1)) {
+      points.push({ x: Math.round(x), y: Math.round(y), label });
+    }
+  }
+  return points;
+}
+
+/** Keep the URL on the photo session: a new entry for a new photo, else replaced in place. */
+function navigatePhoto(session: PhotoSession, push = false): void {
+  if (photo !== session || !session.imageId) return;
+  const path = photoPath(session);
+  if (path === window.location.pathname + window.location.search) return;
+  if (push) history.pushState(null, "", path);
+  else history.replaceState(null, "", path);
+}
+
+/** Reopen the photo session a URL names: the photo from the service, its points and chosen mask. */
+async function restorePhoto(imageId: string, points: PointPrompt[], mask: number | undefined): Promise<void> {
+  closePhoto();
+  refineText.value = "";
+  const controller = new AbortController();
+  const session: PhotoSession = {
+    imageId: null,
+    objectUrl: "",
+    candidates: [],
+    drawable: [],
+    selected: -1,
+    maskPoints: [],
+    controller,
+    restoreMask: mask,
+  };
+  photo = session;
+  photoPanel.hidden = false;
+  undoBtn.disabled = clearBtn.disabled = true;
+  busy("Reading the photo…");
+  try {
+    const blob = await fetchImage(imageId, controller.signal);
+    if (photo !== session) return;
+    session.objectUrl = URL.createObjectURL(blob);
+    const size = await stage.show(session.objectUrl);
+    if (photo !== session) return;
+    session.imageId = imageId;
+    stage.setEnabled(true);
+    busy(null);
+    const inside = points.filter((p) => p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height);
+    stage.setPoints(inside);
+    if (inside.length) void onPoints([...inside]);
+    else statusLine.textContent = "Click the garment you want in your photo.";
+  } catch (err) {
+    if (photo !== session) return;
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    closePhoto();
+    history.replaceState(null, "", "/");
+    const gone = err instanceof ApiError && err.status === 404;
+    const text = gone
+      ? "The photo of this link is no longer kept. Choose it again with “Search with a photo”."
+      : message(err);
+    showEmpty(emptyState, gone ? "That photo is gone." : "The photo cannot be opened.", text);
+    showError(new Error(text));
+  }
+}
+
 undoBtn.addEventListener("click", () => stage.undo());
 clearBtn.addEventListener("click", () => stage.clear());
 
@@ -496,8 +580,8 @@ clearBtn.addEventListener("click", () => stage.clear());
 if (window.matchMedia("(max-width: 760px)").matches) $<HTMLDetailsElement>("filters-box").open = false;
 
 // ---- views and the URL -------------------------------------------------------------------------
-// `/?q=<text>`: results of a text search; `/product/<uid>`: a product. Photo searches stay on the
-// results view (a photo is not in the URL). Back and Forward walk through these (popstate).
+// `/?q=<text>`: results of a text search; `/?photo=<image_id>&pts=..&mask=..`: a photo session
+// (photoPath); `/product/<uid>`: a product. Back and Forward walk through these (popstate).
 const body = document.body;
 const productPanel = $("product-panel");
 const productView = new ProductView($("product-content"), cardActions);
@@ -574,6 +658,15 @@ function route(): void {
   }
   document.title = "fittingroom";
   showResultsView();
+  const photoId = url.searchParams.get("photo");
+  if (photoId) {
+    // a reload, a copied URL, or Back/Forward to another photo: reopen it with its points
+    if (photo?.imageId !== photoId) {
+      const mask = Number(url.searchParams.get("mask"));
+      void restorePhoto(photoId, parsePoints(url.searchParams.get("pts")), Number.isInteger(mask) ? mask : undefined);
+    }
+    return;
+  }
   const q = url.searchParams.get("q")?.trim() ?? "";
   if (q) {
     // a new text or new filters in the URL (a link, a reload, Back/Forward): search with them

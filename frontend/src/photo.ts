@@ -123,6 +123,12 @@ export class PhotoStage {
     else this.draw();
   }
 
+  /** Put back points (a photo session reopened from its URL), without notifying. */
+  setPoints(points: PointPrompt[]): void {
+    this.points = points.map((p) => ({ ...p }));
+    this.draw();
+  }
+
   addPoint(x: number, y: number, label: 0 | 1): void {
     if (!this.enabled || !this.width) return;
     const px = Math.round(Math.min(Math.max(x, 0), this.width - 1));

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
-from fastapi import Request
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
 from PIL import Image
 
 from tests.frontend.test_page_states import photo_services, wait_until
@@ -99,3 +101,84 @@ def test_a_10x10_image_is_refused_before_upload(page, stub_server, tmp_path: Pat
     assert "only 10×10 pixels" in toast.inner_text() and "at least 64 pixels" in toast.inner_text()
     assert page.locator("#photo-panel").is_hidden()
     assert uploads == []
+
+
+def with_image_route(services: dict, photo: Path) -> None:
+    """Add ``GET /images/{image_id}`` (the kept photo; 404 for any other id) to the stand-in."""
+    make = services["segmentation"]
+
+    def factory():  # type: ignore[no-untyped-def]
+        app = make()
+
+        @app.get("/images/{image_id}")
+        async def image(image_id: str) -> Response:
+            if image_id != "b" * 64:
+                raise HTTPException(
+                    404, f"unknown image_id {image_id!r}: upload the image with POST /images first"
+                )
+            return Response(photo.read_bytes(), media_type="image/jpeg")
+
+        return app
+
+    services["segmentation"] = factory
+
+
+def test_a_reload_reopens_the_photo_with_its_points_and_mask(page, stub_server, shot, tmp_path: Path) -> None:
+    services, calls = photo_services()
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    with_image_route(services, photo)
+    url = stub_server(services)
+    page.goto(url)
+    page.set_input_files("#photo-input", str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    assert "photo=" + "b" * 64 in page.url
+    box = page.locator("#photo-img").bounding_box()
+    sx, sy = box["width"] / 400, box["height"] / 600
+    page.mouse.click(box["x"] + 200 * sx, box["y"] + 300 * sy)
+    page.locator("#mask-choices").wait_for(state="visible")
+    page.keyboard.down("Shift")
+    page.mouse.click(box["x"] + 50 * sx, box["y"] + 50 * sy)
+    page.keyboard.up("Shift")
+    wait_until(lambda: len(calls["masks"]) == 2)
+    page.locator("#photo-busy").wait_for(state="hidden")
+    page.locator(".mask-option").nth(1).click()
+    page.wait_for_function("location.search.includes('mask=1')")
+    query = parse_qs(urlparse(page.url).query)
+    assert query["pts"] == ["200,300,1;50,50,0"]
+    n = len(calls["masks"])
+    page.reload()
+    page.locator("#mask-choices").wait_for(state="visible")
+    wait_until(lambda: len(calls["masks"]) > n)
+    # the same prompts are sent again, the chosen candidate is chosen again and searched with
+    assert calls["masks"][-1]["points"] == [  # type: ignore[index]
+        {"x": 200, "y": 300, "label": 1},
+        {"x": 50, "y": 50, "label": 0},
+    ]
+    assert page.locator("#mask-options input[type=radio]").nth(1).is_checked()
+    wait_until(lambda: calls["cutouts"][-1] == "m1")
+    page.locator("#results-grid > li").first.wait_for()
+    assert not page.locator("#undo-point").is_disabled()
+    shot(page, "restored", full_page=False)
+    # a new photo: its prompts start empty (and the URL says so)
+    other = tmp_path / "other.jpg"
+    Image.new("RGB", (400, 600), (60, 70, 160)).save(other)
+    page.set_input_files("#photo-input", str(other))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    page.wait_for_function("!location.search.includes('pts=')")
+    assert page.locator("#mask-choices").is_hidden()
+
+
+def test_a_url_of_a_photo_that_is_gone_says_so(page, stub_server, tmp_path: Path) -> None:
+    services, _ = photo_services()
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    with_image_route(services, photo)
+    url = stub_server(services)
+    page.goto(url + "?photo=" + "c" * 64 + "&pts=10,10,1")
+    empty = page.locator("#empty-state")
+    empty.wait_for(state="visible")
+    assert "That photo is gone" in empty.inner_text()
+    assert "Choose it again" in page.locator("#toast").inner_text()
+    assert page.locator("#photo-panel").is_hidden()
+    assert "photo=" not in page.url
