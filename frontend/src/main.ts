@@ -175,6 +175,11 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
       ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.`
       : "";
     loadMore.hidden = page.next_offset === null;
+    if (!append && query.image && shown > 0 && phone.matches) {
+      // on a phone the results of a photo click come first: fold the photo, show the results
+      compactPhoto(true);
+      window.scrollTo({ top: 0 });
+    }
   } catch (err) {
     if (err instanceof DOMException && err.name === "AbortError") return;
     statusLine.textContent = "";
@@ -333,6 +338,7 @@ function closePhoto(): void {
   photo?.controller.abort();
   if (photo) URL.revokeObjectURL(photo.objectUrl);
   photo = null;
+  compactPhoto(false, false);
   stage.setEnabled(false);
   stage.setPending(false);
   photoPanel.hidden = true;
@@ -340,6 +346,35 @@ function closePhoto(): void {
   busy(null);
 }
 $("photo-close").addEventListener("click", closePhoto);
+
+// ---- phone: the photo folds to a small sticky bar once its results come -----------------------
+const phone = window.matchMedia("(max-width: 760px)");
+const expandBtn = $<HTMLButtonElement>("photo-expand");
+
+/** Fold the photo panel (`on`) so the results show first on a phone, or unfold it (and with
+ * `reveal` scroll to it). */
+function compactPhoto(on: boolean, reveal = true): void {
+  const compact = on && phone.matches && !photoPanel.hidden;
+  if (compact === photoPanel.classList.contains("compact")) return;
+  photoPanel.classList.toggle("compact", compact);
+  expandBtn.hidden = !compact;
+  stage.setEnabled(!compact && Boolean(photo?.imageId));
+  if (!compact && reveal) {
+    photoPanel.scrollIntoView({ block: "start" });
+    $("photo-stage").focus({ preventScroll: true });
+  }
+}
+
+expandBtn.addEventListener("click", () => compactPhoto(false));
+$("photo-stage").addEventListener("click", () => {
+  if (photoPanel.classList.contains("compact")) compactPhoto(false);
+});
+$("photo-stage").addEventListener("keydown", (e) => {
+  if (photoPanel.classList.contains("compact") && (e.key === "Enter" || e.key === " ")) {
+    e.preventDefault();
+    compactPhoto(false);
+  }
+});
 
 async function openPhoto(file: File): Promise<void> {
   closePhoto();

@@ -182,3 +182,31 @@ def test_a_url_of_a_photo_that_is_gone_says_so(page, stub_server, tmp_path: Path
     assert "Choose it again" in page.locator("#toast").inner_text()
     assert page.locator("#photo-panel").is_hidden()
     assert "photo=" not in page.url
+
+
+def test_phone_shows_the_first_results_of_a_photo_click(phone, stub_server, shot, tmp_path: Path) -> None:
+    services, calls = photo_services()
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (1200, 1800), (180, 170, 160)).save(photo)  # a tall phone photo
+    url = stub_server(services)
+    phone.goto(url)
+    phone.set_input_files("#photo-input", str(photo))
+    phone.locator("#photo-busy").wait_for(state="hidden")
+    img = phone.locator("#photo-img")
+    img.scroll_into_view_if_needed()
+    box = img.bounding_box()
+    phone.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    phone.locator("#photo-panel.compact").wait_for()
+    first = phone.locator("#results-grid > li").first
+    first.wait_for()
+    top = first.evaluate("el => el.getBoundingClientRect().top")
+    assert 0 <= top < 844 - 150, top  # the first card starts well within the 390x844 viewport
+    shot(phone, "results", full_page=False)
+    # the folded photo opens again (a tap, or Enter on its button) with the choices
+    phone.click("#photo-expand")
+    assert phone.locator("#photo-panel.compact").count() == 0
+    assert phone.locator("#mask-choices").is_visible()
+    n = len(calls["masks"])
+    box = img.bounding_box()
+    phone.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
+    wait_until(lambda: len(calls["masks"]) > n)  # clicks on the unfolded photo add points again
