@@ -9,8 +9,9 @@ import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
 import { ProductView, productFromPath, productPath } from "./product";
-import { renderCard, showEmpty, type CardActions } from "./results";
+import { filterMatchNote, renderCard, showEmpty, type CardActions } from "./results";
 import {
+  getFacets,
   getProduct,
   getSimilar,
   search,
@@ -87,14 +88,20 @@ function readFilters(): SearchFilters {
   };
 }
 
-function rememberBrands(results: SearchResult[]): void {
-  for (const r of results) {
-    if (r.brand && !knownBrands.has(r.brand)) {
-      knownBrands.add(r.brand);
-      brandList.append(new Option(r.brand));
+function rememberBrands(brands: (string | null | undefined)[]): void {
+  for (const brand of brands) {
+    if (brand && !knownBrands.has(brand)) {
+      knownBrands.add(brand);
+      brandList.append(new Option(brand));
     }
   }
 }
+
+// every brand the catalog knows, for the brand field's suggestions (a misspelt one is read as
+// the closest by the service); without them the brands of the results are suggested
+getFacets()
+  .then((facets) => rememberBrands(facets.brands))
+  .catch(() => undefined);
 
 /** Why the filters cannot be searched with, as a sentence; null when they are fine. */
 function filterProblem(filters: SearchFilters): string | null {
@@ -163,16 +170,21 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   try {
     const page = await search(effective, filters, { k: PAGE_SIZE, offset: state.offset }, controller.signal);
     if (!append) grid.replaceChildren();
-    rememberBrands(page.results);
+    rememberBrands(page.results.map((r) => r.brand));
+    const note = filterMatchNote(page.filter_matches);
     grid.append(...page.results.map((r) => renderCard(r, cardActions)));
     state.nextOffset = page.next_offset;
     const shown = grid.children.length;
     emptyState.hidden = shown > 0;
     if (shown === 0) {
-      showEmpty(emptyState, "No products match.", "Remove a filter, or try other words or another garment.");
+      showEmpty(
+        emptyState,
+        "No products match.",
+        note || "Remove a filter, or try other words or another garment.",
+      );
     }
     statusLine.textContent = shown
-      ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.`
+      ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.${note ? ` ${note}` : ""}`
       : "";
     loadMore.hidden = page.next_offset === null;
     if (!append && query.image && shown > 0 && phone.matches) {
