@@ -90,7 +90,7 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
 
   const row = el("div", { className: "actions" });
   const more = el("button", { type: "button", className: "btn more-like" }, "More like this");
-  more.setAttribute("aria-label", `More like ${result.title}`);
+  more.setAttribute("aria-label", `More like this: ${result.title}`);
   more.addEventListener("click", () => actions.moreLikeThis(result));
   row.append(more);
   if (canTryOn(result)) {
