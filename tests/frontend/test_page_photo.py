@@ -202,6 +202,9 @@ def test_phone_shows_the_first_results_of_a_photo_click(phone, stub_server, shot
     top = first.evaluate("el => el.getBoundingClientRect().top")
     assert 0 <= top < 844 - 150, top  # the first card starts well within the 390x844 viewport
     shot(phone, "results", full_page=False)
+    from tests.frontend.test_page_a11y import violations
+
+    assert violations(phone) == [], "the phone's folded photo and results"
     # the folded photo opens again (a tap, or Enter on its button) with the choices
     phone.click("#photo-expand")
     assert phone.locator("#photo-panel.compact").count() == 0
@@ -210,3 +213,43 @@ def test_phone_shows_the_first_results_of_a_photo_click(phone, stub_server, shot
     box = img.bounding_box()
     phone.mouse.click(box["x"] + box["width"] / 3, box["y"] + box["height"] / 3)
     wait_until(lambda: len(calls["masks"]) > n)  # clicks on the unfolded photo add points again
+
+
+def tab_to(page, selector: str, limit: int = 40) -> None:  # noqa: ANN001
+    """Press Tab until the focused element matches ``selector``."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_the_photo_flow_from_the_keyboard_alone(page, stub_server, tmp_path: Path) -> None:
+    from tests.frontend.test_page_a11y import violations
+
+    services, calls = photo_services()
+    url = stub_server(services)
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    page.goto(url)
+    page.bring_to_front()
+    page.locator("#empty-state").wait_for(state="visible")  # the page's script is running
+    tab_to(page, "#photo-button")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    assert page.evaluate("document.activeElement.id") == "photo-stage"
+    page.keyboard.press("ArrowLeft")  # the cursor starts in the middle; one step left
+    page.keyboard.press("Enter")
+    page.locator("#mask-choices").wait_for(state="visible")
+    point = calls["masks"][0]["points"][0]  # type: ignore[index]
+    assert point["label"] == 1 and point["x"] < 200 and point["y"] == 300
+    page.locator("#results-grid > li").first.wait_for()
+    assert violations(page) == [], "photo view with its masks and results"
+    tab_to(page, "#mask-options input[type=radio]")
+    page.keyboard.press("ArrowRight")  # the other candidate
+    wait_until(lambda: calls["cutouts"][-1] == "m1")
+    tab_to(page, "#results-grid > li button.try-on")
+    page.keyboard.press("Enter")
+    page.locator("#tryon-dialog[open]").wait_for()
