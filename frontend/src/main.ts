@@ -545,11 +545,12 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
 
 /** `?photo=<image_id>&pts=x,y,label;...&mask=<candidate index>`: the photo session in the URL. */
 function photoPath(session: PhotoSession): string {
-  const params = new URLSearchParams({ photo: session.imageId ?? "" });
+  // built by hand: the points are digits, commas and semicolons, readable unescaped in a URL
+  let path = `/?photo=${encodeURIComponent(session.imageId ?? "")}`;
   const points = stage.points;
-  if (points.length) params.set("pts", points.map((p) => `${p.x},${p.y},${p.label}`).join(";"));
-  if (points.length && session.selected >= 0) params.set("mask", String(session.selected));
-  return `/?${params}`;
+  if (points.length) path += `&pts=${points.map((p) => `${p.x},${p.y},${p.label}`).join(";")}`;
+  if (points.length && session.selected >= 0) path += `&mask=${session.selected}`;
+  return path;
 }
 
 /** Point prompts from the URL's `pts` (malformed entries are skipped). */

@@ -232,12 +232,17 @@ def test_the_photo_flow_from_the_keyboard_alone(page, stub_server, tmp_path: Pat
     photo = tmp_path / "street.jpg"
     Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
     page.goto(url)
-    page.bring_to_front()
     page.locator("#empty-state").wait_for(state="visible")  # the page's script is running
+    # Enter on the button opens the file picker (the input's click); the picker itself is
+    # answered by set_input_files (Chromium's chooser event is unreliable on a loaded machine)
+    page.evaluate(
+        "document.getElementById('photo-input').addEventListener('click', e => {"
+        " window.pickerOpened = true; e.preventDefault(); })"
+    )
     tab_to(page, "#photo-button")
-    with page.expect_file_chooser() as chooser:
-        page.keyboard.press("Enter")
-    chooser.value.set_files(str(photo))
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.pickerOpened === true")
+    page.set_input_files("#photo-input", str(photo))
     page.locator("#photo-busy").wait_for(state="hidden")
     assert page.evaluate("document.activeElement.id") == "photo-stage"
     page.keyboard.press("ArrowLeft")  # the cursor starts in the middle; one step left
@@ -253,3 +258,30 @@ def test_the_photo_flow_from_the_keyboard_alone(page, stub_server, tmp_path: Pat
     tab_to(page, "#results-grid > li button.try-on")
     page.keyboard.press("Enter")
     page.locator("#tryon-dialog[open]").wait_for()
+
+
+def test_back_from_a_product_returns_to_the_photo_and_its_results(page, stub_server, tmp_path: Path) -> None:
+    services, calls = photo_services()
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    with_image_route(services, photo)
+    url = stub_server(services)
+    page.goto(url)
+    page.set_input_files("#photo-input", str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#results-grid > li").first.wait_for()
+    photo_url = page.url
+    assert "pts=200,300,1" in photo_url
+    page.locator("#results-grid > li h3").first.click()
+    page.wait_for_function("location.pathname.startsWith('/product/')")
+    n = len(calls["masks"])
+    page.go_back()
+    page.wait_for_function(
+        "!document.querySelector('#results-panel').hidden && !location.pathname.startsWith('/product/')"
+    )
+    assert page.url == photo_url
+    assert page.locator("#photo-panel").is_visible() and page.locator("#mask-choices").is_visible()
+    assert page.locator("#results-grid > li").count() == 6
+    assert len(calls["masks"]) == n  # the open photo session is kept, not reopened
