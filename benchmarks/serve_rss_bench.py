@@ -1,6 +1,6 @@
 """Memory of ``fittingroom serve``: RSS after start-up and after a mixed request soak; prints a table.
 
-    python benchmarks/serve_rss_bench.py --home DIR [--requests 1000] [--feed FEED]
+    python benchmarks/serve_rss_bench.py [--home DIR] [--requests 1000] [--feed FEED]
 
 Starts the all-in-one server as a subprocess on a free loopback port with
 ``FITTINGROOM_HOME=DIR`` (ingests ``--feed`` first when the home has no catalog yet),
@@ -24,6 +24,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,7 +76,8 @@ def soak(base: str, n: int, photos: list[Path]) -> dict[str, int]:
                 key = "text search"
             elif kind < 6:
                 r = c.post(
-                    "/api/retrieval/search/image", files={"image": (photo.name, photo.read_bytes(), "image/jpeg")}
+                    "/api/retrieval/search/image",
+                    files={"image": (photo.name, photo.read_bytes(), "image/jpeg")},
                 )
                 key = "image search"
             elif kind < 8:
@@ -102,8 +104,18 @@ def soak(base: str, n: int, photos: list[Path]) -> dict[str, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--home", type=Path, required=True, help="FITTINGROOM_HOME of the server (kept).")
-    ap.add_argument("--feed", type=Path, default=None, help="Feed ingested when the home is empty.")
+    ap.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="FITTINGROOM_HOME of the server (kept; default: a temporary one).",
+    )
+    ap.add_argument(
+        "--feed",
+        type=Path,
+        default=None,
+        help="Feed ingested when the home is empty (default: the Luma catalog).",
+    )
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--photos", type=Path, default=None, help="Street photos folder (default: shared data).")
     ap.add_argument("--python", default=sys.executable)
@@ -117,8 +129,17 @@ def main() -> None:
 
         args.photos = get_settings().shared_data / "street-photos" / "photos"
     photos = sorted(args.photos.glob("*.jpg"))[:20]
+    tmp = None
+    if args.home is None:  # `make bench`: a fresh home with the shared Luma catalog, removed afterwards
+        tmp = tempfile.TemporaryDirectory(prefix="serve-rss-")
+        args.home = Path(tmp.name)
+    if args.feed is None and not (args.home / "catalog.db").exists():
+        from fittingroom.settings import get_settings
+
+        args.feed = get_settings().shared_data / "luma-catalog" / "products.jsonl"
     env = dict(os.environ, FITTINGROOM_HOME=str(args.home), PYTHONPATH=str(args.cwd))
     env.setdefault("FITTINGROOM_MODEL_DIR", str(Path.home() / ".local/share/fittingroom/models"))
+    env.setdefault("SERVE_RATE_LIMIT", "")  # the soak is one client: the upload rate limit would answer 429
     proc, base = start_server(args, env)
     try:
         after_start = rss_mb(proc.pid)
@@ -130,6 +151,8 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(30)
+        if tmp is not None:
+            tmp.cleanup()
     row = {
         "label": args.label,
         "rss_after_start_mb": round(after_start[0], 1),

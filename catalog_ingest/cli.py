@@ -43,6 +43,12 @@ def _print_report(report: IngestReport, *, as_json: bool) -> None:
             console.print(
                 f"... and {len(report.bad_rows) - MAX_BAD_ROWS_SHOWN} more (use --json to list all)"
             )
+    if report.warnings:
+        typer.echo(f"Rows kept with a value dropped ({len(report.warnings)}):", err=True)
+        for row in report.warnings[:MAX_BAD_ROWS_SHOWN]:
+            where = f"{row.file}:{row.line}" if row.line is not None else row.file
+            pid = f" [{row.product_id}]" if row.product_id else ""
+            typer.echo(f"{where}:{pid} {row.reason}", err=True)
     table = Table(title="Ingest summary", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", overflow="fold")

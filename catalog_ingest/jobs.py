@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +64,26 @@ class AdminSettings(BaseSettings):
         "default none: only http(s) images).",
     )
     preview_rows: int = Field(default=200, ge=1, description="Rows the feed preview reads.")
+    crawl_max_pages: int = Field(
+        default=500,
+        ge=1,
+        description="Most pages a crawl started from the admin API may fetch (its default).",
+    )
+    crawl_max_depth: int = Field(
+        default=8,
+        ge=1,
+        description="Deepest link depth a crawl started from the admin API may go (its default).",
+    )
+    crawl_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="A crawl job's crawl is stopped (the job fails) after this many seconds.",
+    )
+    allow_private_crawl: bool = Field(
+        default=False,
+        description="Let crawls start at private / loopback addresses and fetch images from them "
+        "(development, tests). Off: such start URLs are refused (422).",
+    )
 
     def resolved_feeds_dir(self, core: CoreSettings) -> Path:
         return self.feeds_dir or core.home / "feeds"
@@ -82,8 +102,13 @@ class JobFailed(Exception):
         self.report = report
 
 
-#: ``progress(done, total)``; a job body calls it as it goes.
-Progress = Callable[[int, int], None]
+class Progress(Protocol):
+    """``progress(done, total, detail=None)``: a job body calls it as it goes; ``detail`` (a
+    JSON object) is shown as the job's report while it runs."""
+
+    def __call__(self, done: int, total: int | None, detail: dict[str, Any] | None = None, /) -> None: ...
+
+
 #: A job body: runs the job, returns its report (a JSON object) or raises JobFailed.
 JobRunner = Callable[[JobRecord, Progress], dict[str, Any] | None]
 
@@ -186,34 +211,55 @@ class JobWorker:
                     self._idle.set()
 
     def _run(self, job: JobRecord) -> None:
-        job.status, job.started_at = JobStatus.running, utcnow()
-        self.store.save_job(job)
-        last = 0.0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal last
-            job.done, job.total = done, total
-            now = time.monotonic()
-            if now - last >= self.progress_every_s:
-                last = now
-                self.store.save_job(job)
-
-        try:
-            job.report = self.runners[job.kind](job, progress)
-            job.status = JobStatus.done
-        except JobFailed as exc:
-            job.status, job.error, job.report = JobStatus.failed, str(exc), exc.report
-        except (Exception, KeyboardInterrupt) as exc:
-            log.exception("catalog job %s failed", job.id)
-            job.status, job.error = JobStatus.failed, f"{type(exc).__name__}: {exc}"
-        job.finished_at = utcnow()
-        self.store.save_job(job)
-        log.info("catalog job %s (%s %s) %s", job.id, job.kind, job.source, job.status)
+        run_job(self.store, self.runners, job, progress_every_s=self.progress_every_s)
         if self.on_finished is not None:
             try:
                 self.on_finished(job)
             except Exception:
                 log.exception("on_finished of job %s failed", job.id)
+
+
+def run_job(
+    store: CatalogStore,
+    runners: Mapping[JobKind, JobRunner],
+    job: JobRecord,
+    *,
+    progress_every_s: float = 0.5,
+) -> JobRecord:
+    """Run one queued ``job`` with its kind's body, keeping its record in ``store`` up to date:
+    ``running`` (progress saved at most every ``progress_every_s`` s), then ``done`` with the
+    body's report or ``failed`` with the error. The same code runs in the serving process's
+    ``JobWorker`` and in a queue worker (``catalog_ingest.queue``). Never raises for a failing
+    body (the store's own errors propagate). Returns the job as saved."""
+    job.status, job.started_at = JobStatus.running, utcnow()
+    store.save_job(job)
+    last = 0.0
+
+    def progress(done: int, total: int | None, detail: dict[str, Any] | None = None) -> None:
+        nonlocal last
+        job.done, job.total = done, total
+        if detail is not None:
+            job.report = detail
+        now = time.monotonic()
+        if now - last >= progress_every_s:
+            last = now
+            store.save_job(job)
+
+    try:
+        runner = runners.get(job.kind)
+        if runner is None:
+            raise JobFailed(f"this worker has no runner for {job.kind} jobs")
+        job.report = runner(job, progress)
+        job.status = JobStatus.done
+    except JobFailed as exc:
+        job.status, job.error, job.report = JobStatus.failed, str(exc), exc.report
+    except (Exception, KeyboardInterrupt) as exc:
+        log.exception("catalog job %s failed", job.id)
+        job.status, job.error = JobStatus.failed, f"{type(exc).__name__}: {exc}"
+    job.finished_at = utcnow()
+    store.save_job(job)
+    log.info("catalog job %s (%s %s) %s", job.id, job.kind, job.source, job.status)
+    return job
 
 
 # ---- job bodies -----------------------------------------------------------------------------
@@ -227,12 +273,14 @@ def ingest_runner(
     annotators: Callable[[], Sequence[ImageAnnotator]] = tuple,
     fetcher: Callable[[], ImageFetcher] | None = None,
     sync: Any = None,
+    allow_private: bool = False,
 ) -> JobRunner:
     """The body of ``ingest`` jobs: ``ingest_feed`` of ``job.params['feed']`` (a path) with the
     job's ``mapping`` (``--map`` values), ``format`` and ``prune``; the index is synced.
 
     ``encoder`` / ``annotators`` / ``fetcher`` are factories called when a job runs (the models
-    load on the first job, not at start-up). ``sync`` replaces the index sync (tests).
+    load on the first job, not at start-up). ``sync`` replaces the index sync (tests);
+    ``allow_private``: images may come from private / loopback hosts (crawls of such shops).
     """
     from catalog_ingest.runner import ingest_feed
     from catalog_ingest.writer import default_index_sync
@@ -250,7 +298,9 @@ def ingest_runner(
         else:
             from catalog_ingest.images import ImageFetcher
 
-            own = ImageFetcher(image_cache, base_dir=None, local_roots=list(image_roots))
+            own = ImageFetcher(
+                image_cache, base_dir=None, local_roots=list(image_roots), allow_private=allow_private
+            )
         try:
             report = ingest_feed(
                 feed,

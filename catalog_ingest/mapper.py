@@ -319,6 +319,8 @@ class FeedMapper:
         self._defaults: dict[str, Any] = {}
         self._link_template: str | None = None
         self._store_url: str | None = None
+        #: Rows that were kept with a value dropped (an unsafe shop link), filled by ``map_records``.
+        self.notices: list[RowIssue] = []
 
     def map_records(
         self, records: Iterable[tuple[int, Mapping[str, Any]]]
@@ -342,9 +344,19 @@ class FeedMapper:
                 for name, value in self._defaults.items():
                     if renamed.get(name) in (None, ""):
                         renamed[name] = value
+                given_link = _text(renamed.get("link"))
+                unsafe_link = bool(given_link) and safe_link(given_link) is None
                 if safe_link(renamed.get("link")) is None and self._link_template:
                     renamed["link"] = build_link(self._link_template, {**record, **renamed}, self._store_url)
                 row = self._row(line, renamed)
+                if unsafe_link:
+                    self.notices.append(
+                        RowIssue(
+                            line,
+                            f"link {given_link[:80]!r} dropped: only absolute http(s) links are kept",
+                            row.id,
+                        )
+                    )
             except RowError as exc:
                 pid = record.get("id") or record.get("sku")
                 issues.append(RowIssue(line, str(exc), str(pid) if pid not in (None, "") else None))

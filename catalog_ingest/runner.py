@@ -92,6 +92,8 @@ class IngestReport:
     pruned: int = 0
     orphans_removed: int = 0
     bad_rows: list[BadRow] = field(default_factory=list)
+    #: Rows kept with a value dropped (e.g. a ``javascript:`` shop link).
+    warnings: list[BadRow] = field(default_factory=list)
     index: object | None = None
     index_rebuilt: bool = False
     prune_skipped: str | None = None
@@ -129,6 +131,10 @@ class IngestReport:
                 {"file": b.file, "line": b.line, "id": b.product_id, "reason": b.reason}
                 for b in self.bad_rows
             ],
+            "warnings": [
+                {"file": b.file, "line": b.line, "id": b.product_id, "reason": b.reason}
+                for b in self.warnings
+            ],
         }
 
     def summary_rows(self) -> list[tuple[str, str]]:
@@ -144,6 +150,7 @@ class IngestReport:
             ("updated", str(self.updated)),
             ("unchanged", str(self.unchanged)),
             ("bad rows (skipped)", str(len(self.bad_rows))),
+            ("rows kept with a value dropped", str(len(self.warnings))),
             ("images checked", str(self.images)),
             ("images embedded", str(self.embedded)),
             ("images annotated", str(self.annotated)),
@@ -567,8 +574,10 @@ def _run(
             report.records += 1
             yield row
 
-    drafts, issues = FeedMapper(source, mapping).map_records(count(rows))
+    mapper = FeedMapper(source, mapping)
+    drafts, issues = mapper.map_records(count(rows))
     report.bad_rows += [BadRow(label, i.line, i.reason, i.product_id) for i in issues]
+    report.warnings += [BadRow(label, i.line, i.reason, i.product_id) for i in mapper.notices]
     report.products = len(drafts)
     report.without_link = sum(1 for d in drafts if not d.product.link)
     feed_keys = {d.key for d in drafts} | {(source, i.product_id) for i in issues if i.product_id}

@@ -122,6 +122,10 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             ),
         ] = None,
         log_level: Annotated[str | None, typer.Option(help="Scrapy log level (default INFO).")] = None,
+        progress_file: Annotated[
+            Path | None,
+            typer.Option(help="Keep a JSON progress file here (pages, products, failed URLs), every second."),
+        ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object.")
         ] = False,
@@ -199,12 +203,49 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             allowed_domains=list(allow_domain or []),
             redis_flush=redis_flush,
             redis_key=redis_key,
+            progress_path=progress_file,
         )
         summary = run_crawl(job, cfg)
         if as_json:
             typer.echo(json.dumps(summary.to_dict()))
         else:
             _print_rows("Crawl summary", summary.rows())
+
+    jobs_app = typer.Typer(
+        help="Catalog jobs on a Redis queue (FITTINGROOM_JOBS_BACKEND=rq).", no_args_is_help=True
+    )
+    app.add_typer(jobs_app, name="jobs")
+
+    @jobs_app.command("worker")
+    def jobs_worker(
+        burst: Annotated[bool, typer.Option(help="Run the jobs queued now, then exit.")] = False,
+        redis_url: Annotated[
+            str | None, typer.Option(help="Redis of the queue (default FITTINGROOM_JOBS_REDIS_URL).")
+        ] = None,
+        queue: Annotated[
+            str | None, typer.Option(help="Queue name (default FITTINGROOM_JOBS_QUEUE).")
+        ] = None,
+    ) -> None:
+        """Run catalog jobs (ingest, delete, crawl) from the RQ queue the admin API fills.
+
+        Uses the same home, store and model settings as the server; models load on the first job
+        and stay loaded (jobs run one at a time in this process). Run several for more throughput.
+        """
+        from crawler.job_queue import JobsSettings, redis_connection, worker_runtime
+
+        given: dict[str, Any] = {"redis_url": redis_url, "queue": queue}
+        cfg = JobsSettings(**{k: v for k, v in given.items() if v is not None})
+        try:
+            connection = redis_connection(cfg.redis_url)
+            connection.ping()
+        except ModuleNotFoundError as exc:
+            raise _fail(str(exc)) from exc
+        except Exception as exc:  # redis.ConnectionError and friends
+            raise _fail(f"cannot reach Redis at {cfg.redis_url}: {exc}") from exc
+        from rq import SimpleWorker
+
+        worker_runtime()  # open the store now: a bad setting fails here, not in the first job
+        SimpleWorker([cfg.queue], connection=connection).work(burst=burst)
 
     @app.command("parse")
     def parse(

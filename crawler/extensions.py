@@ -181,3 +181,75 @@ class CurrentRSSMemoryUsage(MemoryUsage):
 
     def get_virtual_size(self) -> int:
         return current_rss_bytes()
+
+
+class CrawlProgressExtension:
+    """Writes the crawl's progress as JSON to ``CRAWLER_PROGRESS_PATH`` (when set), every
+    ``CRAWLER_PROGRESS_INTERVAL`` seconds (default 1) and when the spider closes.
+
+    The file (replaced atomically): ``{"pages": responses, "products": items kept, "failed":
+    failed requests, "failed_urls": [{"url", "reason"}...] (the first 200: requests that failed
+    and products dropped), "finished": bool, "finish_reason": str | None}``. A background job
+    that runs the crawl in a subprocess reads it to report progress.
+    """
+
+    def __init__(self, crawler: Crawler, path: Path, interval: float) -> None:
+        self.crawler = crawler
+        self.path = path
+        self.interval = interval
+        self.dropped: list[dict[str, str]] = []
+        self.task: Any = None
+        self.spider: Any = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> CrawlProgressExtension:
+        from scrapy.exceptions import NotConfigured
+
+        path = crawler.settings.get("CRAWLER_PROGRESS_PATH")
+        if not path:
+            raise NotConfigured
+        ext = cls(crawler, Path(path), crawler.settings.getfloat("CRAWLER_PROGRESS_INTERVAL", 1.0))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext.item_dropped, signal=signals.item_dropped)
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        from twisted.internet import task
+
+        self.spider = spider
+        self.write()
+        self.task = task.LoopingCall(self.write)
+        self.task.start(self.interval, now=False)
+
+    def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Any) -> None:
+        if len(self.dropped) < 200:
+            url = getattr(item, "url", None) or getattr(response, "url", "?")
+            reason = str(exception).split(": http")[0] or type(exception).__name__
+            self.dropped.append({"url": str(url), "reason": f"dropped: {reason}"})
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self.task is not None and self.task.running:
+            self.task.stop()
+        self.write(finish_reason=reason)
+
+    def snapshot(self, finish_reason: str | None = None) -> dict[str, Any]:
+        assert self.crawler.stats is not None
+        stats = self.crawler.stats
+        failures = list(getattr(self.spider, "failures", []))
+        return {
+            "pages": int(stats.get_value("response_received_count", 0)),
+            "products": int(stats.get_value("item_scraped_count", 0)),
+            "failed": int(stats.get_value("pages/failed", 0)),
+            "failed_urls": (failures + self.dropped)[:200],
+            "finished": finish_reason is not None,
+            "finish_reason": finish_reason,
+        }
+
+    def write(self, finish_reason: str | None = None) -> None:
+        from fittingroom.atomicio import atomic_write
+
+        try:
+            atomic_write(self.path, json.dumps(self.snapshot(finish_reason)), fsync=False)
+        except OSError as exc:  # progress is best effort: never stop a crawl for it
+            logger.warning("could not write crawl progress to %s: %s", self.path, exc)

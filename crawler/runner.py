@@ -37,6 +37,8 @@ class CrawlJob:
     allowed_domains: list[str] = field(default_factory=list)
     redis_flush: bool = False
     redis_key: str | None = None
+    #: write progress JSON here as the crawl goes (``CrawlProgressExtension``)
+    progress_path: Path | None = None
     extra_settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,6 +51,8 @@ def build_settings(job: CrawlJob, cfg: CrawlerSettings) -> Any:
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
     overrides: dict[str, Any] = {"CRAWLER_SHOP": job.shop}
+    if job.progress_path is not None:
+        overrides["CRAWLER_PROGRESS_PATH"] = str(job.progress_path)
     if job.feed_path is not None:
         overrides["CRAWLER_FEED_PATH"] = str(job.feed_path)
     else:

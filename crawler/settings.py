@@ -72,6 +72,8 @@ MEMUSAGE_CHECK_INTERVAL_SECONDS = 5
 
 EXTENSIONS = {
     "crawler.extensions.CrawlSummaryExtension": 500,
+    # progress JSON for a job that runs the crawl in a subprocess (CRAWLER_PROGRESS_PATH)
+    "crawler.extensions.CrawlProgressExtension": 510,
     # the memory limit on current RSS, not the ru_maxrss peak inherited across fork+exec
     "scrapy.extensions.memusage.MemoryUsage": None,
     "crawler.extensions.CurrentRSSMemoryUsage": 0,

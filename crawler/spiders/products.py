@@ -36,6 +36,8 @@ PRIORITY_PRODUCT = 20
 PRIORITY_PAGINATION = 10
 PRIORITY_OTHER = 0
 MAX_SITEMAP_BYTES = 50 * 1024 * 1024
+#: Failed requests kept by URL (``ProductsSpider.failures``); all are counted in the stats.
+MAX_FAILURES = 200
 
 
 def is_sitemap_url(url: str) -> bool:
@@ -75,6 +77,8 @@ class ProductsSpider(scrapy.Spider):
         self.allowed_domains = [d.lower().removeprefix("www.") for d in domains]
         self.allowed = set(self.allowed_domains)
         self.shop = shop
+        #: ``{"url", "reason"}`` of failed requests, the first ``MAX_FAILURES`` (progress reports)
+        self.failures: list[dict[str, str]] = []
         self.follow = True
         self.sitemaps = True
         self.rules: Any = None
@@ -237,4 +241,6 @@ class ProductsSpider(scrapy.Spider):
             reason = failure.type.__name__ if failure.type else "error"
         self.crawler.stats.inc_value("pages/failed")
         self.crawler.stats.inc_value(f"pages/failed/{reason}")
+        if request is not None and len(self.failures) < MAX_FAILURES:
+            self.failures.append({"url": request.url, "reason": reason})
         logger.info("failed %s: %s", request.url if request is not None else "?", reason)

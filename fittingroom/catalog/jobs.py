@@ -1,9 +1,11 @@
-"""Catalog job records: what the serving process's background workers run (ingest a feed,
-delete a source), kept in the catalog store so a job survives a restart.
+"""Catalog job records: what the background workers run (ingest a feed, delete a source, crawl
+a shop), kept in the catalog store so a job survives a restart.
 
 A job moves ``queued -> running -> done | failed``. ``done`` / ``total`` count products
 (rows mapped to products) of the feed; ``report`` is the ingest report as a JSON object
-(``catalog_ingest.runner.IngestReport.to_dict``); ``error`` says why a job failed.
+(``catalog_ingest.runner.IngestReport.to_dict``; a crawl adds its crawl summary), and while a
+job runs its partial report (a crawl: phase, pages, products, failed URLs); ``error`` says why
+a job failed.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class JobStatus(StrEnum):
 class JobKind(StrEnum):
     ingest = "ingest"
     delete_source = "delete_source"
+    crawl = "crawl"
 
 
 def new_job_id() -> str:

@@ -134,12 +134,14 @@ def eval_segmentation(
 ) -> None:
     """Click-to-mask IoU on the pixel-labelled street photos (see fittingroom/segmentation/evaluation.py).
 
-    With the parsing head and the default street photos only the head's validation split is scored;
+    With the default street photos only the parsing head's validation split is scored (with or
+    without --parsing, so the two compare);
     with --street-photos DIR every labelled photo in DIR counts.
     """
     from rich.console import Console
     from rich.table import Table
 
+    from fittingroom.segmentation.backend import parsing_head
     from fittingroom.segmentation.evaluation import evaluate
     from fittingroom.segmentation.service import SegmentationService
     from fittingroom.segmentation.settings import RankerName, SegmentationSettings
@@ -155,8 +157,12 @@ def eval_segmentation(
     service = SegmentationService(SegmentationSettings(**overrides))
     photo_ids: set[str] | None = None
     split = "all"
-    if service.parser is not None and street_photos is None:
-        photo_ids = set(service.parser.meta.get("validation_photos", []))
+    if street_photos is None and (
+        service.parser is not None or service.settings.resolved_parsing_head().is_file()
+    ):
+        # the head's validation split, with or without the head (--no-parsing scores the same photos)
+        head = service.parser or parsing_head(service.settings)
+        photo_ids = set(head.meta.get("validation_photos", []))
         if not photo_ids:
             raise typer.BadParameter(
                 "the parsing head names no validation photos: rebuild it with `fittingroom train parsing` "

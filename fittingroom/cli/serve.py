@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from fittingroom.models.encoders.base import Encoder
     from fittingroom.settings import CoreSettings
     from services.app import ServeSettings, ServiceSlot
+    from services.hardening import HardeningSettings
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,15 @@ def announce(url: str, slots: Sequence[ServiceSlot], readiness: dict[str, dict[s
     console.print(f"API docs under {url}api/<service>/docs (retrieval, segmentation, tryon). Ctrl-C stops.")
 
 
-def build_app(settings: ServeSettings, encoder: Encoder | None = None) -> FastAPI:
-    """The all-in-one app; the retrieval service reuses ``encoder`` (already loaded by ingest)."""
+def build_app(
+    settings: ServeSettings, encoder: Encoder | None = None, hardening: HardeningSettings | None = None
+) -> FastAPI:
+    """The all-in-one app; the retrieval service reuses ``encoder`` (already loaded by ingest).
+
+    ``hardening`` (default: ``HardeningSettings()`` from the environment): security headers, the
+    Host allow-list and the upload rate limit (``services.hardening``)."""
     from services.app import create_app
+    from services.hardening import HardeningSettings, harden
 
     def retrieval() -> FastAPI:
         from services.retrieval.app import create_app as create_retrieval
@@ -175,16 +182,27 @@ def build_app(settings: ServeSettings, encoder: Encoder | None = None) -> FastAP
         "segmentation": segmentation,
         "tryon": tryon,
     }
-    return create_app(settings, services=factories)
+    app = create_app(settings, services=factories)
+    return harden(app, hardening or HardeningSettings(), host=settings.host)
 
 
-def serve_app(app: FastAPI, host: str, port: int, log_level: str = "info") -> None:
-    """Run ``app`` with uvicorn; once the socket is bound, print the URL and what is loaded."""
+def serve_app(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    hardening: HardeningSettings | None = None,
+) -> None:
+    """Run ``app`` with uvicorn; once the socket is bound, print the URL and what is loaded.
+
+    uvicorn's connection limits (keep-alive timeout, header size, concurrency) come from
+    ``hardening`` (default: ``HardeningSettings()``; ``services.hardening.uvicorn_options``)."""
     import asyncio
 
     import uvicorn
 
     from services.app import readiness
+    from services.hardening import uvicorn_options
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[Any] | None = None) -> None:
@@ -198,7 +216,14 @@ def serve_app(app: FastAPI, host: str, port: int, log_level: str = "info") -> No
             report = await readiness(slots, timeout=10.0)
             await asyncio.to_thread(announce, url, slots, report)
 
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+        **uvicorn_options(hardening),
+    )
     Server(config).run()
 
 
@@ -273,4 +298,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 run_ingest(feeds, core, encoder)
             else:
                 typer.echo(f"Skipping ingest: {why_not}.")
-        serve_app(build_app(settings, encoder), settings.host, settings.port, log_level)
+        from services.hardening import HardeningSettings
+
+        hardening = HardeningSettings()
+        serve_app(build_app(settings, encoder, hardening), settings.host, settings.port, log_level, hardening)

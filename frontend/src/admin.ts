@@ -1,6 +1,6 @@
 /**
  * The catalog admin page (admin.html): enter the admin token, preview and upload a feed,
- * watch the jobs (polled) with each job's report, list and delete sources.
+ * start a crawl of a shop, watch the jobs (polled) with each job's report, list and delete sources.
  *
  * Talks to `/api/admin` (services/admin) with `Authorization: Bearer <token>`; the token is
  * kept in this tab's sessionStorage only.
@@ -155,6 +155,31 @@ function showPreview(p: Preview): void {
   if (p.bad_rows.length) box.append(badRowsList(p.bad_rows));
 }
 
+interface FailedUrl {
+  url: string;
+  reason: string;
+}
+
+function failedUrlsList(rows: FailedUrl[], limit = 50): HTMLElement {
+  const list = el("ul", undefined, "failed-urls");
+  for (const row of rows.slice(0, limit)) list.append(el("li", `${row.url}: ${row.reason}`));
+  if (rows.length > limit) list.append(el("li", `… and ${rows.length - limit} more`));
+  return list;
+}
+
+function crawlSummary(cell: HTMLElement, r: Record<string, unknown>): void {
+  const failed = (r.failed_urls as FailedUrl[] | undefined) ?? [];
+  const phase = r.phase === "crawl" ? "crawling: " : r.phase === "ingest" ? "ingesting: " : "";
+  cell.append(
+    el("p", `${phase}${String(r.pages ?? 0)} pages, ${String(r.products ?? 0)} products, ${failed.length} failed URLs`, "crawl-summary"),
+  );
+  if (failed.length) {
+    const details = el("details");
+    details.append(el("summary", "failed URLs"), failedUrlsList(failed));
+    cell.append(details);
+  }
+}
+
 function reportSummary(job: Job): HTMLElement {
   const cell = el("td");
   if (job.error) cell.append(el("p", job.error, "error"));
@@ -163,6 +188,10 @@ function reportSummary(job: Job): HTMLElement {
   if (job.kind === "delete_source") {
     cell.append(el("p", `${String(r.deleted)} products deleted`));
     return cell;
+  }
+  if (job.kind === "crawl") {
+    crawlSummary(cell, r);
+    if (r.new === undefined) return cell; // still crawling (or failed before the ingest)
   }
   const bad = (r.bad_rows as BadRow[] | undefined) ?? [];
   cell.append(
@@ -180,12 +209,19 @@ function jobRow(job: Job): HTMLTableRowElement {
   const tr = el("tr");
   tr.dataset.jobId = job.id;
   tr.dataset.status = job.status;
-  const what = job.kind === "ingest" ? `ingest ${String(job.params.file ?? "")}` : "delete source";
+  const what =
+    job.kind === "ingest"
+      ? `ingest ${String(job.params.file ?? "")}`
+      : job.kind === "crawl"
+        ? `crawl ${String(job.params.url ?? "")}`
+        : "delete source";
   const bar = el("progress");
   bar.max = 1;
   if (job.progress !== null) bar.value = job.progress;
   const progress = el("td");
-  progress.append(bar, el("span", job.total !== null ? ` ${job.done}/${job.total}` : ""));
+  const crawling = job.kind === "crawl" && job.status === "running" && job.report?.phase === "crawl";
+  const unit = crawling ? " pages" : "";
+  progress.append(bar, el("span", job.total !== null ? ` ${job.done}/${job.total}${unit}` : ""));
   tr.append(
     el("td", new Date(job.created_at).toLocaleTimeString()),
     el("td", what),
@@ -277,6 +313,35 @@ function init(): void {
       say("upload-status", `Queued as job ${job.id.slice(0, 8)}.`, "ok");
     } catch (err) {
       say("upload-status", (err as Error).message, "error");
+    } finally {
+      button.disabled = false;
+    }
+    void refresh();
+  });
+  $("crawl-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body: Record<string, unknown> = { url: ($("crawl-url") as HTMLInputElement).value.trim() };
+    const source = ($("crawl-source") as HTMLInputElement).value.trim();
+    if (source) body.source = source;
+    for (const [id, key] of [
+      ["crawl-pages", "max_pages"],
+      ["crawl-depth", "max_depth"],
+    ] as const) {
+      const value = ($(id) as HTMLInputElement).value.trim();
+      if (value) body[key] = Number(value);
+    }
+    const button = $("crawl-button") as HTMLButtonElement;
+    button.disabled = true;
+    say("crawl-status", "Starting…");
+    try {
+      const job = await api<Job>("/crawls", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      say("crawl-status", `Queued as job ${job.id.slice(0, 8)} (source ${job.source}).`, "ok");
+    } catch (err) {
+      say("crawl-status", (err as Error).message, "error");
     } finally {
       button.disabled = false;
     }

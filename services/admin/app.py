@@ -8,9 +8,10 @@ any body is read.
 
 Endpoints: ``POST /feeds`` (multipart: file + source + mapping values + prune) -> 202 with the
 ingest job; ``POST /feeds/preview`` (same form) -> the detected mapping and first bad rows;
+``POST /crawls`` (JSON: url, max_pages, max_depth, source) -> 202 with the crawl job;
 ``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources``; ``DELETE /sources/{name}`` -> 202 with the
-deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``); the
-retrieval service re-opens the index each job leaves behind.
+deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
+``FITTINGROOM_JOBS_BACKEND=rq`` in queue workers (``crawler.job_queue``); the retrieval service re-opens the index each job leaves behind.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
@@ -31,23 +32,19 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from catalog_ingest.jobs import (
-    AdminSettings,
-    JobRunner,
-    JobWorker,
-    delete_source_runner,
-    ingest_runner,
-    preview_feed,
-)
+from catalog_ingest.jobs import AdminSettings, JobRunner, JobWorker, preview_feed
 from catalog_ingest.mapper import FieldMapping, MappingError
 from catalog_ingest.readers import FeedError
 from catalog_ingest.runner import validate_source
+from crawler.job_queue import JobsSettings, RqJobQueue
+from crawler.jobs import check_crawl_target, default_runners, default_source
 from fittingroom.catalog.jobs import JobKind, JobStatus, new_job_id
 from fittingroom.catalog.store import CatalogStore
+from fittingroom.fetch import Resolver
 from fittingroom.models.encoders.base import Encoder
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.settings import CoreSettings, get_settings
-from services.admin.schemas import Health, JobList, JobOut, PreviewOut, SourceList, SourceOut
+from services.admin.schemas import CrawlIn, Health, JobList, JobOut, PreviewOut, SourceList, SourceOut
 from services.http import error_responses, guard
 
 log = logging.getLogger(__name__)
@@ -120,7 +117,7 @@ def check_mapping(specs: list[str]) -> list[str]:
 class AdminState:
     """What the lifespan opens: the writable store and the job worker."""
 
-    def __init__(self, store: CatalogStore, worker: JobWorker, feeds_dir: Path) -> None:
+    def __init__(self, store: CatalogStore, worker: JobWorker | RqJobQueue, feeds_dir: Path) -> None:
         self.store = store
         self.worker = worker
         self.feeds_dir = feeds_dir
@@ -135,6 +132,8 @@ def create_app(
     shelf: ModelShelf | None = None,
     runners: Mapping[JobKind, JobRunner] | None = None,
     annotators: bool = True,
+    resolver: Resolver | None = None,
+    jobs_settings: JobsSettings | None = None,
 ) -> FastAPI:
     """Build the admin app; nothing is opened until the lifespan starts, and nothing at all
     when no token is configured.
@@ -142,11 +141,14 @@ def create_app(
     ``store`` / ``encoder`` replace the ones named by ``core`` (an injected store is not
     closed); the encoder and the eligibility annotator load on the first ingest job, from
     ``shelf`` (default: the process's model shelf). ``runners`` replace the job bodies (tests);
-    ``annotators=False`` skips the eligibility annotator.
+    ``annotators=False`` skips the eligibility annotator; ``resolver`` replaces the system's
+    (the private-address check of crawl start URLs; tests). ``jobs_settings`` (default from
+    the environment) says where jobs run: this process's thread or an RQ queue.
     """
     settings = settings or AdminSettings()
     core = core or get_settings()
     token = settings.token_value()
+    queue_settings = jobs_settings or JobsSettings()
     models = shelf or default_shelf()
 
     @asynccontextmanager
@@ -157,48 +159,24 @@ def create_app(
             return
         own_store = store is None
 
+        stop = threading.Event()
+
         def load() -> AdminState:
             from fittingroom.catalog.store import open_store
 
             st = store or open_store(core.resolved_store_uri)
-            lock = threading.Lock()
-            loaded: dict[str, Any] = {}
-
-            def get_encoder() -> Encoder:
-                with lock:
-                    if "encoder" not in loaded:
-                        from fittingroom.models.specs import get_encoder as build
-
-                        loaded["encoder"] = encoder or build(core, core.encoder, shelf=models)
-                    return loaded["encoder"]  # type: ignore[no-any-return]
-
-            def get_annotators() -> Any:
-                if not annotators:
-                    return ()
-                from catalog_ingest.annotators import load_default_annotators
-
-                return load_default_annotators(core, shelf=models)
-
             jobs = (
                 dict(runners)
                 if runners is not None
-                else {
-                    JobKind.ingest: ingest_runner(
-                        st,
-                        get_encoder,
-                        index_dir=core.resolved_index_dir,
-                        image_cache=core.home / "images",
-                        image_roots=settings.image_roots,
-                        annotators=get_annotators,
-                    ),
-                    JobKind.delete_source: delete_source_runner(
-                        st,
-                        lambda: encoder.name if encoder is not None else get_encoder().name,
-                        index_dir=core.resolved_index_dir,
-                    ),
-                }
+                else default_runners(
+                    st, core, settings, encoder=encoder, shelf=models, annotators=annotators, stop=stop
+                )
             )
-            worker = JobWorker(st, jobs)
+            worker: JobWorker | RqJobQueue = (
+                RqJobQueue(st, queue_settings, set(jobs))
+                if queue_settings.backend == "rq"
+                else JobWorker(st, jobs)
+            )
             worker.start()
             feeds = settings.resolved_feeds_dir(core)
             feeds.mkdir(parents=True, exist_ok=True)
@@ -209,6 +187,7 @@ def create_app(
         try:
             yield
         finally:
+            stop.set()  # a crawl in flight is killed; the job fails saying so
             await run_in_threadpool(state.worker.stop)
             if own_store:
                 state.store.close()
@@ -309,6 +288,32 @@ def create_app(
         finally:
             shutil.rmtree(path.parent, ignore_errors=True)
         return PreviewOut.model_validate(out)
+
+    @app.post("/crawls", status_code=202, response_model=JobOut, responses=_ERRORS, tags=["crawls"])
+    async def start_crawl(request: Request, body: CrawlIn) -> JobOut:
+        """Queue a crawl of a shop from ``url`` (robots.txt obeyed; links followed on its host
+        only); its products are ingested when it ends. 202 with the job. 422 for a start URL on
+        a private or loopback address (unless FITTINGROOM_ADMIN_ALLOW_PRIVATE_CRAWL) or limits
+        above the configured ones."""
+        st = state_of(request)
+        max_pages = body.max_pages or settings.crawl_max_pages
+        max_depth = body.max_depth or settings.crawl_max_depth
+        if max_pages > settings.crawl_max_pages or max_depth > settings.crawl_max_depth:
+            raise HTTPException(
+                422,
+                f"limits above the allowed ones: max_pages <= {settings.crawl_max_pages}, "
+                f"max_depth <= {settings.crawl_max_depth}",
+            )
+        try:
+            url = await run_in_threadpool(
+                check_crawl_target, body.url, allow_private=settings.allow_private_crawl, resolver=resolver
+            )
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        src = checked_source(body.source or default_source(url))
+        params = {"url": url, "max_pages": max_pages, "max_depth": max_depth}
+        job = await run_in_threadpool(st.worker.submit, JobKind.crawl, src, params)
+        return JobOut.of(job)
 
     @app.get("/jobs", response_model=JobList, responses=_ERRORS, tags=["jobs"])
     async def list_jobs(request: Request, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> JobList:

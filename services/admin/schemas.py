@@ -14,16 +14,17 @@ class JobOut(BaseModel):
     """One catalog job (ingest of an uploaded feed, deletion of a source)."""
 
     id: str
-    kind: str = Field(description="'ingest' or 'delete_source'.")
+    kind: str = Field(description="'ingest', 'delete_source' or 'crawl'.")
     source: str
     status: str = Field(description="'queued', 'running', 'done' or 'failed'.")
-    done: int = Field(description="Products processed so far.")
+    done: int = Field(description="Products processed so far (a crawl in its crawl phase: pages fetched).")
     total: int | None = Field(description="Products in the feed (None until it is read).")
     progress: float | None = Field(description="done / total in [0, 1] (None until the total is known).")
     params: dict[str, Any]
     report: dict[str, Any] | None = Field(
         description="Ingest: new / updated / unchanged counts and bad_rows [{file, line, id, reason}]; "
-        "delete: {deleted, index_vectors}."
+        "delete: {deleted, index_vectors}; crawl: the ingest's plus phase, pages, products, "
+        "failed_urls [{url, reason}] and crawl (the crawl summary); while running, the partial report."
     )
     error: str | None
     created_at: datetime
@@ -45,13 +46,24 @@ class JobOut(BaseModel):
             done=job.done,
             total=job.total,
             progress=progress,
-            params={k: v for k, v in job.params.items() if k != "feed"} | {"file": job.params.get("file")},
+            params={k: v for k, v in job.params.items() if k != "feed"},  # never the server's path
             report=job.report,
             error=job.error,
             created_at=job.created_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
         )
+
+
+class CrawlIn(BaseModel):
+    """A crawl to start: the shop's start URL and the limits (default and upper bound: settings)."""
+
+    url: str = Field(
+        max_length=2048, description="Start URL: a shop's home, category, product page or sitemap."
+    )
+    max_pages: int | None = Field(default=None, ge=1, description="Stop after this many pages.")
+    max_depth: int | None = Field(default=None, ge=1, description="Link depth limit from the start URL.")
+    source: str | None = Field(default=None, description="Catalog source name (default: the URL's host).")
 
 
 class JobList(BaseModel):

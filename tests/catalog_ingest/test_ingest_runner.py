@@ -493,3 +493,43 @@ def test_the_report_counts_products_without_a_shop_link(env: Env) -> None:
     assert ("products without a shop link", "2") in report.summary_rows()
     stored = env.store.get_product("shop", "P2")
     assert stored is not None and stored.link is None
+
+
+def test_an_unsafe_shop_link_is_dropped_and_reported_with_its_line(env: Env) -> None:
+    records = gmc_records(3, env.root / "img")
+    records[0]["link"] = "javascript:alert(document.cookie)"
+    records[2]["link"] = "data:text/html,<script>alert(1)</script>"
+    feed = write_jsonl(env.root / "shop.jsonl", records)
+    report = env.run(feed)
+    assert report.bad_rows == []  # the products go in ...
+    assert [(w.line, w.product_id) for w in report.warnings] == [(1, "P0"), (3, "P2")]  # ... without the link
+    assert all("dropped" in w.reason and "http(s)" in w.reason for w in report.warnings)
+    assert str(report.warnings[0]).startswith(f"{feed}:1: ")
+    assert [w["line"] for w in report.to_dict()["warnings"]] == [1, 3]
+    for pid in ("P0", "P2"):
+        stored = env.store.get_product("shop", pid)
+        assert stored is not None and stored.link is None
+    kept = env.store.get_product("shop", "P1")
+    assert kept is not None and kept.link == records[1]["link"]
+
+
+def test_a_legacy_encoded_csv_with_an_oversized_cell_goes_in_except_that_row(env: Env) -> None:
+    records = gmc_records(3, env.root / "img", images_per_product=1)
+    records[0]["title"] = "Café crème Tee"
+    records[1]["description"] = "d" * 200_000  # over csv's field limit
+    records[2]["brand"] = "Müller & Söhne"
+    columns = ["id", "title", "description", "link", "image_link", "price", "brand"]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow(columns)
+    writer.writerows([[r[c] for c in columns] for r in records])
+    feed = env.root / "legacy.csv"
+    feed.write_bytes(buf.getvalue().encode("cp1252"))
+    report = env.run(feed)
+    assert [str(b) for b in report.bad_rows] == [
+        f"{feed}:3: a cell is over csv's field size limit (131072 characters)"
+    ]
+    assert env.store.product_keys("legacy") == {("legacy", "P0"), ("legacy", "P2")}
+    p0, p2 = env.store.get_product("legacy", "P0"), env.store.get_product("legacy", "P2")
+    assert p0 is not None and p0.title == "Café crème Tee"
+    assert p2 is not None and p2.brand == "Müller & Söhne"

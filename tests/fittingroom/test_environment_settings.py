@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 from catalog_ingest.jobs import AdminSettings
 from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
+from crawler.job_queue import JobsSettings
 from fittingroom.cli import build_app
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
@@ -39,6 +40,7 @@ from fittingroom.settings import CoreSettings, get_settings
 from fittingroom.tryon.service import cache_budget
 from fittingroom.tryon.settings import TryOnSettings
 from services.app import ServeSettings
+from services.hardening import HardeningSettings, RateLimit, harden, uvicorn_options
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -119,6 +121,31 @@ def index_setting(name: str) -> Callable[[], Any]:
 
 def field(cls: type, name: str) -> Callable[[], Any]:
     return lambda: getattr(cls(), name)
+
+
+def hardening_stack() -> list[str]:
+    """Names of the middlewares ``harden`` adds with the settings of the environment."""
+    from fastapi import FastAPI
+
+    return [m.cls.__name__ for m in harden(FastAPI()).user_middleware]  # type: ignore[union-attr]
+
+
+def page_headers() -> dict[str, str]:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    app = FastAPI()
+    app.get("/")(lambda: {})
+    return dict(TestClient(harden(app), base_url="http://127.0.0.1").get("/").headers)
+
+
+def rate_limit() -> RateLimit:
+    from fastapi import FastAPI
+
+    layer: Any = harden(FastAPI()).build_middleware_stack()
+    while not isinstance(layer, RateLimit):
+        layer = layer.app
+    return layer
 
 
 @dataclass(frozen=True)
@@ -234,6 +261,28 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_ADMIN_FEEDS_DIR", str(BASE / "up"), lambda: AdminSettings().resolved_feeds_dir(core()), BASE / "up"),
     Row("FITTINGROOM_ADMIN_IMAGE_ROOTS", f'["{BASE}/img"]', field(AdminSettings, "image_roots"), [BASE / "img"]),
     Row("FITTINGROOM_ADMIN_PREVIEW_ROWS", "5", field(AdminSettings, "preview_rows"), 5),
+    Row("FITTINGROOM_ADMIN_CRAWL_MAX_PAGES", "40", field(AdminSettings, "crawl_max_pages"), 40),
+    Row("FITTINGROOM_ADMIN_CRAWL_MAX_DEPTH", "3", field(AdminSettings, "crawl_max_depth"), 3),
+    Row("FITTINGROOM_ADMIN_CRAWL_TIMEOUT_S", "90", field(AdminSettings, "crawl_timeout_s"), 90.0),
+    Row("FITTINGROOM_ADMIN_ALLOW_PRIVATE_CRAWL", "true", field(AdminSettings, "allow_private_crawl"), True),
+    # ---- FITTINGROOM_JOBS_: where catalog jobs run (this process's thread or an RQ queue)
+    Row("FITTINGROOM_JOBS_BACKEND", "rq", field(JobsSettings, "backend"), "rq"),
+    Row("FITTINGROOM_JOBS_REDIS_URL", "redis://r:6379/2", field(JobsSettings, "redis_url"), "redis://r:6379/2"),
+    Row("FITTINGROOM_JOBS_QUEUE", "cat", field(JobsSettings, "queue"), "cat"),
+    Row("FITTINGROOM_JOBS_JOB_TIMEOUT_S", "60", field(JobsSettings, "job_timeout_s"), 60),
+    Row("SERVE_SECURITY_HEADERS", "false", lambda: "SecurityHeaders" in hardening_stack(), False),
+    Row("SERVE_CONTENT_SECURITY_POLICY", "default-src 'none'", lambda: page_headers()["content-security-policy"],
+        "default-src 'none'"),
+    Row("SERVE_CHECK_HOST", "false", lambda: "TrustedHostMiddleware" in hardening_stack(), False),
+    Row("SERVE_ALLOWED_HOSTS", '["shop.example"]', lambda: "shop.example" in HardeningSettings().hosts("127.0.0.1"),
+        True),
+    Row("SERVE_RATE_LIMIT", "5/second", lambda: str(rate_limit().rate), "5 per 1 second"),
+    Row("SERVE_RATE_LIMITED_ROUTES", '["POST /api/x"]', lambda: rate_limit().counts("POST", "/api/x"), True),
+    Row("SERVE_TIMEOUT_KEEP_ALIVE_S", "9", lambda: uvicorn_options()["timeout_keep_alive"], 9),
+    Row("SERVE_MAX_HEADER_BYTES", "8192", lambda: uvicorn_options()["h11_max_incomplete_event_size"], 8192),
+    Row("SERVE_LIMIT_CONCURRENCY", "12", lambda: uvicorn_options()["limit_concurrency"], 12),
+    Row("SERVE_HEADER_TIMEOUT_S", "2.5", lambda: getattr(uvicorn_options()["http"], "header_timeout", None), 2.5),
+    Row("SERVE_HTTP", "httptools", lambda: uvicorn_options()["http"], "httptools"),
     # ---- TRYON_
     Row("TRYON_BACKEND", "fashn", lambda: TryOnSettings().enabled_backends, ["fashn"]),
     Row("TRYON_BACKENDS", '["fashn"]', lambda: TryOnSettings().enabled_backends, ["preview", "fashn"]),

@@ -216,3 +216,36 @@ def test_small_jpegs_and_other_formats_decode_in_full(w: int, fmt: str) -> None:
 def test_pixel_limit_is_checked_on_the_full_size() -> None:
     with pytest.raises(ImageDecodeError, match="exceeds"):
         decode_image_sized(_jpeg(1800, 900), max_pixels=1_000_000, min_side=224)
+
+
+def _png16(arr: np.ndarray, color_type: int) -> bytes:
+    """A 16-bit PNG (color type 2 = RGB, 4 = grey+alpha, 6 = RGBA) written by hand: PIL cannot save one."""
+    h, w = arr.shape[:2]
+    raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+
+
+def test_16_bit_rgb_rgba_and_grey_alpha_pngs_decode_to_8_bit_not_white() -> None:
+    rgb = np.array([[[65535, 0, 0], [0, 32896, 0]], [[0, 0, 65535], [12850, 12850, 12850]]], dtype=np.uint16)
+    img = decode_image(_png16(rgb, 2))
+    assert img.mode == "RGB"
+    assert np.asarray(img).tolist() == [[[255, 0, 0], [0, 128, 0]], [[0, 0, 255], [50, 50, 50]]]
+    rgba = np.concatenate([rgb, np.full((2, 2, 1), 32896, np.uint16)], axis=2)
+    img = decode_image(_png16(rgba, 6))
+    assert img.mode == "RGBA" and np.asarray(img)[1, 1].tolist() == [50, 50, 50, 128]
+    la = np.array([[[0, 65535], [12850, 32896]]], dtype=np.uint16)
+    img = decode_image(_png16(la, 4))
+    assert img.mode == "RGBA" and np.asarray(img).tolist() == [[[0, 0, 0, 255], [50, 50, 50, 128]]]
+
+
+@pytest.mark.parametrize("box", [(3, 3, 3, 3), (0, 0, 0, 0), (5, 5, 2, 2), (2, 5, 5, 2)])
+def test_a_0x0_or_inverted_crop_box_is_refused(box: tuple[float, float, float, float]) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        crop_box(Image.new("RGB", (10, 10)), box)

@@ -66,13 +66,24 @@ def browser() -> Iterator[object]:
         b.close()
 
 
+#: Records Content-Security-Policy violations of the page (the page must cause none).
+CSP_WATCH = """window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__cspViolations.push(e.violatedDirective + ' ' + e.blockedURI));"""
+
+
 @pytest.fixture
 def page(browser: object) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    context.add_init_script(CSP_WATCH)
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     yield pg
-    context.close()
+    try:
+        violations = pg.evaluate("window.__cspViolations || []")
+    finally:
+        context.close()
+    assert violations == [], f"the page broke its Content-Security-Policy: {violations}"
 
 
 @pytest.fixture
@@ -253,14 +264,17 @@ class ThreadedServer:
 @pytest.fixture
 def stub_server() -> Iterator[Callable[[dict[str, Callable[[], object]]], str]]:
     """``stub_server({"retrieval": factory, ...})`` runs the all-in-one app (with the built
-    page) over those service factories in a thread; returns its URL."""
+    page) over those service factories in a thread; returns its URL. The app is hardened as in
+    ``fittingroom serve`` (CSP and the other headers, Host allow-list, upload rate limit), so the
+    page is tested under its Content-Security-Policy."""
     from services.app import ServeSettings, create_app
+    from services.hardening import harden
 
     running: list[ThreadedServer] = []
 
     def start(services: dict[str, Callable[[], object]]) -> str:
         app = create_app(ServeSettings(frontend_dir=DIST), services=services)  # type: ignore[arg-type]
-        server = ThreadedServer(app)
+        server = ThreadedServer(harden(app))
         url = server.__enter__()
         running.append(server)
         return url

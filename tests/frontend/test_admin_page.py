@@ -83,3 +83,69 @@ def test_upload_a_feed_and_watch_the_job_finish(page, stub_server, shot, tmp_pat
         "#jobs tbody tr[data-status='done']:has-text('2 products deleted')", timeout=60_000
     )
     page.wait_for_selector("#sources tr[data-source='shop']", state="detached")
+
+
+def test_crawl_a_shop_from_the_page_and_watch_its_progress(page, stub_server, shot, tmp_path: Path) -> None:
+    """The crawl form queues a crawl job; the jobs list shows its pages while it runs, then its
+    report with the failed URLs. A private start URL is refused on the form. (The job body is a
+    stand-in here: tests/services/admin/test_admin_crawls.py runs real crawls.)"""
+    import threading
+
+    from catalog_ingest.jobs import AdminSettings
+    from fittingroom.catalog.jobs import JobKind
+    from fittingroom.settings import CoreSettings
+    from services.admin.app import create_app
+
+    release = threading.Event()
+    asked: list[dict] = []
+    failed = [{"url": "https://shop.example/broken/", "reason": "http_500"}]
+
+    def crawl(job, progress):  # noqa: ANN001, ANN202 - a stand-in crawl job body
+        asked.append(dict(job.params))
+        progress(
+            3, job.params["max_pages"], {"phase": "crawl", "pages": 3, "products": 1, "failed_urls": failed}
+        )
+        release.wait(60)
+        return {
+            "phase": "done",
+            "pages": 7,
+            "products": 2,
+            "failed_urls": failed,
+            "new": 2,
+            "updated": 0,
+            "unchanged": 0,
+            "bad_rows": [],
+        }
+
+    core = CoreSettings(home=tmp_path / "home")
+    settings = AdminSettings(token=TOKEN, crawl_max_pages=50, crawl_max_depth=4)
+    app = lambda: create_app(  # noqa: E731
+        settings, core=core, runners={JobKind.crawl: crawl}, resolver=lambda host, port: ["93.184.216.34"]
+    )
+    url = stub_server({"admin": app})
+    page.goto(url + "admin.html")
+    page.fill("#token", TOKEN)
+    page.click("#token-form button")
+    page.wait_for_selector("#token-status.ok")
+
+    page.fill("#crawl-url", "http://127.0.0.1:8080/")
+    page.click("#crawl-button")
+    page.wait_for_selector("#crawl-status.error:has-text('private or local address')")
+
+    page.fill("#crawl-url", "https://shop.example/")
+    page.fill("#crawl-pages", "20")
+    page.click("#crawl-button")
+    page.wait_for_selector("#crawl-status.ok:has-text('source shop.example')")
+    running = page.wait_for_selector("#jobs tbody tr[data-status='running']", timeout=30_000)
+    text = running.inner_text()
+    assert "crawl https://shop.example/" in text and "3/20 pages" in text
+    assert "crawling: 3 pages, 1 products, 1 failed URLs" in text
+    shot(page, "crawl-running")
+
+    release.set()
+    row = page.wait_for_selector("#jobs tbody tr[data-status='done']", timeout=30_000)
+    text = row.inner_text()
+    assert "7 pages, 2 products, 1 failed URLs" in text and "2 new, 0 updated, 0 unchanged" in text
+    row.query_selector("details summary").click()
+    assert "https://shop.example/broken/: http_500" in page.inner_text("#jobs tbody tr details")
+    assert asked == [{"url": "https://shop.example/", "max_pages": 20, "max_depth": 4}]

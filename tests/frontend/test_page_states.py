@@ -56,8 +56,13 @@ def _result(i: int, *, eligible: bool) -> dict[str, object]:
     }
 
 
-def retrieval_stub(total: int = 30) -> Callable[[], FastAPI]:
-    """POST /search answers ``total`` products for any text (none for 'nothing'), paged."""
+HOSTILE_TITLE = '<img src=x onerror="window.__pwned=1">Tee</h3><script>window.__pwned=2</script>'
+HOSTILE_BRAND = "<b onmouseover=alert(1)>Brand</b>"
+
+
+def retrieval_stub(total: int = 30, *, hostile: bool = False) -> Callable[[], FastAPI]:
+    """POST /search answers ``total`` products for any text (none for 'nothing'), paged.
+    ``hostile``: titles/brands hold HTML and links are ``javascript:`` / ``data:`` URLs."""
 
     def factory() -> FastAPI:
         app = FastAPI()
@@ -73,6 +78,10 @@ def retrieval_stub(total: int = 30) -> Callable[[], FastAPI]:
             else:
                 only = (body.get("filters") or {}).get("eligible")
                 items = [_result(i, eligible=i % 3 == 0) for i in range(total)]
+                if hostile:
+                    for i, item in enumerate(items):
+                        item["title"], item["brand"] = HOSTILE_TITLE, HOSTILE_BRAND
+                        item["link"] = "javascript:window.__pwned=3" if i % 2 else "data:text/html,<b>x</b>"
                 if only:
                     items = [r for r in items if r["tryon_eligible"]]
             k, offset = body.get("k") or 10, body.get("offset") or 0
@@ -348,7 +357,8 @@ def test_photo_click_shows_masks_and_searches_with_the_cutout(
     page.fill("#refine-text", "in black")
     page.press("#refine-text", "Enter")
     page.wait_for_function("document.querySelector('#query-summary').textContent.includes('in black')")
-    assert calls["image_searches"][-1]["text"] == "in black"
+    # the summary changes before the request is sent: wait for the request itself
+    wait_until(lambda: calls["image_searches"][-1].get("text") == "in black")  # type: ignore[union-attr]
     # shift-click adds an exclude point; the keyboard adds points too
     page.keyboard.down("Shift")
     page.mouse.click(box["x"] + 50, box["y"] + 50)
@@ -478,3 +488,18 @@ def test_refine_text_resets_when_a_new_photo_comes(page, stub_server, tmp_path: 
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     wait_until(lambda: len(calls["image_searches"]) > n)
     assert "text" not in calls["image_searches"][-1]  # the new photo is searched without the old words
+
+
+def test_stored_html_and_script_links_are_shown_as_text_not_run(page, stub_server) -> None:
+    url = stub_server({"retrieval": retrieval_stub(total=4, hostile=True)})
+    page.goto(url + "?q=tee")
+    cards = page.locator("#results-grid > li")
+    cards.first.wait_for()
+    assert cards.count() == 4
+    first = cards.first
+    assert first.locator("h3").inner_text() == HOSTILE_TITLE  # the markup is text
+    assert first.locator(".brand").inner_text() == HOSTILE_BRAND
+    assert page.locator("#results-grid script, #results-grid b, #results-grid img[src=x]").count() == 0
+    assert page.locator("#results-grid a.shop").count() == 0  # no javascript:/data: link is rendered
+    first.hover()
+    assert page.evaluate("window.__pwned") is None

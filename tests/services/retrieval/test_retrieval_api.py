@@ -286,6 +286,8 @@ def test_bad_uploads(client):
         ("1,2,3", "x0,y0,x1,y1"),
         ("a,b,c,d", "4 numbers"),
         ("5,5,5,9", "empty"),
+        ("0,0,0,0", "empty"),  # a 0x0 box
+        ("20,20,10,10", "empty"),  # inverted
         ("0,0,90,90", "outside"),
     ]:
         r = upload(client, png, box=box)

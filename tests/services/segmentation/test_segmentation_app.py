@@ -123,6 +123,8 @@ def test_box_prompt_and_negative_points_are_accepted(client) -> None:
         ([(-1, 40, 1)], None, "outside"),
         ([(50, 40, 0)], None, "no positive point"),
         ([(50, 40, 1)], (80, 10, 20, 70), "empty"),
+        ([(50, 40, 1)], (30, 30, 30, 30), "empty"),  # a 0x0 box
+        ([(50, 40, 1)], (0, 0, 0, 0), "empty"),
         ([(50, 40, 1)], (0, 0, 500, 70), "outside"),
     ],
 )
