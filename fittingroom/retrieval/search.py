@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from fittingroom.retrieval.constraints import CatalogFacets
+    from fittingroom.retrieval.names import KnownNames
     from fittingroom.retrieval.query import ParsedQuery, QueryParser
 
 #: Text-query relevance floor per encoder name: a text hit scoring below it is a weak match.
@@ -115,6 +116,7 @@ class Searcher:
         self._encode_lock = threading.Lock()
         self._vocab_lock = threading.Lock()
         self._vocab: tuple[tuple[int, int, int], QueryParser, CatalogFacets] | None = None
+        self._names: tuple[int, KnownNames] | None = None
 
     @property
     def index(self) -> VectorIndex:
@@ -279,6 +281,17 @@ class Searcher:
                 self._vocab = (key, QueryParser(lexicon), CatalogFacets.from_products(products, lexicon))
             _, parser, facets = self._vocab
         return parser, facets
+
+    def known_names(self) -> KnownNames:
+        """The catalog's brand and category names (for forgiving filters and suggestions); built
+        from the store on first use and again when the number of products changes."""
+        from fittingroom.retrieval.names import KnownNames
+
+        key = self.store.count_products()
+        with self._vocab_lock:
+            if self._names is None or self._names[0] != key:
+                self._names = (key, KnownNames.from_products(self.store.iter_products()))
+            return self._names[1]
 
     def parse(self, text: str) -> ParsedQuery:
         """``text`` understood against the catalog's vocabulary; ValueError when blank."""

@@ -7,9 +7,11 @@ import "./styles.css";
 
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
+import { preparePhoto } from "./photo-prep";
 import { ProductView, productFromPath, productPath } from "./product";
-import { renderCard, showEmpty, type CardActions } from "./results";
+import { filterMatchNote, renderCard, showEmpty, type CardActions } from "./results";
 import {
+  getFacets,
   getProduct,
   getSimilar,
   search,
@@ -18,7 +20,7 @@ import {
   type SearchQuery,
   type SearchResult,
 } from "./retrieval";
-import { fetchCutout, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
+import { fetchCutout, fetchImage, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
 import { TryOnDialog } from "./tryon-dialog";
 
 const PAGE_SIZE = 24;
@@ -86,14 +88,20 @@ function readFilters(): SearchFilters {
   };
 }
 
-function rememberBrands(results: SearchResult[]): void {
-  for (const r of results) {
-    if (r.brand && !knownBrands.has(r.brand)) {
-      knownBrands.add(r.brand);
-      brandList.append(new Option(r.brand));
+function rememberBrands(brands: (string | null | undefined)[]): void {
+  for (const brand of brands) {
+    if (brand && !knownBrands.has(brand)) {
+      knownBrands.add(brand);
+      brandList.append(new Option(brand));
     }
   }
 }
+
+// every brand the catalog knows, for the brand field's suggestions (a misspelt one is read as
+// the closest by the service); without them the brands of the results are suggested
+getFacets()
+  .then((facets) => rememberBrands(facets.brands))
+  .catch(() => undefined);
 
 /** Why the filters cannot be searched with, as a sentence; null when they are fine. */
 function filterProblem(filters: SearchFilters): string | null {
@@ -162,18 +170,28 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   try {
     const page = await search(effective, filters, { k: PAGE_SIZE, offset: state.offset }, controller.signal);
     if (!append) grid.replaceChildren();
-    rememberBrands(page.results);
+    rememberBrands(page.results.map((r) => r.brand));
+    const note = filterMatchNote(page.filter_matches);
     grid.append(...page.results.map((r) => renderCard(r, cardActions)));
     state.nextOffset = page.next_offset;
     const shown = grid.children.length;
     emptyState.hidden = shown > 0;
     if (shown === 0) {
-      showEmpty(emptyState, "No products match.", "Remove a filter, or try other words or another garment.");
+      showEmpty(
+        emptyState,
+        "No products match.",
+        note || "Remove a filter, or try other words or another garment.",
+      );
     }
     statusLine.textContent = shown
-      ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.`
+      ? `${shown} product${shown === 1 ? "" : "s"}${page.next_offset !== null ? " so far" : ""}.${note ? ` ${note}` : ""}`
       : "";
     loadMore.hidden = page.next_offset === null;
+    if (!append && query.image && shown > 0 && phone.matches) {
+      // on a phone the results of a photo click come first: fold the photo, show the results
+      compactPhoto(true);
+      window.scrollTo({ top: 0 });
+    }
   } catch (err) {
     if (err instanceof DOMException && err.name === "AbortError") return;
     statusLine.textContent = "";
@@ -280,6 +298,8 @@ interface PhotoSession {
   /** The points that produced `candidates`. */
   maskPoints: PointPrompt[];
   controller: AbortController;
+  /** The candidate to select when the masks of the restored points come (a reopened URL). */
+  restoreMask?: number;
 }
 
 /** True when `next` is `prev` plus one more point: a correction of the mask `prev` gave. */
@@ -330,11 +350,43 @@ function closePhoto(): void {
   photo?.controller.abort();
   if (photo) URL.revokeObjectURL(photo.objectUrl);
   photo = null;
+  compactPhoto(false, false);
+  stage.setEnabled(false);
+  stage.setPending(false);
   photoPanel.hidden = true;
   maskChoices.hidden = true;
   busy(null);
 }
 $("photo-close").addEventListener("click", closePhoto);
+
+// ---- phone: the photo folds to a small sticky bar once its results come -----------------------
+const phone = window.matchMedia("(max-width: 760px)");
+const expandBtn = $<HTMLButtonElement>("photo-expand");
+
+/** Fold the photo panel (`on`) so the results show first on a phone, or unfold it (and with
+ * `reveal` scroll to it). */
+function compactPhoto(on: boolean, reveal = true): void {
+  const compact = on && phone.matches && !photoPanel.hidden;
+  if (compact === photoPanel.classList.contains("compact")) return;
+  photoPanel.classList.toggle("compact", compact);
+  expandBtn.hidden = !compact;
+  stage.setEnabled(!compact && Boolean(photo?.imageId));
+  if (!compact && reveal) {
+    photoPanel.scrollIntoView({ block: "start" });
+    $("photo-stage").focus({ preventScroll: true });
+  }
+}
+
+expandBtn.addEventListener("click", () => compactPhoto(false));
+$("photo-stage").addEventListener("click", () => {
+  if (photoPanel.classList.contains("compact")) compactPhoto(false);
+});
+$("photo-stage").addEventListener("keydown", (e) => {
+  if (photoPanel.classList.contains("compact") && (e.key === "Enter" || e.key === " ")) {
+    e.preventDefault();
+    compactPhoto(false);
+  }
+});
 
 async function openPhoto(file: File): Promise<void> {
   closePhoto();
@@ -343,7 +395,7 @@ async function openPhoto(file: File): Promise<void> {
   const controller = new AbortController();
   const session: PhotoSession = {
     imageId: null,
-    objectUrl: URL.createObjectURL(file),
+    objectUrl: "",
     candidates: [],
     drawable: [],
     selected: -1,
@@ -354,17 +406,33 @@ async function openPhoto(file: File): Promise<void> {
   photoPanel.hidden = false;
   undoBtn.disabled = clearBtn.disabled = true;
   busy("Reading the photo…");
-  // show it at once (when the browser can decode it), upload in parallel
-  const shown = stage.show(session.objectUrl).catch(() => null);
   try {
-    const uploaded = await uploadImage(file, controller.signal);
+    // too small: said before any upload; too big: downscaled here first
+    const prepared = await preparePhoto(file);
+    if (photo !== session) return;
+    session.objectUrl = URL.createObjectURL(prepared.file);
+    // show it at once (when the browser can decode it), upload in parallel; clicks made
+    // meanwhile wait (drawn pending) and run when the service has read the photo
+    const shown = stage
+      .show(session.objectUrl)
+      .then((size) => {
+        if (photo === session) {
+          stage.setPending(true);
+          stage.setEnabled(true);
+        }
+        return size;
+      })
+      .catch(() => null);
+    const uploaded = await uploadImage(prepared.file, controller.signal);
     if (photo !== session) return;
     session.imageId = uploaded.image_id;
     if (!(await shown)) throw new Error("This photo cannot be shown by your browser.");
-    stage.setEnabled(true);
+    navigatePhoto(session, true);
+    stage.setPending(false);
     busy(null);
     $("photo-stage").focus({ preventScroll: true });
     statusLine.textContent = "Click the garment you want in your photo.";
+    if (stage.points.length) void onPoints([...stage.points]);
   } catch (err) {
     if (photo !== session) return;
     closePhoto();
@@ -378,15 +446,25 @@ async function openPhoto(file: File): Promise<void> {
 
 async function onPoints(points: PointPrompt[]): Promise<void> {
   const session = photo;
-  if (!session?.imageId) return;
+  if (!session) return;
   undoBtn.disabled = clearBtn.disabled = points.length === 0;
+  if (!session.imageId) {
+    // still being read: the points wait, and run when it is ready (openPhoto)
+    const n = points.length;
+    statusLine.textContent = n
+      ? `${n} point${n === 1 ? "" : "s"} waiting: they run as soon as the photo is read.`
+      : "";
+    return;
+  }
   session.controller.abort();
   session.controller = new AbortController();
   const { signal } = session.controller;
   if (!points.some((p) => p.label === 1)) {
     stage.setMasks([], -1);
     session.maskPoints = [];
+    session.selected = -1;
     maskChoices.hidden = true;
+    navigatePhoto(session);
     if (points.length) statusLine.textContent = "Add a point on the garment (a plain click).";
     return;
   }
@@ -410,7 +488,9 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
     session.maskPoints = points.map((p) => ({ ...p }));
     session.drawable = drawable;
     renderChoices(session);
-    selectMask(session, 0);
+    const restored = session.restoreMask;
+    session.restoreMask = undefined;
+    selectMask(session, restored !== undefined && restored < res.candidates.length ? restored : 0);
   } catch (err) {
     showError(err);
   } finally {
@@ -447,6 +527,7 @@ function selectMask(session: PhotoSession, index: number): void {
   stage.setMasks(session.drawable, index);
   const radio = maskOptions.querySelectorAll<HTMLInputElement>("input[type=radio]")[index];
   if (radio) radio.checked = true;
+  navigatePhoto(session);
   void searchWithMask(session, index);
 }
 
@@ -462,6 +543,83 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
   }
 }
 
+/** `?photo=<image_id>&pts=x,y,label;...&mask=<candidate index>`: the photo session in the URL. */
+function photoPath(session: PhotoSession): string {
+  // built by hand: the points are digits, commas and semicolons, readable unescaped in a URL
+  let path = `/?photo=${encodeURIComponent(session.imageId ?? "")}`;
+  const points = stage.points;
+  if (points.length) path += `&pts=${points.map((p) => `${p.x},${p.y},${p.label}`).join(";")}`;
+  if (points.length && session.selected >= 0) path += `&mask=${session.selected}`;
+  return path;
+}
+
+/** Point prompts from the URL's `pts` (malformed entries are skipped). */
+function parsePoints(value: string | null): PointPrompt[] {
+  const points: PointPrompt[] = [];
+  for (const part of (value ?? "").split(";")) {
+    const [x, y, label] = part.split(",").map(Number);
+    if (Number.isFinite(x) && Number.isFinite(y) && (label === 0 || label === 1)) {
+      points.push({ x: Math.round(x), y: Math.round(y), label });
+    }
+  }
+  return points;
+}
+
+/** Keep the URL on the photo session: a new entry for a new photo, else replaced in place. */
+function navigatePhoto(session: PhotoSession, push = false): void {
+  if (photo !== session || !session.imageId) return;
+  const path = photoPath(session);
+  if (path === window.location.pathname + window.location.search) return;
+  if (push) history.pushState(null, "", path);
+  else history.replaceState(null, "", path);
+}
+
+/** Reopen the photo session a URL names: the photo from the service, its points and chosen mask. */
+async function restorePhoto(imageId: string, points: PointPrompt[], mask: number | undefined): Promise<void> {
+  closePhoto();
+  refineText.value = "";
+  const controller = new AbortController();
+  const session: PhotoSession = {
+    imageId: null,
+    objectUrl: "",
+    candidates: [],
+    drawable: [],
+    selected: -1,
+    maskPoints: [],
+    controller,
+    restoreMask: mask,
+  };
+  photo = session;
+  photoPanel.hidden = false;
+  undoBtn.disabled = clearBtn.disabled = true;
+  busy("Reading the photo…");
+  try {
+    const blob = await fetchImage(imageId, controller.signal);
+    if (photo !== session) return;
+    session.objectUrl = URL.createObjectURL(blob);
+    const size = await stage.show(session.objectUrl);
+    if (photo !== session) return;
+    session.imageId = imageId;
+    stage.setEnabled(true);
+    busy(null);
+    const inside = points.filter((p) => p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height);
+    stage.setPoints(inside);
+    if (inside.length) void onPoints([...inside]);
+    else statusLine.textContent = "Click the garment you want in your photo.";
+  } catch (err) {
+    if (photo !== session) return;
+    if (err instanceof DOMException && err.name === "AbortError") return;
+    closePhoto();
+    history.replaceState(null, "", "/");
+    const gone = err instanceof ApiError && err.status === 404;
+    const text = gone
+      ? "The photo of this link is no longer kept. Choose it again with “Search with a photo”."
+      : message(err);
+    showEmpty(emptyState, gone ? "That photo is gone." : "The photo cannot be opened.", text);
+    showError(new Error(text));
+  }
+}
+
 undoBtn.addEventListener("click", () => stage.undo());
 clearBtn.addEventListener("click", () => stage.clear());
 
@@ -470,8 +628,8 @@ clearBtn.addEventListener("click", () => stage.clear());
 if (window.matchMedia("(max-width: 760px)").matches) $<HTMLDetailsElement>("filters-box").open = false;
 
 // ---- views and the URL -------------------------------------------------------------------------
-// `/?q=<text>`: results of a text search; `/product/<uid>`: a product. Photo searches stay on the
-// results view (a photo is not in the URL). Back and Forward walk through these (popstate).
+// `/?q=<text>`: results of a text search; `/?photo=<image_id>&pts=..&mask=..`: a photo session
+// (photoPath); `/product/<uid>`: a product. Back and Forward walk through these (popstate).
 const body = document.body;
 const productPanel = $("product-panel");
 const productView = new ProductView($("product-content"), cardActions);
@@ -548,6 +706,15 @@ function route(): void {
   }
   document.title = "fittingroom";
   showResultsView();
+  const photoId = url.searchParams.get("photo");
+  if (photoId) {
+    // a reload, a copied URL, or Back/Forward to another photo: reopen it with its points
+    if (photo?.imageId !== photoId) {
+      const mask = Number(url.searchParams.get("mask"));
+      void restorePhoto(photoId, parsePoints(url.searchParams.get("pts")), Number.isInteger(mask) ? mask : undefined);
+    }
+    return;
+  }
   const q = url.searchParams.get("q")?.trim() ?? "";
   if (q) {
     // a new text or new filters in the URL (a link, a reload, Back/Forward): search with them

@@ -50,6 +50,7 @@ export class PhotoStage {
   private pressStart: { x: number; y: number; id: number } | null = null;
   private longPressed = false;
   private enabled = false;
+  private pending = false;
 
   constructor(
     private readonly el: PhotoStageElements,
@@ -83,9 +84,18 @@ export class PhotoStage {
     return { width: this.width, height: this.height };
   }
 
-  /** Accept clicks once the service knows the photo. */
+  /** Accept clicks (once the photo is shown). */
   setEnabled(enabled: boolean): void {
     this.enabled = enabled;
+  }
+
+  /**
+   * Points added while `pending` wait for the service (the photo is still being read): they
+   * are drawn hollow, and counted in the stage's `data-pending` attribute.
+   */
+  setPending(pending: boolean): void {
+    this.pending = pending;
+    this.draw();
   }
 
   setMasks(masks: DrawableMask[], selected: number): void {
@@ -111,6 +121,12 @@ export class PhotoStage {
     this.selected = -1;
     if (notify) this.changed();
     else this.draw();
+  }
+
+  /** Put back points (a photo session reopened from its URL), without notifying. */
+  setPoints(points: PointPrompt[]): void {
+    this.points = points.map((p) => ({ ...p }));
+    this.draw();
   }
 
   addPoint(x: number, y: number, label: 0 | 1): void {
@@ -234,15 +250,29 @@ export class PhotoStage {
       ctx.drawImage(edge, 0, 0);
     }
     const r = Math.max(6, Math.round(Math.max(width, height) / 90));
+    if (this.pending && this.points.length) this.el.stage.dataset.pending = String(this.points.length);
+    else delete this.el.stage.dataset.pending;
     for (const p of this.points) {
       const x = p.x * this.scale;
       const y = p.y * this.scale;
       ctx.beginPath();
       ctx.arc(x, y, r, 0, Math.PI * 2);
-      ctx.fillStyle = p.label === 1 ? "#1b7f4b" : "#b3261e";
-      ctx.fill();
+      const color = p.label === 1 ? "#1b7f4b" : "#b3261e";
       ctx.lineWidth = Math.max(2, r / 4);
-      ctx.strokeStyle = "#fff";
+      if (this.pending) {
+        // waiting for the photo to be read: a dashed ring, no fill
+        ctx.fillStyle = "rgb(255 255 255 / 0.6)";
+        ctx.fill();
+        ctx.setLineDash([r / 2, r / 3]);
+        ctx.strokeStyle = color;
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.beginPath();
+      } else {
+        ctx.fillStyle = color;
+        ctx.fill();
+        ctx.strokeStyle = "#fff";
+      }
       ctx.stroke();
       ctx.beginPath();
       ctx.moveTo(x - r / 2, y);

@@ -78,7 +78,7 @@ export class ProductView {
         { className: "btn primary buy", href: link, target: "_blank", rel: "noopener" },
         `Buy at ${shop}`,
       );
-      buy.setAttribute("aria-label", `Buy ${product.title} at ${shop} (opens the shop in a new tab)`);
+      buy.setAttribute("aria-label", `Buy at ${shop}: ${product.title} (opens the shop in a new tab)`);
       buttons.append(buy);
     } else {
       buttons.append(el("p", { className: "hint" }, "This shop did not give a link to buy it."));

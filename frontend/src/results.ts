@@ -1,6 +1,6 @@
 /** The results grid: one card per product, built with DOM calls (no HTML strings, so no injection). */
 
-import { canTryOn, imageSrc, type ProductSummary, type SearchResult } from "./retrieval";
+import { canTryOn, imageSrc, type FilterMatch, type ProductSummary, type SearchResult } from "./retrieval";
 
 export interface CardActions {
   /** Open the product view (a click on the card, or Enter while it has the focus). */
@@ -90,7 +90,7 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
 
   const row = el("div", { className: "actions" });
   const more = el("button", { type: "button", className: "btn more-like" }, "More like this");
-  more.setAttribute("aria-label", `More like ${result.title}`);
+  more.setAttribute("aria-label", `More like this: ${result.title}`);
   more.addEventListener("click", () => actions.moreLikeThis(result));
   row.append(more);
   if (canTryOn(result)) {
@@ -114,4 +114,20 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
 export function showEmpty(container: HTMLElement, title: string, text: string): void {
   container.replaceChildren(el("strong", {}, title), el("span", {}, text));
   container.hidden = false;
+}
+
+/** What the shopper reads about brand / category filters the service read as other names. */
+export function filterMatchNote(matches: FilterMatch[] | undefined): string {
+  const quote = (s: string): string => `“${s}”`;
+  return (matches ?? [])
+    .map((m) => {
+      const what = m.field === "brand" ? "brand" : "category";
+      if (m.used !== null) return `Showing the ${what} ${quote(m.used)} for ${quote(m.given)}.`;
+      const near = m.suggestions.map(quote);
+      const hint = near.length
+        ? ` Did you mean ${near.length > 1 ? `${near.slice(0, -1).join(", ")} or ${near[near.length - 1]}` : near[0]}?`
+        : ` Pick one from the ${what} list.`;
+      return `No ${what} is called ${quote(m.given)}.${hint}`;
+    })
+    .join(" ");
 }

@@ -73,12 +73,32 @@ export interface SearchResult extends ProductSummary {
   image: ImageOut;
 }
 
+/** A brand / category filter that named no known value exactly, and how the service read it. */
+export interface FilterMatch {
+  field: "brand" | "category";
+  given: string;
+  /** The known name filtered with; null: none is close (no results). */
+  used: string | null;
+  suggestions: string[];
+}
+
 export interface SearchResponse {
   results: SearchResult[];
   k: number;
   offset: number;
   next_offset: number | null;
   took_ms: number;
+  filter_matches?: FilterMatch[];
+}
+
+/** The names the brand and category filters know (`GET /facets`). */
+export interface Facets {
+  brands: string[];
+  categories: string[];
+}
+
+export function getFacets(signal?: AbortSignal): Promise<Facets> {
+  return requestJson<Facets>("retrieval", "/facets", { signal });
 }
 
 /** What the user searches with: a text, an image (a garment cut-out), a product, or text plus one image. */

@@ -2,7 +2,8 @@
  * Client of the segmentation service (services/segmentation/schemas.py):
  * `POST /images` (multipart photo) -> image id; `POST /images/{image_id}/masks`
  * (point prompts) -> candidate masks, best first;
- * `GET /images/{image_id}/masks/{mask_id}/cutout` -> the garment as an RGBA PNG.
+ * `GET /images/{image_id}/masks/{mask_id}/cutout` -> the garment as an RGBA PNG;
+ * `GET /images/{image_id}` -> the uploaded photo again (JPEG; 404 once the service dropped it).
  */
 
 import { postJson, request, requestJson } from "./http";
@@ -46,6 +47,12 @@ export function predictMasks(
 ): Promise<MasksResponse> {
   const body = previousMaskId ? { points, previous_mask_id: previousMaskId } : { points };
   return postJson<MasksResponse>("segmentation", `/images/${encodeURIComponent(imageId)}/masks`, body, signal);
+}
+
+/** The photo the service keeps under `imageId` (a photo session reopened from its URL). */
+export async function fetchImage(imageId: string, signal?: AbortSignal): Promise<Blob> {
+  const response = await request("segmentation", `/images/${encodeURIComponent(imageId)}`, { signal });
+  return response.blob();
 }
 
 export async function fetchCutout(imageId: string, maskId: string, signal?: AbortSignal): Promise<Blob> {

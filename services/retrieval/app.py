@@ -51,6 +51,8 @@ from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_sett
 from services.http import error_responses, guard, image_error, read_upload
 from services.retrieval.schemas import (
     ColorGroupOut,
+    FacetsOut,
+    FilterMatchOut,
     Health,
     ImageOut,
     IndexInfo,
@@ -237,14 +239,35 @@ def create_app(
             raise HTTPException(422, f"text is longer than {st.settings.max_text_chars} characters")
         return text.strip()
 
-    def to_filter(f: SearchFilters) -> ProductFilter:
-        return ProductFilter(
-            category=f.category or None,
-            brand=f.brand or None,
+    def to_filter(
+        st: RetrievalState, f: SearchFilters
+    ) -> tuple[ProductFilter, SearchFilters, list[FilterMatchOut]]:
+        """The store filter of ``f``, with brand / category read as the catalog's closest names;
+        also the filters as applied and a note per value read as another name (or as none)."""
+        brand, category = f.brand or None, f.category or None
+        notes: list[FilterMatchOut] = []
+        if brand or category:
+            names = st.searcher.known_names()
+            for field, value in (("brand", brand), ("category", category)):
+                if value is None:
+                    continue
+                m = names.match_brand(value) if field == "brand" else names.match_category(value)
+                if not m.exact:
+                    notes.append(
+                        FilterMatchOut(field=field, given=value, used=m.used, suggestions=list(m.suggestions))
+                    )
+                if field == "brand":
+                    brand = m.used or value
+                else:
+                    category = m.used or value
+        flt = ProductFilter(
+            category=category,
+            brand=brand,
             min_price=f.min_price,
             max_price=f.max_price,
             tryon_eligible=f.eligible,
         )
+        return flt, f.model_copy(update={"brand": brand, "category": category}), notes
 
     async def run_search(
         request: Request,
@@ -260,7 +283,7 @@ def create_app(
     ) -> SearchResponse:
         st = state_of(request)
         weight = st.settings.default_image_weight if image_weight is None else image_weight
-        flt = to_filter(filters)
+        flt, filters, notes = await run_in_threadpool(to_filter, st, filters)
         echo = QueryEcho(
             text=text,
             image=image is not None,
@@ -290,7 +313,9 @@ def create_app(
             raise HTTPException(404, str(exc)) from exc
         except NoIndexedImageError as exc:
             raise HTTPException(422, str(exc)) from exc
-        return page_response(request, st, page, echo, t0)
+        response = page_response(request, st, page, echo, t0)
+        response.filter_matches = notes
+        return response
 
     # ---- routes --------------------------------------------------------------------------
     @app.post(
@@ -494,6 +519,14 @@ def create_app(
         return FileResponse(
             path, media_type=media_type, headers={"Cache-Control": "public, max-age=31536000, immutable"}
         )
+
+    @app.get("/facets", response_model=FacetsOut, summary="The brand and category names the filters know")
+    async def facets(request: Request) -> FacetsOut:
+        """Brands (as the feeds spell them) and categories (lower-case path elements and garment
+        categories) of the catalog, sorted: for suggestions. A filter value naming none of them
+        is read as the closest one (`filter_matches` of a search answer)."""
+        names = await run_in_threadpool(state_of(request).searcher.known_names)
+        return FacetsOut(brands=list(names.brands), categories=list(names.category_names))
 
     @app.get("/healthz", response_model=Health, responses={503: {"model": Health}})
     async def healthz(request: Request) -> Any:

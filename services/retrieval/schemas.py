@@ -20,7 +20,11 @@ class SearchFilters(BaseModel):
         "or a garment category ('top', 'bottom', ...). Case-insensitive.",
         examples=["Men/Tops"],
     )
-    brand: str | None = Field(default=None, description="Exact brand, case-insensitive.")
+    brand: str | None = Field(
+        default=None,
+        description="Brand, case-insensitive; a name the catalog does not have is read as the closest "
+        "known one (see `filter_matches` of the answer and GET /facets).",
+    )
     min_price: float | None = Field(default=None, ge=0, description="Lowest price (product currency).")
     max_price: float | None = Field(default=None, ge=0, description="Highest price (product currency).")
     eligible: bool | None = Field(
@@ -139,6 +143,24 @@ class QueryEcho(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
 
+class FilterMatchOut(BaseModel):
+    """A brand or category filter that named no known value exactly, and how it was read."""
+
+    field: str = Field(description="'brand' or 'category'.")
+    given: str = Field(description="The value as sent.")
+    used: str | None = Field(description="The known name filtered with; null: none is close (no results).")
+    suggestions: list[str] = Field(
+        default_factory=list, description="The closest known names when `used` is null, best first."
+    )
+
+
+class FacetsOut(BaseModel):
+    """The names the brand and category filters know (GET /facets), for suggestions."""
+
+    brands: list[str] = Field(description="Brand names as the feeds spell them, sorted.")
+    categories: list[str] = Field(description="Category path elements and garment categories, lower-case.")
+
+
 class SearchResponse(BaseModel):
     results: list[SearchResult]
     k: int
@@ -150,6 +172,9 @@ class SearchResponse(BaseModel):
     corrected: str | None = Field(default=None, description="Spelling-corrected text: 'showing results for'.")
     no_good_match: bool = Field(
         default=False, description="No result reaches the relevance floor: the results are the nearest ones."
+    )
+    filter_matches: list[FilterMatchOut] = Field(
+        default_factory=list, description="Brand / category filters read as another (known) name, or none."
     )
 
 

@@ -101,6 +101,15 @@ def create_app(
         entry = await run_in_threadpool(svc(request).add_image, data, name)
         return ImageInfo(image_id=entry.image_id, width=entry.width, height=entry.height)
 
+    @app.get("/images/{image_id}", response_class=Response, responses=_errors(404))
+    async def get_image(request: Request, image_id: str) -> Response:
+        """The uploaded photo (EXIF orientation applied: the pixels point prompts are given in), as
+        JPEG, for a page reopening a photo session from its URL; 404 once the caches dropped it."""
+        entry = await run_in_threadpool(svc(request).entry, image_id)
+        buf = io.BytesIO()
+        await run_in_threadpool(entry.image.save, buf, "JPEG", quality=90)
+        return Response(content=buf.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private"})
+
     @app.post("/images/{image_id}/masks", response_model=MaskResponse, responses=_errors(404, 422))
     async def create_masks(request: Request, image_id: str, body: MaskRequest) -> MaskResponse:
         s = svc(request)

@@ -129,6 +129,36 @@ def test_filters(client, filters, expect):
     assert set(got) == expect
 
 
+def test_misspelt_brand_and_category_filters_are_read_as_known_names(client):
+    r = client.post(
+        "/search", json={"text": "red", "k": 10, "filters": {"brand": "acmee", "category": "teees"}}
+    )
+    assert set(uids(r)) == {"test:T1", "test:T2"}
+    body = r.json()
+    assert body["filter_matches"] == [
+        {"field": "brand", "given": "acmee", "used": "Acme", "suggestions": []},
+        {"field": "category", "given": "teees", "used": "tees", "suggestions": []},
+    ]
+    assert body["query"]["filters"]["brand"] == "Acme"
+    # exact up to case: nothing to say
+    exact = client.post(
+        "/search", json={"text": "red", "filters": {"brand": "ZED", "category": "Men > Tops"}}
+    )
+    assert exact.json()["filter_matches"] == [] and set(uids(exact)) == {"test:J1"}
+    # nothing close: no results, and the answer says so
+    none = client.post("/search", json={"text": "red", "filters": {"brand": "Qwxyv"}})
+    assert uids(none) == []
+    assert none.json()["filter_matches"][0]["used"] is None
+
+
+def test_facets_list_the_brands_and_categories(client):
+    r = client.get("/facets")
+    assert r.status_code == 200
+    assert r.json()["brands"] == ["Acme", "Zed"]
+    assert {"tees", "pants", "jackets", "hoodies", "men", "women"} <= set(r.json()["categories"])
+    assert all("/" not in c for c in r.json()["categories"])
+
+
 def test_filtered_query_returns_k_when_k_exist(client):
     got = uids(client.post("/search", json={"text": "red", "k": 2, "filters": {"brand": "Acme"}}))
     assert len(got) == 2 and got[0] in {"test:T1", "test:H1"}

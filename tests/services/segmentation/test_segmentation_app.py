@@ -98,6 +98,18 @@ def test_exif_orientation_is_applied_before_coordinates(client) -> None:
     assert click(client, info["image_id"], [(100, 70, 1)]).status_code == 422  # outside the rotated image
 
 
+def test_an_uploaded_image_can_be_fetched_back_by_id(client) -> None:
+    img = photo(size=(120, 80))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the image given back is the oriented one the coordinates refer to
+    info = upload(client, img, "JPEG", exif=exif)
+    r = client.get(f"/images/{info['image_id']}")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).size == (80, 120)
+    gone = client.get("/images/" + "0" * 64)
+    assert gone.status_code == 404 and "unknown image_id" in gone.json()["detail"]
+
+
 def test_box_prompt_and_negative_points_are_accepted(client) -> None:
     info = upload(client, photo())
     r = click(client, info["image_id"], [(50, 40, 1), (10, 10, 0)], box=(20, 10, 80, 70))
