@@ -16,12 +16,12 @@ pytestmark = pytest.mark.browser
 def test_a_misspelt_brand_is_read_as_the_known_one(page, stub_server, retrieval, shot) -> None:  # noqa: F811
     url = stub_server({"retrieval": retrieval})
     open_results(page, url, "red")
-    page.wait_for_function("document.querySelectorAll('#brand-list option').length >= 2")
+    page.wait_for_function("() => document.querySelectorAll('#brand-list option').length >= 2")
     assert page.eval_on_selector_all("#brand-list option", "os => os.map(o => o.value)") == ["Acme", "Zed"]
     page.fill("#filter-brand", "acmee")
     page.press("#filter-brand", "Enter")
     page.wait_for_function(
-        "document.querySelector('#results-status').textContent.includes('Showing the brand')"
+        "() => document.querySelector('#results-status').textContent.includes('Showing the brand')"
     )
     assert "Showing the brand “Acme” for “acmee”." in page.locator("#results-status").inner_text()
     brands = page.locator("#results-grid > li .brand").all_inner_texts()

@@ -50,7 +50,7 @@ def test_a_click_while_reading_waits_and_runs_when_ready(page, stub_server, shot
     Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
     page.goto(url)
     page.set_input_files("#photo-input", str(photo))
-    page.wait_for_function("document.querySelector('#photo-img').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#photo-img').naturalWidth > 0")
     assert "Reading the photo" in page.locator("#photo-busy").inner_text()
     box = page.locator("#photo-img").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -143,7 +143,7 @@ def test_a_reload_reopens_the_photo_with_its_points_and_mask(page, stub_server, 
     wait_until(lambda: len(calls["masks"]) == 2)
     page.locator("#photo-busy").wait_for(state="hidden")
     page.locator(".mask-option").nth(1).click()
-    page.wait_for_function("location.search.includes('mask=1')")
+    page.wait_for_function("() => location.search.includes('mask=1')")
     query = parse_qs(urlparse(page.url).query)
     assert query["pts"] == ["200,300,1;50,50,0"]
     n = len(calls["masks"])
@@ -165,7 +165,7 @@ def test_a_reload_reopens_the_photo_with_its_points_and_mask(page, stub_server, 
     Image.new("RGB", (400, 600), (60, 70, 160)).save(other)
     page.set_input_files("#photo-input", str(other))
     page.locator("#photo-busy").wait_for(state="hidden")
-    page.wait_for_function("!location.search.includes('pts=')")
+    page.wait_for_function("() => !location.search.includes('pts=')")
     assert page.locator("#mask-choices").is_hidden()
 
 
@@ -241,7 +241,7 @@ def test_the_photo_flow_from_the_keyboard_alone(page, stub_server, tmp_path: Pat
     )
     tab_to(page, "#photo-button")
     page.keyboard.press("Enter")
-    page.wait_for_function("window.pickerOpened === true")
+    page.wait_for_function("() => window.pickerOpened === true")
     page.set_input_files("#photo-input", str(photo))
     page.locator("#photo-busy").wait_for(state="hidden")
     assert page.evaluate("document.activeElement.id") == "photo-stage"
@@ -275,11 +275,11 @@ def test_back_from_a_product_returns_to_the_photo_and_its_results(page, stub_ser
     photo_url = page.url
     assert "pts=200,300,1" in photo_url
     page.locator("#results-grid > li h3").first.click()
-    page.wait_for_function("location.pathname.startsWith('/product/')")
+    page.wait_for_function("() => location.pathname.startsWith('/product/')")
     n = len(calls["masks"])
     page.go_back()
     page.wait_for_function(
-        "!document.querySelector('#results-panel').hidden && !location.pathname.startsWith('/product/')"
+        "() => !document.querySelector('#results-panel').hidden && !location.pathname.startsWith('/product/')"
     )
     assert page.url == photo_url
     assert page.locator("#photo-panel").is_visible() and page.locator("#mask-choices").is_visible()
