@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from PIL import Image
 
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
 from fittingroom.tryon.garment import GarmentPrep
+from fittingroom.tryon.parts import GarmentPose, garment_pose, limb_affine, part_labels
 from fittingroom.tryon.person import (
     L_ANKLE,
     L_ELBOW,
@@ -282,34 +284,85 @@ def piecewise_affine_warp(
     return out
 
 
+def _limb_start(person: PersonPrep, garment: GarmentPrep, joint: int) -> np.ndarray:
+    """Where a limb part's start joint goes on the person: for a product-only top, the shoulder anchor the
+    torso warp maps the garment's shoulder seam to (widened, raised); else the person's joint."""
+    p = person.landmarks[:, :2].astype(np.float64)
+    if garment.landmarks is None and joint in (L_SHOULDER, R_SHOULDER):
+        sw = float(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER]))
+        sl, sr = _widen(p[L_SHOULDER], p[R_SHOULDER], 1.12)
+        return (sl if joint == L_SHOULDER else sr) + np.array([0.0, -0.06 * sw])
+    return p[joint]
+
+
+def warp_parts(
+    person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
+) -> tuple[np.ndarray, np.ndarray, GarmentPose | None]:
+    """Per-body-part warp (``parts.py``): the torso part by :func:`piecewise_affine_warp` on the torso
+    control points, each sleeve / trouser-leg segment by its own joint-to-joint affine, painted over the
+    torso. Returns RGB uint8 (H, W, 3), mask bool (H, W) in the person image, and the garment's pose
+    (None = no limb parts: the whole garment warped as one piece)."""
+    pose = garment_pose(garment.mask, garment.landmarks, category)
+    if pose is None:
+        src, dst = correspondences(person, garment, category)
+        rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
+        warped = piecewise_affine_warp(rgba, src, dst, person.size)
+        return warped[:, :, :3], warped[:, :, 3] > 127, None
+    torso_garment = garment
+    if pose.keypoints is not None:
+        torso_garment = replace(garment, keypoints={**garment.keypoints, **pose.keypoints})
+    if garment.landmarks is not None:
+        part_joints = {j for c in pose.limbs for j in c[1:]}
+        limbs = tuple(
+            i
+            for i in LIMB_JOINTS[category]
+            if i not in part_joints and min(person.landmarks[i, 2], garment.landmarks[i, 2]) >= 0.5
+        )
+        src = body_anchors(garment.landmarks, category, limbs).astype(np.float32)
+        dst = body_anchors(person.landmarks, category, limbs).astype(np.float32)
+    else:
+        src, dst = correspondences(person, torso_garment, category)
+    across = float(np.linalg.norm(dst[1] - dst[0])) / max(1.0, float(np.linalg.norm(src[1] - src[0])))
+    labels = part_labels(garment.mask, pose)
+    rgb = garment.image
+    torso_rgba = np.dstack([rgb, labels[(-1, -1)].astype(np.uint8) * 255])
+    out = piecewise_affine_warp(torso_rgba, src, dst, person.size)
+    g = pose.landmarks[:, :2]
+    lm = person.landmarks
+    w, h = person.size
+    for chain in pose.limbs:
+        for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
+            if min(lm[a, 2], lm[b, 2]) < 0.5:
+                break  # the person's limb is hidden from here on: that part is not painted
+            part = labels[(a, b)]
+            if not part.any():
+                continue
+            dst_a = _limb_start(person, garment, a) if a == chain[0] else lm[a, :2].astype(np.float64)
+            m = limb_affine(g[a], g[b], dst_a, lm[b, :2].astype(np.float64), across)
+            rgba = np.dstack([rgb, part.astype(np.uint8) * 255])
+            warped = cv2.warpAffine(rgba, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+            sel = warped[:, :, 3] > 127
+            out[sel] = warped[sel]
+    return out[:, :, :3], out[:, :, 3] > 127, pose
+
+
 def warp_garment(
     person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The garment warped into the person image: RGB uint8 (H, W, 3) and its mask bool (H, W)."""
-    src, dst = correspondences(person, garment, category)
-    rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
-    warped = piecewise_affine_warp(rgba, src, dst, person.size)
-    return warped[:, :, :3], warped[:, :, 3] > 127
+    """The garment warped into the person image (:func:`warp_parts`): RGB uint8 (H, W, 3), mask bool (H, W)."""
+    rgb, mask, _ = warp_parts(person, garment, category)
+    return rgb, mask
 
 
 def paste_mask(person: PersonPrep, warped_mask: np.ndarray, category: TryOnCategory) -> np.ndarray:
     """Where the preview paints garment pixels, bool (H, W).
 
-    Warped garment ∩ (garment region ∪ upper arms for tops/one-pieces, i.e. the part of the
-    agnostic mask a sleeve may cover), minus head and hands. Forearms stay the person's own.
+    Warped garment ∩ (garment region ∪, for tops and one-pieces, the agnostic mask: the arms a sleeve
+    may cover, up to the wrists), minus head and hands.
     """
     allowed = person.garment_region.copy()
     if category is not TryOnCategory.bottom:
-        p = person.landmarks
-        sw = float(np.linalg.norm(p[L_SHOULDER, :2] - p[R_SHOULDER, :2]))
-        upper = np.zeros(allowed.shape, np.uint8)
-        for s, e in ((L_SHOULDER, L_ELBOW), (R_SHOULDER, R_ELBOW)):
-            if p[e, 2] > 0.5:
-                a, b = p[s, :2], p[s, :2] + 0.8 * (p[e, :2] - p[s, :2])
-                cv2.line(
-                    upper, tuple(int(v) for v in a), tuple(int(v) for v in b), (1,), max(2, int(0.3 * sw))
-                )
-        allowed |= upper.astype(bool) & person.agnostic_mask
+        allowed |= person.agnostic_mask
     return warped_mask & allowed & ~person.keep_mask
 
 
@@ -447,5 +500,7 @@ def create_backend(
     spec = RENDERERS.get(name)
     if spec is None:
         raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")
-    options = {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+    options = (
+        {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+    )
     return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]
