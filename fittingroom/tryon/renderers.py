@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
+from fittingroom.tryon.cleanup import remove_old_garment, shade
 from fittingroom.tryon.garment import GarmentPrep
 from fittingroom.tryon.parts import GarmentPose, garment_pose, limb_affine, part_labels
 from fittingroom.tryon.person import (
@@ -366,8 +367,53 @@ def paste_mask(person: PersonPrep, warped_mask: np.ndarray, category: TryOnCateg
     return warped_mask & allowed & ~person.keep_mask
 
 
+@dataclass
+class RenderLayers:
+    """What the preview composited: ``image`` RGB uint8 (H, W, 3); ``alpha`` float32 (H, W) 0..1 of the new
+    garment; ``warped_mask`` bool (H, W) (the whole warped garment, before clipping to the body);
+    ``replaced`` bool (H, W): old-garment pixels replaced by skin or inpainting; ``pose``: the garment's
+    pose (``parts.GarmentPose``, None when it was warped as one piece)."""
+
+    image: np.ndarray
+    alpha: np.ndarray
+    warped_mask: np.ndarray
+    replaced: np.ndarray
+    pose: GarmentPose | None
+
+
+def compose(
+    person: PersonPrep,
+    garment: GarmentPrep,
+    category: TryOnCategory,
+    *,
+    remove_old: bool = True,
+    shading: bool = True,
+    feather: float = 0.003,
+) -> RenderLayers:
+    """The preview's compositing steps: per-part warp (:func:`warp_parts`), paste mask (:func:`paste_mask`),
+    old garment replaced where the new one does not cover it (``cleanup.remove_old_garment``), the
+    person's shading on the garment (``cleanup.shade``), a feathered alpha edge (Gaussian, sigma =
+    ``feather`` x the image's longest side, inwards: the paste mask already excludes head and hands)."""
+    rgb, wmask, pose = warp_parts(person, garment, category)
+    # erode 1 px: drops the light halo that background removal leaves on the outline
+    wmask_e = cv2.erode(wmask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    paste = paste_mask(person, wmask_e, category)
+    base = person.image
+    replaced = np.zeros(paste.shape, bool)
+    if remove_old:
+        base, replaced = remove_old_garment(person, paste, category)
+    sigma = max(0.8, feather * max(paste.shape))
+    alpha = np.asarray(cv2.GaussianBlur(paste.astype(np.float32), (0, 0), sigma), np.float32)
+    # feathered inwards only (outside the paste mask the warped colours are undefined): 0.5 at the edge, 1 inside
+    alpha = alpha * paste
+    colour = shade(person, rgb) if shading else rgb.astype(np.float32)
+    out = base.astype(np.float32) * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
+    image = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return RenderLayers(image, alpha, wmask, replaced, pose)
+
+
 class PreviewBackend(TryOnBackend):
-    """CPU preview: pose-guided piecewise-affine warp + composite inside the agnostic mask."""
+    """CPU preview: per-body-part pose-guided warp, old garment replaced, shading, feathered composite."""
 
     name = "preview"
     preview = True
@@ -380,14 +426,7 @@ class PreviewBackend(TryOnBackend):
         garment_prep: GarmentPrep,
         category: TryOnCategory,
     ) -> Image.Image:
-        rgb, wmask = warp_garment(person_prep, garment_prep, category)
-        # erode 1 px: drops the light halo that background removal leaves on the outline
-        wmask = cv2.erode(wmask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        paste = paste_mask(person_prep, wmask, category).astype(np.float32)
-        alpha = np.asarray(cv2.GaussianBlur(paste, (5, 5), 0), np.float32)[:, :, None]
-        base = person_prep.image.astype(np.float32)
-        out = base * (1 - alpha) + rgb.astype(np.float32) * alpha
-        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+        return Image.fromarray(compose(person_prep, garment_prep, category).image)
 
 
 # ---------------------------------------------------------------------------------------------
