@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, byte_lru
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
 from fittingroom.tryon.cleanup import remove_old_garment, shade
 from fittingroom.tryon.garment import GarmentPrep
@@ -296,6 +297,29 @@ def _limb_start(person: PersonPrep, garment: GarmentPrep, joint: int) -> np.ndar
     return p[joint]
 
 
+_PARTS_CACHE: list[BoundedLRU] = []  # created on first use (no work at import time)
+
+PartsEntry = tuple[GarmentPose | None, dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]
+
+
+def _garment_parts(garment: GarmentPrep, category: TryOnCategory) -> PartsEntry:
+    """(pose, part masks, RGBA uint8 per part) of a garment, cached per (sha256, category, size): the
+    garment side of :func:`warp_parts` is the same for every person."""
+    if not _PARTS_CACHE:
+        _PARTS_CACHE.append(byte_lru(128 * 1024 * 1024, max_items=16))
+    cache = _PARTS_CACHE[0]
+    key = (garment.sha256, category.value, garment.mask.shape, garment.landmarks is None)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    pose = garment_pose(garment.mask, garment.landmarks, category)
+    labels = part_labels(garment.mask, pose) if pose is not None else {}
+    rgba = {k: np.dstack([garment.image, m.astype(np.uint8) * 255]) for k, m in labels.items()}
+    entry: PartsEntry = (pose, labels, rgba)
+    cache.put(key, entry)
+    return entry
+
+
 def warp_parts(
     person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
 ) -> tuple[np.ndarray, np.ndarray, GarmentPose | None]:
@@ -303,7 +327,7 @@ def warp_parts(
     control points, each sleeve / trouser-leg segment by its own joint-to-joint affine, painted over the
     torso. Returns RGB uint8 (H, W, 3), mask bool (H, W) in the person image, and the garment's pose
     (None = no limb parts: the whole garment warped as one piece)."""
-    pose = garment_pose(garment.mask, garment.landmarks, category)
+    pose, labels, part_rgba = _garment_parts(garment, category)
     if pose is None:
         src, dst = correspondences(person, garment, category)
         rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
@@ -324,10 +348,7 @@ def warp_parts(
     else:
         src, dst = correspondences(person, torso_garment, category)
     across = float(np.linalg.norm(dst[1] - dst[0])) / max(1.0, float(np.linalg.norm(src[1] - src[0])))
-    labels = part_labels(garment.mask, pose)
-    rgb = garment.image
-    torso_rgba = np.dstack([rgb, labels[(-1, -1)].astype(np.uint8) * 255])
-    out = piecewise_affine_warp(torso_rgba, src, dst, person.size)
+    out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
     g = pose.landmarks[:, :2]
     lm = person.landmarks
     w, h = person.size
@@ -335,13 +356,13 @@ def warp_parts(
         for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
             if min(lm[a, 2], lm[b, 2]) < 0.5:
                 break  # the person's limb is hidden from here on: that part is not painted
-            part = labels[(a, b)]
-            if not part.any():
+            if not labels[(a, b)].any():
                 continue
             dst_a = _limb_start(person, garment, a) if a == chain[0] else lm[a, :2].astype(np.float64)
             m = limb_affine(g[a], g[b], dst_a, lm[b, :2].astype(np.float64), across)
-            rgba = np.dstack([rgb, part.astype(np.uint8) * 255])
-            warped = cv2.warpAffine(rgba, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0))
+            warped = cv2.warpAffine(
+                part_rgba[(a, b)], m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+            )
             sel = warped[:, :, 3] > 127
             out[sel] = warped[sel]
     return out[:, :, :3], out[:, :, 3] > 127, pose
@@ -405,7 +426,7 @@ def compose(
     sigma = max(0.8, feather * max(paste.shape))
     alpha = np.asarray(cv2.GaussianBlur(paste.astype(np.float32), (0, 0), sigma), np.float32)
     # feathered inwards only (outside the paste mask the warped colours are undefined): 0.5 at the edge, 1 inside
-    alpha = alpha * paste
+    alpha = np.clip(alpha * paste, 0.0, 1.0)
     colour = shade(person, rgb) if shading else rgb.astype(np.float32)
     out = base.astype(np.float32) * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
     image = np.clip(out + 0.5, 0, 255).astype(np.uint8)
