@@ -1,9 +1,11 @@
 """Try-on backends behind one interface, and a small registry.
 
-* ``preview`` (:class:`PreviewBackend`, CPU): piecewise-affine warp of the garment
-  onto the person guided by pose key points, composited only inside the
-  clothing-agnostic region (face, hair above the shoulders, hands and the other
-  garment are the person's own pixels). A quick preview, not a generative model.
+* ``preview`` (:class:`PreviewBackend`, CPU): per-body-part warp of the garment onto the
+  person (torso piecewise affine on pose key points; each sleeve / trouser-leg segment
+  joint to joint, ``parts.py``), composited only inside the clothing-agnostic region
+  (face, hair above the shoulders, hands and the other garment are the person's own
+  pixels); the uncovered old garment replaced by skin or inpainting, the person's shading,
+  a feathered edge (``cleanup.py``, :func:`compose`). A quick preview, not a generative model.
 * ``fashn`` (:class:`FashnBackend`, GPU): adapter for FASHN VTON v1.5
   (https://github.com/fashn-AI/fashn-vton-1.5). Its code and weights are Apache-2.0, but
   its pipeline always runs ``fashn-human-parser``, whose weights are licensed for
