@@ -217,6 +217,9 @@ def _onmodel_pose(mask: np.ndarray, lm: np.ndarray, category: TryOnCategory) -> 
     chains = ARMS if category is TryOnCategory.top else LEGS if category is TryOnCategory.bottom else ()
     limbs = tuple(c for c in chains if min(lm[j, 2] for j in c) >= MIN_VIS)
     if category is TryOnCategory.bottom:
+        # a standing model's legs go down the image (BlazePose on a waist-down shot may return a flipped pose)
+        limbs = tuple(c for c in limbs if p[c[0], 1] < p[c[1], 1] < p[c[2], 1])
+    if category is TryOnCategory.bottom:
         hw = float(np.linalg.norm(p[L_HIP] - p[R_HIP]))
         radius = 0.25 * hw
         crotch_y = max(p[L_HIP, 1], p[R_HIP, 1]) + 0.35 * hw

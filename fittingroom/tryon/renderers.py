@@ -358,7 +358,7 @@ def warp_parts(
         for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
             if min(lm[a, 2], lm[b, 2]) < 0.5:
                 break  # the person's limb is hidden from here on: that part is not painted
-            if not labels[(a, b)].any():
+            if (a, b) not in labels or not labels[(a, b)].any():
                 continue
             dst_a = _limb_start(person, garment, a) if a == chain[0] else lm[a, :2].astype(np.float64)
             m = limb_affine(g[a], g[b], dst_a, lm[b, :2].astype(np.float64), across)
