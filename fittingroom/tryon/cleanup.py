@@ -57,7 +57,8 @@ def _scale(person: PersonPrep) -> float:
 
 def skin_zone(person: PersonPrep, category: TryOnCategory) -> np.ndarray:
     """Where a removed garment uncovers skin, bool (H, W): the arms (tops, one-pieces), the legs below the hips
-    (bottoms, one-pieces) as bands along the limbs, and the neck / shoulder line (tops, one-pieces)."""
+    (bottoms, one-pieces) as bands along the limbs (24 % of the body scale wide), and the neck / the shoulder line
+    within 35 % of the shoulder width of the neck (tops, one-pieces); inside the silhouette."""
     h, w = person.person_mask.shape
     lm = person.landmarks
     p = lm[:, :2]
@@ -67,8 +68,11 @@ def skin_zone(person: PersonPrep, category: TryOnCategory) -> np.ndarray:
     legs: list[tuple[int, ...]] = []
     if category is not TryOnCategory.bottom:
         arms = [(L_SHOULDER, L_ELBOW, L_WRIST), (R_SHOULDER, R_ELBOW, R_WRIST)]
+        # the neck and the shoulder line near it (not a loose garment's shoulders beyond the body)
         top = int(min(p[L_SHOULDER, 1], p[R_SHOULDER, 1]) + 0.12 * s)
-        zone[: max(0, top)] = 1
+        cx = float(p[L_SHOULDER, 0] + p[R_SHOULDER, 0]) / 2
+        half = 0.35 * float(abs(p[L_SHOULDER, 0] - p[R_SHOULDER, 0]))
+        zone[: max(0, top), max(0, int(cx - half)) : max(0, int(cx + half))] = 1
     if category is not TryOnCategory.top:
         legs = [(L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE)]
     limbs = np.zeros((h, w), np.uint8)
@@ -77,7 +81,9 @@ def skin_zone(person: PersonPrep, category: TryOnCategory) -> np.ndarray:
         for chain in chains:
             pts = [p[chain[0]]] + [p[j] for j in chain[1:] if lm[j, 2] >= 0.3]
             for a, b in zip(pts, pts[1:], strict=False):
-                cv2.line(band, tuple(int(v) for v in a), tuple(int(v) for v in b), (1,), max(2, int(0.3 * s)))
+                cv2.line(
+                    band, tuple(int(v) for v in a), tuple(int(v) for v in b), (1,), max(2, int(0.24 * s))
+                )
         band[: max(0, lo)] = 0  # the legs only below the crotch (the pelvis is garment, not skin)
         limbs |= band
     return ((zone | limbs) > 0) & person.person_mask
