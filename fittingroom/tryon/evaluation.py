@@ -33,9 +33,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from fittingroom.tryon.garment import GarmentPreprocessor
-from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+from fittingroom.tryon.parts import REACH_TOL, covered_reach
+from fittingroom.tryon.person import PersonPrep, PersonPreprocessor, TryOnCategory, TryOnInputError
 from fittingroom.tryon.quality import assess
-from fittingroom.tryon.renderers import PreviewBackend, warp_garment
+from fittingroom.tryon.renderers import RenderLayers, compose
 
 #: Summary keys of the per-category figures.
 CATEGORY_KEYS = {"top": "tops", "bottom": "bottoms", "one_piece": "one_pieces"}
@@ -93,6 +94,7 @@ class EvalResult:
             "old_garment_leak_median": round(float(np.median([r["old_garment_leak"] for r in ok])), 4)
             if n
             else 0.0,
+            **_reach_figures(ok),
             "per_category": {
                 CATEGORY_KEYS[c]: _figures([r for r in ok if r["category"] == c])
                 for c in CATEGORY_KEYS
@@ -117,7 +119,41 @@ def _figures(rs: list[dict]) -> dict:
         "old_garment_leak_median": round(float(np.median([r["old_garment_leak"] for r in rs])), 4),
         "quality_good_share": round(sum(r["quality"] == "good" for r in rs) / n, 4),
         "render_p50_s": round(float(np.median([r["render_s"] for r in rs])), 4),
+        **_reach_figures(rs),
     }
+
+
+def _reach_figures(rs: list[dict]) -> dict:
+    """``sleeve_to_wrist_share`` over renders of long-sleeve tops, ``legs_to_ankle_share`` over full-length
+    trousers (None when there are none; ``..._renders`` = how many counted)."""
+    out: dict = {}
+    for key, cat in (("sleeve_to_wrist", "top"), ("legs_to_ankle", "bottom")):
+        vals = [
+            r["limbs_reach_end"] for r in rs if r["category"] == cat and r.get("limbs_reach_end") is not None
+        ]
+        out[f"{key}_share"] = round(sum(vals) / len(vals), 4) if vals else None
+        out[f"{key}_renders"] = len(vals)
+    return out
+
+
+def limb_reach(person: PersonPrep, layers: RenderLayers) -> bool | None:
+    """Whether the rendered garment reaches the wrists (long sleeves) or the ankles (full-length trousers):
+    along every limb the garment covers to its end in its own pose and that is visible on the person, the
+    render's garment (alpha >= 0.5, within 5 % of the limb length of the limb's axis) ends within
+    ``REACH_TOL`` of the limb length from the end joint. None when no such limb (short sleeves, shorts)."""
+    pose = layers.pose
+    if pose is None:
+        return None
+    lm = person.landmarks
+    painted = layers.alpha >= 0.5
+    ok: list[bool] = []
+    for chain, full in zip(pose.limbs, pose.full, strict=True):
+        if not full or min(lm[j, 2] for j in chain) < 0.5:
+            continue
+        p = lm[list(chain), :2].astype(np.float64)
+        length = float(np.linalg.norm(p[1] - p[0]) + np.linalg.norm(p[2] - p[1]))
+        ok.append(covered_reach(painted, lm, chain, 0.05 * length) >= 1 - REACH_TOL)
+    return all(ok) if ok else None
 
 
 def classifier_categories(examples: Path, paths: list[str]) -> dict[str, TryOnCategory | None]:
@@ -246,7 +282,6 @@ def run_eval(
     pp.load()
     gp = GarmentPreprocessor(max_side=max_side)
     extractor = OnModelExtractor(pp._analyzer, sam_backend, max_side=max_side)
-    backend = PreviewBackend()
     res = EvalResult(category_source=category_source)
     tiles: list[tuple[Image.Image, Image.Image, Image.Image, str]] = []
     total = len(persons) * len(chosen)
@@ -263,7 +298,8 @@ def run_eval(
                     gdata = (examples / gpath).read_bytes()
                     gprep = extractor.prepare(gdata, cat) if is_on_model else gp.prepare(gdata)
                     t2 = time.perf_counter()
-                    out = backend.render(Image.fromarray(prep.image), prep, None, gprep, cat)  # type: ignore[arg-type]
+                    layers = compose(prep, gprep, cat)
+                    out = Image.fromarray(layers.image)
                     t3 = time.perf_counter()
                 except TryOnInputError as e:
                     res.errors.append(
@@ -271,7 +307,8 @@ def run_eval(
                     )
                     continue
                 q = assess(prep, np.asarray(out))
-                _, wmask = warp_garment(prep, gprep, cat)
+                wmask = layers.warped_mask
+                reach = limb_reach(prep, layers)
                 inside = float((wmask & prep.person_mask).sum() / max(1, wmask.sum()))
                 inter = float((wmask & prep.agnostic_mask).sum())
                 union = float((wmask | prep.agnostic_mask).sum())
@@ -290,6 +327,7 @@ def run_eval(
                         "quality_reasons": q.reasons,
                         "old_garment_leak": q.scores["old_garment_leak"],
                         "coverage": q.scores["coverage"],
+                        "limbs_reach_end": reach,
                         "inside": round(inside, 4),
                         "iou": round(inter / max(1.0, union), 4),
                         "face_diff": round(float(diff.mean()) if diff.size else 0.0, 3),
@@ -300,8 +338,9 @@ def run_eval(
                     }
                 )
                 gimg = rgba_image(gprep) if is_on_model else Image.fromarray(gprep.image)
-                label = f"{cat.value} ({'on-model' if is_on_model else 'product'})\n{q.quality}\n" + "\n".join(
-                    f"{k} {v}" for k, v in q.scores.items()
+                label = (
+                    f"{cat.value} ({'on-model' if is_on_model else 'product'})\n{q.quality}\n"
+                    + "\n".join(f"{k} {v}" for k, v in q.scores.items())
                 )
                 tiles.append((Image.fromarray(prep.image), gimg, out, label, q.quality))
                 if progress:

@@ -1,9 +1,11 @@
 """Try-on backends behind one interface, and a small registry.
 
-* ``preview`` (:class:`PreviewBackend`, CPU): piecewise-affine warp of the garment
-  onto the person guided by pose key points, composited only inside the
-  clothing-agnostic region (face, hair above the shoulders, hands and the other
-  garment are the person's own pixels). A quick preview, not a generative model.
+* ``preview`` (:class:`PreviewBackend`, CPU): per-body-part warp of the garment onto the
+  person (torso piecewise affine on pose key points; each sleeve / trouser-leg segment
+  joint to joint, ``parts.py``), composited only inside the clothing-agnostic region
+  (face, hair above the shoulders, hands and the other garment are the person's own
+  pixels); the uncovered old garment replaced by skin or inpainting, the person's shading,
+  a feathered edge (``cleanup.py``, :func:`compose`). A quick preview, not a generative model.
 * ``fashn`` (:class:`FashnBackend`, GPU): adapter for FASHN VTON v1.5
   (https://github.com/fashn-AI/fashn-vton-1.5). Its code and weights are Apache-2.0, but
   its pipeline always runs ``fashn-human-parser``, whose weights are licensed for
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +28,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from fittingroom.caching import BoundedLRU, byte_lru
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
+from fittingroom.tryon.cleanup import remove_old_garment, shade
 from fittingroom.tryon.garment import GarmentPrep
+from fittingroom.tryon.parts import GarmentPose, garment_pose, limb_affine, part_labels
 from fittingroom.tryon.person import (
     L_ANKLE,
     L_ELBOW,
@@ -282,39 +288,155 @@ def piecewise_affine_warp(
     return out
 
 
+def _limb_start(person: PersonPrep, garment: GarmentPrep, joint: int) -> np.ndarray:
+    """Where a limb part's start joint goes on the person: for a product-only top, the shoulder anchor the
+    torso warp maps the garment's shoulder seam to (widened, raised); else the person's joint."""
+    p = person.landmarks[:, :2].astype(np.float64)
+    if garment.landmarks is None and joint in (L_SHOULDER, R_SHOULDER):
+        sw = float(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER]))
+        sl, sr = _widen(p[L_SHOULDER], p[R_SHOULDER], 1.12)
+        return (sl if joint == L_SHOULDER else sr) + np.array([0.0, -0.06 * sw])
+    return p[joint]
+
+
+_PARTS_CACHE: list[BoundedLRU] = []  # created on first use (no work at import time)
+
+PartsEntry = tuple[GarmentPose | None, dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]
+
+
+def _garment_parts(garment: GarmentPrep, category: TryOnCategory) -> PartsEntry:
+    """(pose, part masks, RGBA uint8 per part) of a garment, cached per (sha256, category, size): the
+    garment side of :func:`warp_parts` is the same for every person."""
+    if not _PARTS_CACHE:
+        _PARTS_CACHE.append(byte_lru(128 * 1024 * 1024, max_items=16))
+    cache = _PARTS_CACHE[0]
+    key = (garment.sha256, category.value, garment.mask.shape, garment.landmarks is None)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    pose = garment_pose(garment.mask, garment.landmarks, category)
+    labels = part_labels(garment.mask, pose) if pose is not None else {}
+    rgba = {k: np.dstack([garment.image, m.astype(np.uint8) * 255]) for k, m in labels.items()}
+    entry: PartsEntry = (pose, labels, rgba)
+    cache.put(key, entry)
+    return entry
+
+
+def warp_parts(
+    person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
+) -> tuple[np.ndarray, np.ndarray, GarmentPose | None]:
+    """Per-body-part warp (``parts.py``): the torso part by :func:`piecewise_affine_warp` on the torso
+    control points, each sleeve / trouser-leg segment by its own joint-to-joint affine, painted over the
+    torso. Returns RGB uint8 (H, W, 3), mask bool (H, W) in the person image, and the garment's pose
+    (None = no limb parts: the whole garment warped as one piece)."""
+    pose, labels, part_rgba = _garment_parts(garment, category)
+    if pose is None:
+        src, dst = correspondences(person, garment, category)
+        rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
+        warped = piecewise_affine_warp(rgba, src, dst, person.size)
+        return warped[:, :, :3], warped[:, :, 3] > 127, None
+    torso_garment = garment
+    if pose.keypoints is not None:
+        torso_garment = replace(garment, keypoints={**garment.keypoints, **pose.keypoints})
+    if garment.landmarks is not None:
+        part_joints = {j for c in pose.limbs for j in c[1:]}
+        limbs = tuple(
+            i
+            for i in LIMB_JOINTS[category]
+            if i not in part_joints and min(person.landmarks[i, 2], garment.landmarks[i, 2]) >= 0.5
+        )
+        src = body_anchors(garment.landmarks, category, limbs).astype(np.float32)
+        dst = body_anchors(person.landmarks, category, limbs).astype(np.float32)
+    else:
+        src, dst = correspondences(person, torso_garment, category)
+    across = float(np.linalg.norm(dst[1] - dst[0])) / max(1.0, float(np.linalg.norm(src[1] - src[0])))
+    out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
+    g = pose.landmarks[:, :2]
+    lm = person.landmarks
+    w, h = person.size
+    for chain in pose.limbs:
+        for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
+            if min(lm[a, 2], lm[b, 2]) < 0.5:
+                break  # the person's limb is hidden from here on: that part is not painted
+            if (a, b) not in labels or not labels[(a, b)].any():
+                continue
+            dst_a = _limb_start(person, garment, a) if a == chain[0] else lm[a, :2].astype(np.float64)
+            m = limb_affine(g[a], g[b], dst_a, lm[b, :2].astype(np.float64), across)
+            warped = cv2.warpAffine(
+                part_rgba[(a, b)], m, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+            )
+            sel = warped[:, :, 3] > 127
+            out[sel] = warped[sel]
+    return out[:, :, :3], out[:, :, 3] > 127, pose
+
+
 def warp_garment(
     person: PersonPrep, garment: GarmentPrep, category: TryOnCategory
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The garment warped into the person image: RGB uint8 (H, W, 3) and its mask bool (H, W)."""
-    src, dst = correspondences(person, garment, category)
-    rgba = np.dstack([garment.image, garment.mask.astype(np.uint8) * 255])
-    warped = piecewise_affine_warp(rgba, src, dst, person.size)
-    return warped[:, :, :3], warped[:, :, 3] > 127
+    """The garment warped into the person image (:func:`warp_parts`): RGB uint8 (H, W, 3), mask bool (H, W)."""
+    rgb, mask, _ = warp_parts(person, garment, category)
+    return rgb, mask
 
 
 def paste_mask(person: PersonPrep, warped_mask: np.ndarray, category: TryOnCategory) -> np.ndarray:
     """Where the preview paints garment pixels, bool (H, W).
 
-    Warped garment ∩ (garment region ∪ upper arms for tops/one-pieces, i.e. the part of the
-    agnostic mask a sleeve may cover), minus head and hands. Forearms stay the person's own.
+    Warped garment ∩ (garment region ∪, for tops and one-pieces, the agnostic mask: the arms a sleeve
+    may cover, up to the wrists), minus head and hands.
     """
     allowed = person.garment_region.copy()
     if category is not TryOnCategory.bottom:
-        p = person.landmarks
-        sw = float(np.linalg.norm(p[L_SHOULDER, :2] - p[R_SHOULDER, :2]))
-        upper = np.zeros(allowed.shape, np.uint8)
-        for s, e in ((L_SHOULDER, L_ELBOW), (R_SHOULDER, R_ELBOW)):
-            if p[e, 2] > 0.5:
-                a, b = p[s, :2], p[s, :2] + 0.8 * (p[e, :2] - p[s, :2])
-                cv2.line(
-                    upper, tuple(int(v) for v in a), tuple(int(v) for v in b), (1,), max(2, int(0.3 * sw))
-                )
-        allowed |= upper.astype(bool) & person.agnostic_mask
+        allowed |= person.agnostic_mask
     return warped_mask & allowed & ~person.keep_mask
 
 
+@dataclass
+class RenderLayers:
+    """What the preview composited: ``image`` RGB uint8 (H, W, 3); ``alpha`` float32 (H, W) 0..1 of the new
+    garment; ``warped_mask`` bool (H, W) (the whole warped garment, before clipping to the body);
+    ``replaced`` bool (H, W): old-garment pixels replaced by skin or inpainting; ``pose``: the garment's
+    pose (``parts.GarmentPose``, None when it was warped as one piece)."""
+
+    image: np.ndarray
+    alpha: np.ndarray
+    warped_mask: np.ndarray
+    replaced: np.ndarray
+    pose: GarmentPose | None
+
+
+def compose(
+    person: PersonPrep,
+    garment: GarmentPrep,
+    category: TryOnCategory,
+    *,
+    remove_old: bool = True,
+    shading: bool = True,
+    feather: float = 0.003,
+) -> RenderLayers:
+    """The preview's compositing steps: per-part warp (:func:`warp_parts`), paste mask (:func:`paste_mask`),
+    old garment replaced where the new one does not cover it (``cleanup.remove_old_garment``), the
+    person's shading on the garment (``cleanup.shade``), a feathered alpha edge (Gaussian, sigma =
+    ``feather`` x the image's longest side, inwards: the paste mask already excludes head and hands)."""
+    rgb, wmask, pose = warp_parts(person, garment, category)
+    # erode 1 px: drops the light halo that background removal leaves on the outline
+    wmask_e = cv2.erode(wmask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    paste = paste_mask(person, wmask_e, category)
+    base = person.image
+    replaced = np.zeros(paste.shape, bool)
+    if remove_old:
+        base, replaced = remove_old_garment(person, paste, category)
+    sigma = max(0.8, feather * max(paste.shape))
+    alpha = np.asarray(cv2.GaussianBlur(paste.astype(np.float32), (0, 0), sigma), np.float32)
+    # feathered inwards only (outside the paste mask the warped colours are undefined): 0.5 at the edge, 1 inside
+    alpha = np.clip(alpha * paste, 0.0, 1.0)
+    colour = shade(person, rgb) if shading else rgb.astype(np.float32)
+    out = base.astype(np.float32) * (1 - alpha[:, :, None]) + colour * alpha[:, :, None]
+    image = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    return RenderLayers(image, alpha, wmask, replaced, pose)
+
+
 class PreviewBackend(TryOnBackend):
-    """CPU preview: pose-guided piecewise-affine warp + composite inside the agnostic mask."""
+    """CPU preview: per-body-part pose-guided warp, old garment replaced, shading, feathered composite."""
 
     name = "preview"
     preview = True
@@ -327,14 +449,7 @@ class PreviewBackend(TryOnBackend):
         garment_prep: GarmentPrep,
         category: TryOnCategory,
     ) -> Image.Image:
-        rgb, wmask = warp_garment(person_prep, garment_prep, category)
-        # erode 1 px: drops the light halo that background removal leaves on the outline
-        wmask = cv2.erode(wmask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        paste = paste_mask(person_prep, wmask, category).astype(np.float32)
-        alpha = np.asarray(cv2.GaussianBlur(paste, (5, 5), 0), np.float32)[:, :, None]
-        base = person_prep.image.astype(np.float32)
-        out = base * (1 - alpha) + rgb.astype(np.float32) * alpha
-        return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+        return Image.fromarray(compose(person_prep, garment_prep, category).image)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,5 +562,7 @@ def create_backend(
     spec = RENDERERS.get(name)
     if spec is None:
         raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")
-    options = {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+    options = (
+        {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+    )
     return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]
