@@ -93,8 +93,12 @@ class SegmentationSettings(BaseSettings):
         "rebuild with `fittingroom train parsing`).",
     )
     # --- service limits
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
-    max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
+    max_upload_bytes: int = Field(
+        default=40 * 1024 * 1024, gt=0, description="Largest accepted upload (a 50 MP phone JPEG fits)."
+    )
+    max_pixels: int = Field(
+        default=50_000_000, gt=0, description="Largest accepted image (width*height); a 50 MP phone photo goes in."
+    )
     max_points: int = Field(default=32, ge=1, description="Most point prompts per request.")
     # --- caches
     memory_cache_mb: int = Field(
