@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
+from fittingroom.images import parse_box as parse_box  # re-exported: the service's import
 from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
 from fittingroom.index.storage import saved_generation
 from fittingroom.retrieval.settings import RetrievalSettings
@@ -133,17 +134,3 @@ def image_media_type(path: Path) -> str:
             return Image.MIME.get(img.format or "", "application/octet-stream")
     except (UnidentifiedImageError, OSError):
         return "application/octet-stream"
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``'x0,y0,x1,y1'`` (pixels) -> tuple; raises ValueError with a clear message."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4:
-        raise ValueError(f"box must be 'x0,y0,x1,y1', got {text!r}")
-    try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"box must hold 4 numbers 'x0,y0,x1,y1', got {text!r}") from None
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"box {text!r} is empty: need x0 < x1 and y0 < y1")
-    return x0, y0, x1, y1

@@ -25,6 +25,7 @@ from catalog_ingest.jobs import AdminSettings
 from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
 from fittingroom.cli import build_app
+from fittingroom.cli.search_client import search_url
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
 from fittingroom.models.eligibility.settings import EligibilitySettings
@@ -147,6 +148,8 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_DEVICE", "cuda:3",
         lambda: (encoder_options(core())[1]["device"], seg_options()["device"], EligibilitySettings().resolved_device),
         ("cuda:3", "cuda:3", "cuda:3")),
+    Row("FITTINGROOM_SERVER", "http://fr.test:8000", lambda: core().server and search_url(str(core().server), image=False),
+        "http://fr.test:8000/api/retrieval/search"),
     # ---- FITTINGROOM_INDEX_ (vector index build and tuning)
     Row("FITTINGROOM_INDEX_APPROX_THRESHOLD", "5000", index_setting("approx_threshold"), 5000),
     Row("FITTINGROOM_INDEX_APPROX_KIND", "ivf_flat", lambda: index_setting("approx_kind")().value, "ivf_flat"),
