@@ -43,7 +43,7 @@ def _open_searcher(
     store_uri: str | None, index_dir: Path | None, encoder_name: str | None
 ) -> tuple[Searcher, CatalogStore, Encoder]:
     from fittingroom.catalog.store import open_store
-    from fittingroom.index import IndexNotFoundError, VectorIndex
+    from fittingroom.index import IndexNotFoundError, open_index
     from fittingroom.retrieval.search import Searcher
     from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -63,7 +63,7 @@ def _open_searcher(
         store.close()
         raise
     try:  # IndexMismatchError (another encoder's index) is an IndexNotFoundError
-        index = VectorIndex.open(
+        index = open_index(
             index_dir or settings.resolved_index_dir, encoder.name, read_only=True, dim=encoder.dim
         )
     except IndexNotFoundError as exc:

@@ -28,6 +28,7 @@ from fittingroom.cli import build_app
 from fittingroom.cli.search_client import search_url
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
+from fittingroom.index.milvus import resolve_uri
 from fittingroom.models.eligibility.settings import EligibilitySettings
 from fittingroom.models.registry import ModelShelf, ModelSpec
 from fittingroom.models.specs import encoder_options
@@ -168,6 +169,10 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_INDEX_RETUNE_FRACTION", "0.5", index_setting("retune_fraction"), 0.5),
     Row("FITTINGROOM_INDEX_USE_GPU", "false", index_setting("use_gpu"), False),
     Row("FITTINGROOM_INDEX_SEED", "7", index_setting("seed"), 7),
+    Row("FITTINGROOM_INDEX_BACKEND", "milvus", lambda: index_setting("backend")().value, "milvus"),
+    Row("FITTINGROOM_INDEX_MILVUS_URI", "http://milvus:19530", lambda: resolve_uri(IndexSettings(), BASE / "ix"),
+        "http://milvus:19530"),
+    Row("FITTINGROOM_INDEX_MILVUS_INDEX_TYPE", "HNSW", index_setting("milvus_index_type"), "HNSW"),
     # ---- INGEST_: the store base URLs the Luma and Saleor presets build shop links from
     Row("INGEST_LUMA_STORE_URL", "https://luma.shop.test/", lambda: LinkSettings().store_url("luma"),
         "https://luma.shop.test"),
