@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fittingroom.index.settings import IndexMismatchError, IndexNotFoundError, IndexSettings, rebuild_hint
+from fittingroom.index.settings import (
+    IndexBackend,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexSettings,
+    rebuild_hint,
+)
 from fittingroom.index.tuning import as_ids, as_vectors
 
 if TYPE_CHECKING:
@@ -60,6 +66,9 @@ class MilvusIndex:
         self.dim = int(dim)
         self.uri = uri
         self.read_only = False
+        #: What the service's health reports as the index kind, and its parameters.
+        self.kind = IndexBackend.milvus
+        self.params: dict[str, Any] = {"uri": uri, "collection": collection}
 
     @classmethod
     def open(
@@ -117,6 +126,10 @@ class MilvusIndex:
 
     def close(self) -> None:
         self._client.close()
+
+    def reloaded(self) -> MilvusIndex:
+        """Itself: a collection is live (ingest writes into it), there is no file to re-open."""
+        return self
 
     # ---- introspection ----------------------------------------------------------------------
     def __len__(self) -> int:

@@ -12,7 +12,7 @@ import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
 from fittingroom.images import parse_box as parse_box  # re-exported: the service's import
-from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
+from fittingroom.index import IndexMismatchError, IndexNotFoundError, MilvusIndex, VectorIndex, open_index
 from fittingroom.index.storage import saved_generation
 from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -30,7 +30,8 @@ class EncoderIndexMismatch(IndexUnavailableError):
 
 
 class IndexHolder:
-    """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it.
+    """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it
+    (or its ``MilvusIndex`` with ``FITTINGROOM_INDEX_BACKEND=milvus``: opened once, live).
 
     ``get()`` checks the file at most every ``reload_s`` seconds, and at once after this process
     saved an index (a catalog job of the all-in-one server: ``storage.saved_generation``), so a
@@ -48,12 +49,12 @@ class IndexHolder:
         self.reload_s = reload_s
         self.error: str | None = None
         self._mismatch: IndexMismatchError | None = None
-        self._index: VectorIndex | None = None
+        self._index: VectorIndex | MilvusIndex | None = None
         self._checked = float("-inf")
         self._generation = -1
         self._lock = threading.Lock()
 
-    def get(self) -> VectorIndex | None:
+    def get(self) -> VectorIndex | MilvusIndex | None:
         now = time.monotonic()
         generation = saved_generation()
         if now - self._checked < self.reload_s and generation == self._generation:
@@ -64,9 +65,7 @@ class IndexHolder:
             self._generation = generation
             try:
                 if self._index is None:
-                    self._index = VectorIndex.open(
-                        self.index_dir, self.encoder_name, read_only=True, dim=self.dim
-                    )
+                    self._index = open_index(self.index_dir, self.encoder_name, read_only=True, dim=self.dim)
                     log.info("opened %s index of %d vectors", self._index.kind, len(self._index))
                 else:
                     fresh = self._index.reloaded()  # checks the new file against this dim
@@ -90,7 +89,7 @@ class IndexHolder:
             self._checked = now
             return self._index
 
-    def require(self) -> VectorIndex:
+    def require(self) -> VectorIndex | MilvusIndex:
         """The current index; raises IndexUnavailableError (with the reason) when there is none,
         EncoderIndexMismatch (a subclass) when the index on disk is another encoder's."""
         index = self.get()
