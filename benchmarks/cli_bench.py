@@ -15,7 +15,9 @@ wall time (seconds) and the ratio of the median to ``python -c pass``:
   ``DIR`` is never written). ``--no-server`` skips it.
 
 Targets (issue 20): ``--text`` <= 2 s, ``--image`` <= 3 s cold, ``--server`` <= 0.5 s.
-``--python`` / ``--cwd`` time another checkout (``--cwd`` is put on ``PYTHONPATH``).
+``--python`` / ``--cwd`` time another checkout (``--cwd`` is put on ``PYTHONPATH``);
+``--baseline DIR`` adds the cold ``--help`` / ``--text`` / ``--image`` rows of the checkout in DIR
+(e.g. ``git archive main | tar -x -C DIR``) to the same rounds, and their ratio to this one.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ def main() -> None:
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--cwd", type=Path, default=Path(__file__).resolve().parents[1])
     ap.add_argument("--label", default="this checkout")
+    ap.add_argument("--baseline", type=Path, default=None, help="Another checkout timed in the same rounds.")
     ap.add_argument("--json", dest="as_json", action="store_true")
     args = ap.parse_args()
     env = dict(os.environ, PYTHONPATH=str(args.cwd))
@@ -100,6 +103,11 @@ def main() -> None:
         "search --text": [*cli, "search", "--text", "hoodie"],
         "search --image": [*cli, "search", "--image", str(args.image)],
     }
+    where: dict[str, tuple[dict[str, str], Path]] = {}
+    if args.baseline is not None:
+        for name in ["fittingroom --help", "search --text", "search --image"]:
+            commands[f"{name} (baseline)"] = commands[name]
+            where[f"{name} (baseline)"] = (dict(env, PYTHONPATH=str(args.baseline)), args.baseline)
     server: subprocess.Popen[str] | None = None
     tmp: tempfile.TemporaryDirectory[str] | None = None
     try:
@@ -112,7 +120,7 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.runs):
             for name, cmd in commands.items():
-                times[name].append(run_once(cmd, env, args.cwd))
+                times[name].append(run_once(cmd, *where.get(name, (env, args.cwd))))
     finally:
         if server is not None:
             server.terminate()
@@ -128,6 +136,11 @@ def main() -> None:
             "max_s": round(max(t), 3),
             "vs_python": round(statistics.median(t) / base_s, 1),
             "target_s": TARGETS_S.get(name),
+            "vs_baseline": (
+                round(statistics.median(t) / statistics.median(times[f"{name} (baseline)"]), 2)
+                if f"{name} (baseline)" in times
+                else None
+            ),
         }
         for name, t in times.items()
     ]
@@ -138,8 +151,8 @@ def main() -> None:
     from rich.table import Table
 
     table = Table(title=f"CLI cold start, {args.label} ({args.runs} runs each, wall seconds)")
-    for col in ["command", "median", "min", "max", "x python -c pass", "target"]:
-        table.add_column(col, justify="left" if col == "command" else "right")
+    for col in ["command", "median", "min", "max", "x python -c pass", "x baseline", "target"]:
+        table.add_column(col, justify="left" if col == "command" else "right", no_wrap=True)
     for r in rows:
         target = r["target_s"]
         mark = "" if target is None else (" ok" if r["median_s"] <= target else " missed")
@@ -149,6 +162,7 @@ def main() -> None:
             f"{r['min_s']:.2f}",
             f"{r['max_s']:.2f}",
             f"{r['vs_python']:.1f}",
+            "" if r["vs_baseline"] is None else f"{r['vs_baseline']:.2f}",
             "" if target is None else f"<= {target}{mark}",
         )
     Console().print(table)

@@ -41,20 +41,30 @@ def _component_of(command: str | None) -> Any | None:
     ``serve``, ...); None for a group (``eval``, ``models``, ...), an option or anything else."""
     match command:
         case "search":
-            from fittingroom.cli import retrieval as module
+            from fittingroom.cli import retrieval
+
+            return retrieval
         case "segment":
-            from fittingroom.cli import segmentation as module
+            from fittingroom.cli import segmentation
+
+            return segmentation
         case "tryon":
-            from fittingroom.cli import tryon as module
+            from fittingroom.cli import tryon
+
+            return tryon
         case "serve":
-            from fittingroom.cli import serve as module
+            from fittingroom.cli import serve
+
+            return serve
         case "ingest":
-            from catalog_ingest import cli as module
+            from catalog_ingest import cli as ingest_cli
+
+            return ingest_cli
         case "crawl" | "parse":
-            from crawler import cli as module
-        case _:
-            return None
-    return module
+            from crawler import cli as crawler_cli
+
+            return crawler_cli
+    return None
 
 
 def build_app(command: str | None = None) -> typer.Typer:

@@ -187,7 +187,9 @@ def search_command(
 
     searcher, store, _ = _open_searcher(store_uri, index_dir, encoder_name)
     try:
-        flt = ProductFilter(**filters, tryon_eligible=eligible)
+        flt = ProductFilter(
+            category=category, brand=brand, min_price=min_price, max_price=max_price, tryon_eligible=eligible
+        )
         weight = 0.5 if image_weight is None else image_weight
         try:
             if product is not None:

@@ -16,7 +16,7 @@ Everything public is importable from ``fittingroom.index``. Importing this packa
 import FAISS (it loads on first use).
 """
 
-from fittingroom.index.backends import open_index
+from fittingroom.index.backends import AnyIndex, open_index
 from fittingroom.index.factory import default_nlist, kind_for_count, max_nlist
 from fittingroom.index.milvus import MilvusIndex
 from fittingroom.index.settings import (
@@ -40,6 +40,7 @@ from fittingroom.index.tuning import (
 from fittingroom.index.vector_index import VectorIndex
 
 __all__ = [
+    "AnyIndex",
     "MANIFEST_FORMAT",
     "QUERY_GROUP",
     "RECALL_K",

@@ -9,6 +9,9 @@ from fittingroom.index.milvus import MilvusIndex, resolve_uri
 from fittingroom.index.settings import IndexBackend, IndexSettings
 from fittingroom.index.vector_index import VectorIndex
 
+#: Either backend's index: both answer ``search(queries, k, allowed_ids)``, ``reconstruct``, ``len``.
+AnyIndex = VectorIndex | MilvusIndex
+
 
 def open_index(
     index_dir: str | Path,
@@ -17,7 +20,7 @@ def open_index(
     read_only: bool = True,
     dim: int | None = None,
     settings: IndexSettings | None = None,
-) -> VectorIndex | MilvusIndex:
+) -> AnyIndex:
     """The index of ``encoder_name``: ``VectorIndex.open(index_dir, ...)`` (backend ``faiss``) or
     the Milvus collection at ``settings.milvus_uri`` (default ``index_dir/milvus.db``).
     Raises ``IndexNotFoundError`` / ``IndexMismatchError`` as ``VectorIndex.open`` does."""

@@ -12,7 +12,7 @@ import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
 from fittingroom.images import parse_box as parse_box  # re-exported: the service's import
-from fittingroom.index import IndexMismatchError, IndexNotFoundError, MilvusIndex, VectorIndex, open_index
+from fittingroom.index import AnyIndex, IndexMismatchError, IndexNotFoundError, open_index
 from fittingroom.index.storage import saved_generation
 from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -49,12 +49,12 @@ class IndexHolder:
         self.reload_s = reload_s
         self.error: str | None = None
         self._mismatch: IndexMismatchError | None = None
-        self._index: VectorIndex | MilvusIndex | None = None
+        self._index: AnyIndex | None = None
         self._checked = float("-inf")
         self._generation = -1
         self._lock = threading.Lock()
 
-    def get(self) -> VectorIndex | MilvusIndex | None:
+    def get(self) -> AnyIndex | None:
         now = time.monotonic()
         generation = saved_generation()
         if now - self._checked < self.reload_s and generation == self._generation:
@@ -89,7 +89,7 @@ class IndexHolder:
             self._checked = now
             return self._index
 
-    def require(self) -> VectorIndex | MilvusIndex:
+    def require(self) -> AnyIndex:
         """The current index; raises IndexUnavailableError (with the reason) when there is none,
         EncoderIndexMismatch (a subclass) when the index on disk is another encoder's."""
         index = self.get()
