@@ -165,7 +165,7 @@ def main() -> None:
             "" if r["vs_baseline"] is None else f"{r['vs_baseline']:.2f}",
             "" if target is None else f"<= {target}{mark}",
         )
-    Console().print(table)
+    Console(width=max(120, Console().width)).print(table)
 
 
 if __name__ == "__main__":
