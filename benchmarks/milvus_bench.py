@@ -1,6 +1,6 @@
 """Milvus (milvus-lite, embedded) vs FAISS on the same vectors: search latency and top-10 agreement.
 
-    python benchmarks/milvus_bench.py [--n 20000] [--dim 256] [--queries 200] [--json]
+    python benchmarks/milvus_bench.py [--n 2000] [--dim 64] [--queries 20] [--json]
 
 Both hold the same ``--n`` clustered unit vectors: FAISS flat (``VectorIndex``) and a Milvus
 collection (``MilvusIndex``, index type ``--index-type``, default FLAT = exact) in a milvus-lite
@@ -43,9 +43,9 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=20_000)
-    ap.add_argument("--dim", type=int, default=256)
-    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--n", type=int, default=2_000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--index-type", default="FLAT")
     ap.add_argument("--json", dest="as_json", action="store_true")
     args = ap.parse_args()
