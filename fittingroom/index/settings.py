@@ -20,6 +20,13 @@ class IndexKind(StrEnum):
         return self is not IndexKind.flat
 
 
+class IndexBackend(StrEnum):
+    """Where the vectors are searched: FAISS in each process, or a Milvus collection."""
+
+    faiss = "faiss"
+    milvus = "milvus"
+
+
 class IndexSettings(BaseSettings):
     """Vector index settings (env prefix ``FITTINGROOM_INDEX_``)."""
 
@@ -79,6 +86,19 @@ class IndexSettings(BaseSettings):
     )
     use_gpu: bool = Field(default=True, description="Use faiss-gpu for unfiltered search when GPUs exist.")
     seed: int = 1234
+    backend: IndexBackend = Field(
+        default=IndexBackend.faiss,
+        description="'faiss' (an index file per encoder, searched in each process) or 'milvus' "
+        "(a Milvus collection per encoder; needs the 'milvus' extra).",
+    )
+    milvus_uri: str = Field(
+        default="",
+        description="Milvus server (http://host:19530) or a milvus-lite file; default: index_dir/milvus.db.",
+    )
+    milvus_index_type: str = Field(
+        default="FLAT",
+        description="Milvus index of new collections: FLAT (exact, as FAISS flat), HNSW, IVF_FLAT, AUTOINDEX.",
+    )
 
 
 class IndexNotFoundError(FileNotFoundError):

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fittingroom.index.factory import kind_for_count
-from fittingroom.index.settings import IndexKind, IndexMismatchError, IndexNotFoundError, IndexSettings
+from fittingroom.index.settings import (
+    IndexBackend,
+    IndexKind,
+    IndexMismatchError,
+    IndexNotFoundError,
+    IndexSettings,
+)
 from fittingroom.index.storage import index_lock
 from fittingroom.index.vector_index import VectorIndex
 
@@ -64,6 +70,8 @@ def sync_index(
     """
     settings = settings or IndexSettings()
     t0 = time.perf_counter()
+    if settings.backend is IndexBackend.milvus:
+        return _sync_milvus(store, encoder_name, index_dir, settings, t0)
     with index_lock(index_dir, encoder_name):
         store_ids = np.fromiter(store.embedding_ids(encoder_name), dtype=np.int64)
         n = len(store_ids)
@@ -215,3 +223,46 @@ def encoder_query_vectors(
 def _store_dim(store: CatalogStore, encoder_name: str, vector_id: int) -> int:
     got = store.get_embeddings(encoder_name, [vector_id])
     return int(next(iter(got.values())).shape[-1]) if got else -1
+
+
+def _sync_milvus(
+    store: CatalogStore, encoder_name: str, index_dir: str | Path, settings: IndexSettings, t0: float
+) -> SyncReport:
+    """``sync_index`` for the Milvus backend: upsert / delete in the encoder's collection (created
+    on first use; re-created when it holds vectors of another dimension)."""
+    from fittingroom.index.milvus import MilvusIndex, collection_name, resolve_uri, sync_milvus
+
+    ids = store.embedding_ids(encoder_name)
+    if not ids:
+        return SyncReport(
+            encoder_name, None, 0, reason="store has no embeddings", seconds=time.perf_counter() - t0
+        )
+    uri = resolve_uri(settings, index_dir)
+    dim = _store_dim(store, encoder_name, next(iter(ids)))
+    reason = "milvus"
+    try:
+        index = MilvusIndex.open(uri, encoder_name, dim=dim, create=True, settings=settings)
+    except IndexMismatchError as exc:
+        from pymilvus import MilvusClient
+
+        log.warning("%s: dropping the collection", exc)
+        client = MilvusClient(uri)
+        client.drop_collection(collection_name(encoder_name))
+        client.close()
+        index = MilvusIndex.open(uri, encoder_name, dim=dim, create=True, settings=settings)
+        reason = f"milvus: dimension changed from {exc.stored[1]}"
+    try:
+        counts = sync_milvus(store, encoder_name, index)
+    finally:
+        index.close()
+    return SyncReport(
+        encoder_name,
+        None,
+        counts["count"],
+        added=counts["added"],
+        removed=counts["removed"],
+        reason=reason,
+        saved=bool(counts["added"] or counts["removed"]),
+        seconds=time.perf_counter() - t0,
+        params={"backend": "milvus", "uri": uri},
+    )

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 
 from fittingroom.fetch import AsyncFetcher, FetchError, FetchPolicy
-from fittingroom.index import IndexMismatchError, IndexNotFoundError, VectorIndex
+from fittingroom.images import parse_box as parse_box  # re-exported: the service's import
+from fittingroom.index import AnyIndex, IndexMismatchError, IndexNotFoundError, open_index
 from fittingroom.index.storage import saved_generation
 from fittingroom.retrieval.settings import RetrievalSettings
 
@@ -29,7 +30,8 @@ class EncoderIndexMismatch(IndexUnavailableError):
 
 
 class IndexHolder:
-    """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it.
+    """The current read-only ``VectorIndex`` of one encoder, re-opened when ingest replaces it
+    (or its ``MilvusIndex`` with ``FITTINGROOM_INDEX_BACKEND=milvus``: opened once, live).
 
     ``get()`` checks the file at most every ``reload_s`` seconds, and at once after this process
     saved an index (a catalog job of the all-in-one server: ``storage.saved_generation``), so a
@@ -47,12 +49,12 @@ class IndexHolder:
         self.reload_s = reload_s
         self.error: str | None = None
         self._mismatch: IndexMismatchError | None = None
-        self._index: VectorIndex | None = None
+        self._index: AnyIndex | None = None
         self._checked = float("-inf")
         self._generation = -1
         self._lock = threading.Lock()
 
-    def get(self) -> VectorIndex | None:
+    def get(self) -> AnyIndex | None:
         now = time.monotonic()
         generation = saved_generation()
         if now - self._checked < self.reload_s and generation == self._generation:
@@ -63,9 +65,7 @@ class IndexHolder:
             self._generation = generation
             try:
                 if self._index is None:
-                    self._index = VectorIndex.open(
-                        self.index_dir, self.encoder_name, read_only=True, dim=self.dim
-                    )
+                    self._index = open_index(self.index_dir, self.encoder_name, read_only=True, dim=self.dim)
                     log.info("opened %s index of %d vectors", self._index.kind, len(self._index))
                 else:
                     fresh = self._index.reloaded()  # checks the new file against this dim
@@ -89,7 +89,7 @@ class IndexHolder:
             self._checked = now
             return self._index
 
-    def require(self) -> VectorIndex:
+    def require(self) -> AnyIndex:
         """The current index; raises IndexUnavailableError (with the reason) when there is none,
         EncoderIndexMismatch (a subclass) when the index on disk is another encoder's."""
         index = self.get()
@@ -133,17 +133,3 @@ def image_media_type(path: Path) -> str:
             return Image.MIME.get(img.format or "", "application/octet-stream")
     except (UnidentifiedImageError, OSError):
         return "application/octet-stream"
-
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """``'x0,y0,x1,y1'`` (pixels) -> tuple; raises ValueError with a clear message."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4:
-        raise ValueError(f"box must be 'x0,y0,x1,y1', got {text!r}")
-    try:
-        x0, y0, x1, y1 = (float(p) for p in parts)
-    except ValueError:
-        raise ValueError(f"box must hold 4 numbers 'x0,y0,x1,y1', got {text!r}") from None
-    if not (x1 > x0 and y1 > y0):
-        raise ValueError(f"box {text!r} is empty: need x0 < x1 and y0 < y1")
-    return x0, y0, x1, y1

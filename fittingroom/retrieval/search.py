@@ -26,7 +26,7 @@ import numpy as np
 
 from fittingroom.catalog.models import ImageRecord, Product, split_uid
 from fittingroom.catalog.store import CatalogStore, ProductFilter
-from fittingroom.index import VectorIndex
+from fittingroom.index import AnyIndex
 from fittingroom.models.encoders.base import Encoder, Query, l2_normalize
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class Searcher:
     def __init__(
         self,
         store: CatalogStore,
-        index: VectorIndex | Callable[[], VectorIndex],
+        index: AnyIndex | Callable[[], AnyIndex],
         encoder: Encoder,
         *,
         candidate_multiplier: int = 4,
@@ -119,7 +119,7 @@ class Searcher:
         self._names: tuple[int, KnownNames] | None = None
 
     @property
-    def index(self) -> VectorIndex:
+    def index(self) -> AnyIndex:
         return self._index() if callable(self._index) else self._index
 
     # ---- query vectors ------------------------------------------------------
@@ -159,7 +159,7 @@ class Searcher:
         return l2_normalize(doc).reshape(-1)
 
     # ---- search -------------------------------------------------------------------
-    def neighbor_vectors(self, index: VectorIndex, ids: np.ndarray) -> np.ndarray:
+    def neighbor_vectors(self, index: AnyIndex, ids: np.ndarray) -> np.ndarray:
         """Document vectors of ``ids`` (M, dim): from the index when it can reconstruct them,
         else from the store (ids missing from the store get zero vectors)."""
         if index.can_reconstruct:

@@ -26,8 +26,10 @@ from catalog_ingest.links import LinkSettings
 from crawler.config import CrawlerSettings, scrapy_settings
 from crawler.job_queue import JobsSettings
 from fittingroom.cli import build_app
+from fittingroom.cli.search_client import search_url
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
+from fittingroom.index.milvus import resolve_uri
 from fittingroom.models.eligibility.settings import EligibilitySettings
 from fittingroom.models.registry import ModelShelf, ModelSpec
 from fittingroom.models.specs import encoder_options
@@ -174,6 +176,8 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_DEVICE", "cuda:3",
         lambda: (encoder_options(core())[1]["device"], seg_options()["device"], EligibilitySettings().resolved_device),
         ("cuda:3", "cuda:3", "cuda:3")),
+    Row("FITTINGROOM_SERVER", "http://fr.test:8000", lambda: core().server and search_url(str(core().server), image=False),
+        "http://fr.test:8000/api/retrieval/search"),
     # ---- FITTINGROOM_INDEX_ (vector index build and tuning)
     Row("FITTINGROOM_INDEX_APPROX_THRESHOLD", "5000", index_setting("approx_threshold"), 5000),
     Row("FITTINGROOM_INDEX_APPROX_KIND", "ivf_flat", lambda: index_setting("approx_kind")().value, "ivf_flat"),
@@ -192,6 +196,10 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_INDEX_RETUNE_FRACTION", "0.5", index_setting("retune_fraction"), 0.5),
     Row("FITTINGROOM_INDEX_USE_GPU", "false", index_setting("use_gpu"), False),
     Row("FITTINGROOM_INDEX_SEED", "7", index_setting("seed"), 7),
+    Row("FITTINGROOM_INDEX_BACKEND", "milvus", lambda: index_setting("backend")().value, "milvus"),
+    Row("FITTINGROOM_INDEX_MILVUS_URI", "http://milvus:19530", lambda: resolve_uri(IndexSettings(), BASE / "ix"),
+        "http://milvus:19530"),
+    Row("FITTINGROOM_INDEX_MILVUS_INDEX_TYPE", "HNSW", index_setting("milvus_index_type"), "HNSW"),
     # ---- INGEST_: the store base URLs the Luma and Saleor presets build shop links from
     Row("INGEST_LUMA_STORE_URL", "https://luma.shop.test/", lambda: LinkSettings().store_url("luma"),
         "https://luma.shop.test"),
