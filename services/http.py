@@ -27,6 +27,7 @@ from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fittingroom.images import ImageDecodeError
@@ -262,9 +263,23 @@ def _summarise(errors: list[Any]) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+#: The detail of FastAPI's HTTPException(400) for a request body it cannot parse.
+BODY_PARSE_ERROR = "There was an error parsing the body"
+UNREADABLE_BODY = (
+    "the request body could not be read: send valid JSON, or multipart/form-data with a proper boundary"
+)
+
+
+def _is_body_parse_error(detail: object) -> bool:
+    """FastAPI's generic parse error, or Starlette's multipart parser messages ("Missing boundary
+    in multipart.", ...): our own routes never raise a 400 that mentions multipart."""
+    return isinstance(detail, str) and (detail == BODY_PARSE_ERROR or "multipart" in detail.lower())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """The shared fault -> status map: request validation -> 422 with a short summary (the input
-    is never echoed back), an unreadable image -> 415 / 413, every ``detail`` a string."""
+    is never echoed back), a body that cannot be parsed -> 422, an unreadable image -> 415 / 413,
+    every ``detail`` a string."""
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -275,7 +290,11 @@ def install_error_handlers(app: FastAPI) -> None:
         http = image_error(exc)
         return JSONResponse({"detail": http.detail}, status_code=http.status_code)
 
-    @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException is a subclass
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and _is_body_parse_error(exc.detail):
+            # FastAPI's / Starlette's own 400 for a body they cannot parse (broken multipart or
+            # form data): the documented 422 of every route, with a sentence that says what to fix
+            return JSONResponse({"detail": UNREADABLE_BODY}, status_code=422)
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, default=str)[:500]
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)

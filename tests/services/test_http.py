@@ -98,3 +98,14 @@ def test_upload_faults_get_the_shared_statuses(client: TestClient) -> None:
     assert r.status_code == 415 and "empty" in r.json()["detail"]
     r = client.post("/upload", files={"file": ("big.png", b"\x89PNG" + b"0" * 6_000)})
     assert r.status_code == 413
+
+
+def test_a_body_that_cannot_be_parsed_is_the_documented_422(client: TestClient) -> None:
+    """FastAPI answers a broken multipart body with an undocumented 400; every service says 422."""
+    r = client.post(
+        "/upload",
+        content=b"--XYZ\r\nabc",
+        headers={"content-type": "multipart/form-data"},  # no boundary
+    )
+    assert r.status_code == 422, r.text
+    assert "could not be read" in r.json()["detail"]
