@@ -371,14 +371,17 @@ def seen_keys(job: JobRecord, crawl_dir: Path) -> set[tuple[str, str]]:
     """The product keys the successful ingest or crawl ``job`` saw: its feed (an upload's kept
     file, a crawl's kept ``crawl_dir/{id}.jsonl``) read and mapped again, as the ingest
     did (same mapping and format). Raises JobFailed when the feed is gone or yields no product."""
+    fmt: str | None = "jsonl"
+    specs: list[str] = []
     if job.kind is JobKind.crawl:
-        feed, fmt, specs = crawl_dir / f"{job.id}.jsonl", "jsonl", []
+        feed = crawl_dir / f"{job.id}.jsonl"
     else:
-        feed, fmt, specs = Path(job.params["feed"]), job.params.get("format"), job.params.get("mapping")
+        feed, fmt = Path(job.params["feed"]), job.params.get("format")
+        specs = list(job.params.get("mapping") or [])
     if not feed.is_file():
         raise JobFailed(f"the feed of job {job.id} is no longer kept: nothing to prune against")
     records = list(read_feed(feed, fmt, on_error=lambda _err: None))
-    drafts, _issues = FeedMapper(job.source, FieldMapping.parse(list(specs or []))).map_records(records)
+    drafts, _issues = FeedMapper(job.source, FieldMapping.parse(specs)).map_records(records)
     if not drafts:
         raise JobFailed(f"the feed of job {job.id} yields no product: nothing pruned")
     return {(d.product.source, d.product.id) for d in drafts}
