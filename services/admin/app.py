@@ -9,8 +9,11 @@ any body is read.
 Endpoints: ``POST /feeds`` (multipart: file + source + mapping values + prune) -> 202 with the
 ingest job; ``POST /feeds/preview`` (same form) -> the detected mapping and first bad rows;
 ``POST /crawls`` (JSON: url, max_pages, max_depth, source) -> 202 with the crawl job;
-``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources``; ``DELETE /sources/{name}`` -> 202 with the
-deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
+``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources`` and ``GET /sources/{name}`` (the per-source
+dashboard: products, images, try-on-able share, products without a link or an image, the index
+generation and its freshness, the last job); ``DELETE /sources/{name}`` -> 202 with the deletion
+job; ``POST /sources/{name}/prune`` (JSON ``{"confirm": name}``) -> 202 with a job deleting the
+products the source's last successful ingest or crawl did not see. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
 ``FITTINGROOM_JOBS_BACKEND=rq`` in queue workers (``crawler.job_queue``); the retrieval service re-opens the index each job leaves behind.
 """
 

@@ -79,3 +79,30 @@ def test_a_deleted_source_has_nothing_to_prune(client: TestClient, tmp_path: Pat
     assert wait_job(client, client.delete("/sources/shop", headers=AUTH).json()["id"])["status"] == "done"
     resp = client.post("/sources/shop/prune", headers=AUTH, json={"confirm": "shop"})
     assert resp.status_code == 404
+
+
+def test_freshness_compares_the_index_with_the_last_job() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from fittingroom.catalog.jobs import JobKind, JobRecord, JobStatus
+    from fittingroom.catalog.store import SourceStats
+    from fittingroom.index.storage import IndexState
+    from services.admin.app import source_row
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    stats = SourceStats("shop", products=4, images=6, tryon_able=1, without_link=1, without_image=0)
+    done = JobRecord(kind=JobKind.ingest, source="shop", status=JobStatus.done, started_at=t0)
+    index = IndexState("enc", 1, t0 + timedelta(seconds=5), 6)
+    row = source_row(stats, [done], index)
+    assert (row.index_freshness, row.tryon_share, row.last_job and row.last_job.id) == (
+        "fresh",
+        0.25,
+        done.id,
+    )
+    assert (
+        source_row(stats, [done], IndexState("enc", 1, t0 - timedelta(seconds=5), 6)).index_freshness
+        == "stale"
+    )
+    queued = JobRecord(kind=JobKind.prune, source="shop")
+    assert source_row(stats, [queued, done], index).index_freshness == "pending"
+    assert source_row(stats, [done], None).index_freshness == "no_index"
