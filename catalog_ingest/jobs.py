@@ -367,6 +367,71 @@ def delete_source_runner(
     return run
 
 
+def seen_keys(job: JobRecord, crawl_dir: Path) -> set[tuple[str, str]]:
+    """The product keys the successful ingest or crawl ``job`` saw: its feed (an upload's kept
+    file, a crawl's kept ``crawl_dir/{id}.jsonl``) read and mapped again, as the ingest
+    did (same mapping and format). Raises JobFailed when the feed is gone or yields no product."""
+    fmt: str | None = "jsonl"
+    specs: list[str] = []
+    if job.kind is JobKind.crawl:
+        feed = crawl_dir / f"{job.id}.jsonl"
+    else:
+        feed, fmt = Path(job.params["feed"]), job.params.get("format")
+        specs = list(job.params.get("mapping") or [])
+    if not feed.is_file():
+        raise JobFailed(f"the feed of job {job.id} is no longer kept: nothing to prune against")
+    records = list(read_feed(feed, fmt, on_error=lambda _err: None))
+    drafts, _issues = FeedMapper(job.source, FieldMapping.parse(specs)).map_records(records)
+    if not drafts:
+        raise JobFailed(f"the feed of job {job.id} yields no product: nothing pruned")
+    return {(d.product.source, d.product.id) for d in drafts}
+
+
+def prune_runner(
+    store: CatalogStore,
+    encoder_name: Callable[[], str],
+    *,
+    index_dir: Path,
+    crawl_dir: Path,
+    sync: Any = None,
+) -> JobRunner:
+    """The body of ``prune`` jobs: delete the products of ``job.source`` its last successful
+    ingest or crawl did not see (``seen_keys``; what ``ingest_feed(prune=True)`` deletes), then
+    sync the index. The report: ``{"source", "against": job id, "seen", "deleted", "index_vectors"}``."""
+
+    def run(job: JobRecord, progress: Progress) -> dict[str, Any]:
+        done = store.list_jobs(limit=10_000, statuses=[JobStatus.done.value])
+        last = next(
+            (j for j in done if j.source == job.source and j.kind in (JobKind.ingest, JobKind.crawl)), None
+        )
+        if last is None:
+            raise JobFailed(f"source {job.source!r} has no successful ingest or crawl to prune against")
+        seen = seen_keys(last, crawl_dir)
+        gone = sorted(store.product_keys(job.source) - seen)
+        progress(0, len(gone))
+        deleted = store.delete_products(gone) if gone else 0
+        progress(len(gone), len(gone))
+        result = (sync or _sync_index)(store, encoder_name(), index_dir)
+        count = getattr(result, "count", None)
+        if count is None and isinstance(result, dict):
+            count = result.get("count")
+        return {
+            "source": job.source,
+            "against": last.id,
+            "seen": len(seen),
+            "deleted": deleted,
+            "index_vectors": count,
+        }
+
+    return run
+
+
+def _sync_index(store: CatalogStore, encoder_name: str, index_dir: Path) -> Any:
+    from fittingroom.index import sync_index
+
+    return sync_index(store, encoder_name, index_dir)
+
+
 # ---- preview --------------------------------------------------------------------------------
 def preview_feed(
     feed: Path,

@@ -34,6 +34,7 @@ from catalog_ingest.jobs import (
     Progress,
     delete_source_runner,
     ingest_runner,
+    prune_runner,
 )
 from fittingroom.catalog.jobs import JobKind, JobRecord
 from fittingroom.fetch import FetchError, Resolver, resolve_checked, system_resolver
@@ -126,10 +127,12 @@ def crawl_runner(
     poll_s: float = 0.5,
     stop: threading.Event | None = None,
     python: str = sys.executable,
+    keep_dir: Path | None = None,
 ) -> JobRunner:
     """The body of ``crawl`` jobs (see the module docstring). ``ingest``: the body that ingests
     the crawled feed; ``work_dir``: where each job's folder (feed, progress, log) is kept (removed
-    when the job is done); ``home``: the crawl's ``FITTINGROOM_HOME``. The crawl is killed after
+    when the job is done); ``keep_dir``: where a done crawl's feed is kept, as ``{id}.jsonl`` (what
+    a prune of the source reads); ``home``: the crawl's ``FITTINGROOM_HOME``. The crawl is killed after
     ``timeout_s`` seconds or when ``stop`` is set (the job fails, saying so)."""
 
     def run(job: JobRecord, progress: Progress) -> dict[str, Any]:
@@ -188,6 +191,9 @@ def crawl_runner(
             report = ingest(sub, ingest_progress) or {}
         except JobFailed as exc:
             raise JobFailed(str(exc), {**(exc.report or {}), **crawled}) from exc
+        if keep_dir is not None:  # a later prune reads what this crawl saw
+            keep_dir.mkdir(parents=True, exist_ok=True)
+            feed.replace(keep_dir / f"{job.id}.jsonl")
         shutil.rmtree(folder, ignore_errors=True)
         return {**report, **crawled, "phase": "done"}
 
@@ -256,11 +262,15 @@ def default_runners(
     return {
         JobKind.ingest: ingest_runner(store, get_encoder, image_roots=settings.image_roots, **common),
         JobKind.delete_source: delete_source_runner(store, encoder_name, index_dir=core.resolved_index_dir),
+        JobKind.prune: prune_runner(
+            store, encoder_name, index_dir=core.resolved_index_dir, crawl_dir=feeds / "crawled"
+        ),
         JobKind.crawl: crawl_runner(
             crawled_ingest,
             work_dir=feeds / "crawls",
             home=core.home,
             timeout_s=settings.crawl_timeout_s,
             stop=stop,
+            keep_dir=feeds / "crawled",
         ),
     }

@@ -35,6 +35,7 @@ class JobKind(StrEnum):
     ingest = "ingest"
     delete_source = "delete_source"
     crawl = "crawl"
+    prune = "prune"
 
 
 def new_job_id() -> str:

@@ -31,8 +31,8 @@ import numpy as np
 
 from fittingroom.catalog._filters import brand_key, category_keys, image_vector_ids, normalize_category
 from fittingroom.catalog.jobs import JobRecord
-from fittingroom.catalog.models import Product
-from fittingroom.catalog.store import CatalogStore, ProductFilter
+from fittingroom.catalog.models import TRYON_CATEGORIES, Product
+from fittingroom.catalog.store import CatalogStore, ProductFilter, SourceStats
 
 SCHEMA_VERSION = 1
 
@@ -427,6 +427,34 @@ class SQLiteStore(CatalogStore):
     def source_counts(self) -> dict[str, int]:
         rows = self._conn().execute("SELECT source, COUNT(*) FROM products GROUP BY source ORDER BY source")
         return {s: int(n) for s, n in rows}
+
+    def source_stats(self, source: str | None = None) -> dict[str, SourceStats]:
+        # One aggregate pass; the try-on rule (models.tryon_image without unclassified_ok) in SQL:
+        # an image is usable when the classifier marks it eligible (product-only), or it is an
+        # on-model photo of a try-on category (the product's, else the classifier's), or, for an
+        # unclassified image, its stored tryon_mode says so. The contract tests compare with the rule.
+        cats = ",".join(f"'{c.value}'" for c in sorted(TRYON_CATEGORIES))
+        usable = (
+            "EXISTS (SELECT 1 FROM json_each(p.doc, '$.images') j WHERE"
+            " json_extract(j.value, '$.tryon_eligible') = 1"
+            " OR (json_extract(j.value, '$.photo_type') = 'on_model' AND coalesce(p.garment_category,"
+            f" json_extract(j.value, '$.garment_category_pred')) IN ({cats}))"
+            " OR (json_extract(j.value, '$.tryon_eligible') IS NULL AND json_extract(j.value, '$.photo_type')"
+            " IS NULL AND json_extract(j.value, '$.tryon_mode') IN ('product_only', 'on_model')))"
+        )
+        sql = (
+            "SELECT p.source, COUNT(*), SUM(length(p.vids) / 8),"
+            f" SUM(length(p.vids) > 0 AND {usable}),"
+            " SUM(coalesce(json_extract(p.doc, '$.link'), '') = ''), SUM(length(p.vids) = 0)"
+            " FROM products p"
+            + (" WHERE p.source = ?" if source is not None else "")
+            + " GROUP BY p.source ORDER BY p.source"
+        )
+        rows = self._conn().execute(sql, [] if source is None else [source])
+        return {
+            s: SourceStats(s, int(n), int(i or 0), int(t or 0), int(nl or 0), int(ni or 0))
+            for s, n, i, t, nl, ni in rows
+        }
 
     def save_job(self, job: JobRecord) -> None:
         with self._tx() as c:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fittingroom.catalog.jobs import JobRecord
-from fittingroom.catalog.models import Product
+from fittingroom.catalog.models import Product, tryon_image
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,36 @@ class ProductFilter:
                 self.source,
             )
         )
+
+
+@dataclass
+class SourceStats:
+    """What the catalog holds of one source (counts of products unless said otherwise).
+
+    ``tryon_able``: products for which ``fittingroom.catalog.models.tryon_image`` finds an image;
+    ``without_link``: products with no shop link; ``without_image``: products with no image;
+    ``images``: images over all the source's products.
+    """
+
+    source: str
+    products: int = 0
+    images: int = 0
+    tryon_able: int = 0
+    without_link: int = 0
+    without_image: int = 0
+
+    @property
+    def tryon_share(self) -> float | None:
+        """``tryon_able / products`` in [0, 1]; None for a source without products."""
+        return self.tryon_able / self.products if self.products else None
+
+    def add(self, product: Product) -> None:
+        """Count one product in."""
+        self.products += 1
+        self.images += len(product.images)
+        self.tryon_able += tryon_image(product) is not None
+        self.without_link += not product.link
+        self.without_image += not product.images
 
 
 class CatalogStore(ABC):
@@ -112,6 +142,14 @@ class CatalogStore(ABC):
     @abstractmethod
     def source_counts(self) -> dict[str, int]:
         """Number of products of every source that has one."""
+
+    def source_stats(self, source: str | None = None) -> dict[str, SourceStats]:
+        """``SourceStats`` of every source with products (only ``source`` when given), sorted by
+        name. This default reads every product once; backends override it with aggregates."""
+        out: dict[str, SourceStats] = {}
+        for product in self.iter_products(source):
+            out.setdefault(product.source, SourceStats(product.source)).add(product)
+        return dict(sorted(out.items()))
 
     # ---- jobs (fittingroom.catalog.jobs) ----------------------------------------
     @abstractmethod

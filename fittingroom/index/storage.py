@@ -20,6 +20,8 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,44 @@ def check_compatible(
             where=f"the vector index {faiss_path}",
             index_dir=faiss_path.parent,
         )
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """The index generation on disk: ``generation`` changes on every save (the ``.faiss`` file's
+    mtime in ns), ``written_at`` is when it was written (UTC), ``vectors`` the manifest's count
+    (None when the manifest is missing or unreadable)."""
+
+    encoder: str
+    generation: int
+    written_at: datetime
+    vectors: int | None
+
+
+def index_state(index_dir: str | Path, encoder_name: str | None = None) -> IndexState | None:
+    """The state of ``encoder_name``'s index in ``index_dir`` (without a name: the most recently
+    written index there); None when there is none. Reads file metadata and the manifest only."""
+    folder = Path(index_dir)
+    if encoder_name is not None:
+        candidates = [index_paths(folder, encoder_name)[0]]
+    else:
+        candidates = sorted(folder.glob("*.faiss")) if folder.is_dir() else []
+    best: tuple[int, Path] | None = None
+    for path in candidates:
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            continue
+        if best is None or mtime > best[0]:
+            best = (mtime, path)
+    if best is None:
+        return None
+    mtime, path = best
+    manifest = read_manifest(path.with_suffix(".json"))
+    count = manifest.get("count")
+    return IndexState(
+        encoder=str(manifest.get("encoder") or encoder_name or path.stem),
+        generation=mtime,
+        written_at=datetime.fromtimestamp(mtime / 1e9, UTC),
+        vectors=int(count) if isinstance(count, int) else None,
+    )

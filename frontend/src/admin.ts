@@ -35,9 +35,23 @@ interface Job {
   created_at: string;
 }
 
+interface IndexState {
+  encoder: string;
+  generation: number;
+  written_at: string;
+  vectors: number | null;
+}
+
 interface Source {
   name: string;
   products: number;
+  images: number;
+  tryon_able: number;
+  tryon_share: number | null;
+  without_link: number;
+  without_image: number;
+  index: IndexState | null;
+  index_freshness: "fresh" | "stale" | "pending" | "no_index";
   last_job: Job | null;
 }
 
@@ -189,6 +203,10 @@ function reportSummary(job: Job): HTMLElement {
     cell.append(el("p", `${String(r.deleted)} products deleted`));
     return cell;
   }
+  if (job.kind === "prune") {
+    cell.append(el("p", `${String(r.deleted)} products pruned (${String(r.seen)} seen in the last run)`));
+    return cell;
+  }
   if (job.kind === "crawl") {
     crawlSummary(cell, r);
     if (r.new === undefined) return cell; // still crawling (or failed before the ingest)
@@ -214,7 +232,9 @@ function jobRow(job: Job): HTMLTableRowElement {
       ? `ingest ${String(job.params.file ?? "")}`
       : job.kind === "crawl"
         ? `crawl ${String(job.params.url ?? "")}`
-        : "delete source";
+        : job.kind === "prune"
+          ? "prune source"
+          : "delete source";
   const bar = el("progress");
   bar.max = 1;
   if (job.progress !== null) bar.value = job.progress;
@@ -233,17 +253,51 @@ function jobRow(job: Job): HTMLTableRowElement {
   return tr;
 }
 
+function indexCell(source: Source): HTMLTableCellElement {
+  const cell = el("td", "", `freshness ${source.index_freshness}`);
+  cell.dataset.freshness = source.index_freshness;
+  if (!source.index) {
+    cell.textContent = "no index";
+    return cell;
+  }
+  const written = new Date(source.index.written_at);
+  cell.textContent = `${source.index_freshness}: ${source.index.vectors ?? "?"} vectors, written ${written.toLocaleString()}`;
+  cell.title = `generation ${source.index.generation} (${source.index.encoder})`;
+  return cell;
+}
+
+function sourceButton(label: string, action: () => void): HTMLButtonElement {
+  const button = el("button", label);
+  button.type = "button";
+  button.dataset.action = label.toLowerCase();
+  button.addEventListener("click", action);
+  return button;
+}
+
 function sourceRow(source: Source): HTMLTableRowElement {
   const tr = el("tr");
   tr.dataset.source = source.name;
-  const button = el("button", "Delete");
-  button.type = "button";
-  button.addEventListener("click", () => void deleteSource(source));
   const action = el("td");
-  action.append(button);
+  action.append(
+    sourceButton("Delete", () => void deleteSource(source)),
+    sourceButton("Prune", () => void pruneSource(source)),
+  );
+  const share = source.tryon_share === null ? "" : ` (${Math.round(source.tryon_share * 100)}%)`;
+  const cells: [string, string][] = [
+    ["name", source.name],
+    ["products", String(source.products)],
+    ["images", String(source.images)],
+    ["tryon", `${source.tryon_able}${share}`],
+    ["no-link", String(source.without_link)],
+    ["no-image", String(source.without_image)],
+  ];
+  for (const [key, text] of cells) {
+    const td = el("td", text);
+    td.dataset.col = key;
+    tr.append(td);
+  }
   tr.append(
-    el("td", source.name),
-    el("td", String(source.products)),
+    indexCell(source),
     el("td", source.last_job ? `${source.last_job.kind} ${source.last_job.status}` : ""),
     action,
   );
@@ -272,10 +326,50 @@ async function refresh(): Promise<void> {
   timer = window.setTimeout(() => void refresh(), delay);
 }
 
+/** Resolves true once the user typed ``name`` and confirmed in the dialog, false on cancel. */
+function confirmByName(title: string, text: string, name: string): Promise<boolean> {
+  const dialog = $("confirm-dialog") as HTMLDialogElement;
+  const input = $("confirm-name") as HTMLInputElement;
+  const ok = $("confirm-ok") as HTMLButtonElement;
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  input.value = "";
+  input.placeholder = name;
+  ok.disabled = true;
+  input.oninput = () => {
+    ok.disabled = input.value.trim() !== name;
+  };
+  ($("confirm-cancel") as HTMLButtonElement).onclick = () => dialog.close("cancel");
+  dialog.returnValue = "";
+  dialog.showModal();
+  input.focus();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok" && input.value.trim() === name), {
+      once: true,
+    });
+  });
+}
+
 async function deleteSource(source: Source): Promise<void> {
-  if (!window.confirm(`Delete the ${source.products} products of "${source.name}" from the catalog?`)) return;
+  const text = `Delete the ${source.products} products of "${source.name}" from the catalog?`;
+  if (!(await confirmByName("Delete a source", text, source.name))) return;
   try {
     await api<Job>(`/sources/${encodeURIComponent(source.name)}`, { method: "DELETE" });
+  } catch (err) {
+    say("upload-status", (err as Error).message, "error");
+  }
+  void refresh();
+}
+
+async function pruneSource(source: Source): Promise<void> {
+  const text = `Delete the products of "${source.name}" that its last successful upload or crawl did not contain?`;
+  if (!(await confirmByName("Prune a source", text, source.name))) return;
+  try {
+    await api<Job>(`/sources/${encodeURIComponent(source.name)}/prune`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ confirm: source.name }),
+    });
   } catch (err) {
     say("upload-status", (err as Error).message, "error");
   }

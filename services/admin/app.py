@@ -9,8 +9,11 @@ any body is read.
 Endpoints: ``POST /feeds`` (multipart: file + source + mapping values + prune) -> 202 with the
 ingest job; ``POST /feeds/preview`` (same form) -> the detected mapping and first bad rows;
 ``POST /crawls`` (JSON: url, max_pages, max_depth, source) -> 202 with the crawl job;
-``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources``; ``DELETE /sources/{name}`` -> 202 with the
-deletion job. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
+``GET /jobs``, ``GET /jobs/{id}``; ``GET /sources`` and ``GET /sources/{name}`` (the per-source
+dashboard: products, images, try-on-able share, products without a link or an image, the index
+generation and its freshness, the last job); ``DELETE /sources/{name}`` -> 202 with the deletion
+job; ``POST /sources/{name}/prune`` (JSON ``{"confirm": name}``) -> 202 with a job deleting the
+products the source's last successful ingest or crawl did not see. Jobs run in this process's background worker (``catalog_ingest.jobs``), or with
 ``FITTINGROOM_JOBS_BACKEND=rq`` in queue workers (``crawler.job_queue``); the retrieval service re-opens the index each job leaves behind.
 """
 
@@ -38,16 +41,52 @@ from catalog_ingest.readers import FeedError
 from catalog_ingest.runner import validate_source
 from crawler.job_queue import JobsSettings, RqJobQueue
 from crawler.jobs import check_crawl_target, default_runners, default_source
-from fittingroom.catalog.jobs import JobKind, JobStatus, new_job_id
-from fittingroom.catalog.store import CatalogStore
+from fittingroom.catalog.jobs import JobKind, JobRecord, JobStatus, new_job_id
+from fittingroom.catalog.store import CatalogStore, SourceStats
 from fittingroom.fetch import Resolver
+from fittingroom.index.storage import IndexState, index_state
 from fittingroom.models.encoders.base import Encoder
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.settings import CoreSettings, get_settings
-from services.admin.schemas import CrawlIn, Health, JobList, JobOut, PreviewOut, SourceList, SourceOut
+from services.admin.schemas import (
+    CrawlIn,
+    Health,
+    IndexOut,
+    JobList,
+    JobOut,
+    PreviewOut,
+    PruneIn,
+    SourceList,
+    SourceOut,
+)
 from services.http import error_responses, guard
 
 log = logging.getLogger(__name__)
+
+SEEN_KINDS = (JobKind.ingest, JobKind.crawl)
+
+
+def source_row(stats: SourceStats, jobs: list[JobRecord], index: IndexState | None) -> SourceOut:
+    """The dashboard row of one source from its figures, its jobs (newest first) and the index."""
+    freshness = "no_index"
+    if any(not j.status.finished for j in jobs):
+        freshness = "pending"
+    elif index is not None:
+        started = next((j.started_at for j in jobs if j.started_at is not None), None)
+        freshness = "fresh" if started is None or index.written_at >= started else "stale"
+    return SourceOut(
+        name=stats.source,
+        products=stats.products,
+        images=stats.images,
+        tryon_able=stats.tryon_able,
+        tryon_share=None if stats.tryon_share is None else round(stats.tryon_share, 4),
+        without_link=stats.without_link,
+        without_image=stats.without_image,
+        index=None if index is None else IndexOut(**vars(index)),
+        index_freshness=freshness,
+        last_job=JobOut.of(jobs[0]) if jobs else None,
+    )
+
 
 _ERRORS = error_responses(401, 403, 404, 413, 422)
 FEED_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".csv.gz", ".tsv.gz", ".jsonl.gz", ".ndjson.gz")
@@ -328,18 +367,48 @@ def create_app(
             raise HTTPException(404, f"unknown job {job_id!r}")
         return JobOut.of(job)
 
+    def dashboard(st: AdminState, only: str | None = None) -> list[SourceOut]:
+        stats = st.store.source_stats(only)
+        recent = st.store.list_jobs(limit=500)
+        index = index_state(core.resolved_index_dir, encoder.name if encoder is not None else None)
+        jobs: dict[str, list[JobRecord]] = {}
+        for job in recent:
+            jobs.setdefault(job.source, []).append(job)
+        names = sorted(set(stats) | ({only} if only is not None and only in jobs else set()))
+        return [source_row(stats.get(n) or SourceStats(n), jobs.get(n, []), index) for n in names]
+
     @app.get("/sources", response_model=SourceList, responses=_ERRORS, tags=["sources"])
     async def list_sources(request: Request) -> SourceList:
-        """Every source with products, its product count and its newest job."""
+        """Every source with products: the dashboard figures (products, images, try-on-able share,
+        products without a link or an image), the index generation and its freshness, the newest job."""
+        return SourceList(sources=await run_in_threadpool(dashboard, state_of(request)))
+
+    @app.get("/sources/{name}", response_model=SourceOut, responses=_ERRORS, tags=["sources"])
+    async def get_source(request: Request, name: str) -> SourceOut:
+        """One source's dashboard row; 404 for a source without products or jobs."""
+        rows = await run_in_threadpool(dashboard, state_of(request), name)
+        if not rows:
+            raise HTTPException(404, f"unknown source {name!r}")
+        return rows[0]
+
+    @app.post(
+        "/sources/{name}/prune", status_code=202, response_model=JobOut, responses=_ERRORS, tags=["sources"]
+    )
+    async def prune_source(request: Request, name: str, body: PruneIn) -> JobOut:
+        """Queue the deletion of the source's products not seen in its last successful ingest or
+        crawl (the index follows); ``confirm`` must repeat the name (422 otherwise). 202 with the job;
+        404 for an unknown source, 409 when it has no successful run to prune against."""
+        if body.confirm != name:
+            raise HTTPException(422, f"confirm must repeat the source name {name!r}")
         st = state_of(request)
-        counts = await run_in_threadpool(st.store.source_counts)
-        recent = await run_in_threadpool(st.store.list_jobs, limit=500)
-        last: dict[str, JobOut] = {}
-        for job in recent:
-            last.setdefault(job.source, JobOut.of(job))
-        return SourceList(
-            sources=[SourceOut(name=n, products=c, last_job=last.get(n)) for n, c in counts.items()]
-        )
+        count = await run_in_threadpool(st.store.count_products, name)
+        if count == 0:
+            raise HTTPException(404, f"unknown source {name!r} (no products)")
+        recent = await run_in_threadpool(st.store.list_jobs, limit=500, statuses=[JobStatus.done.value])
+        if not any(j.source == name and j.kind in SEEN_KINDS for j in recent):
+            raise HTTPException(409, f"source {name!r} has no successful ingest or crawl to prune against")
+        job = await run_in_threadpool(st.worker.submit, JobKind.prune, name)
+        return JobOut.of(job)
 
     @app.delete(
         "/sources/{name}", status_code=202, response_model=JobOut, responses=_ERRORS, tags=["sources"]

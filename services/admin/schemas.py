@@ -70,10 +70,38 @@ class JobList(BaseModel):
     jobs: list[JobOut]
 
 
+class IndexOut(BaseModel):
+    """The index generation on disk."""
+
+    encoder: str
+    generation: int = Field(description="Changes on every save (the index file's mtime, ns).")
+    written_at: datetime = Field(description="When the index on disk was last written (UTC).")
+    vectors: int | None = Field(description="Vectors in the index (from its manifest).")
+
+
 class SourceOut(BaseModel):
+    """One source's dashboard row."""
+
     name: str
     products: int
+    images: int = Field(default=0, description="Images over all the source's products.")
+    tryon_able: int = Field(default=0, description="Products with an image try-on can use.")
+    tryon_share: float | None = Field(default=None, description="tryon_able / products in [0, 1].")
+    without_link: int = Field(default=0, description="Products without a shop link.")
+    without_image: int = Field(default=0, description="Products without an image.")
+    index: IndexOut | None = Field(default=None, description="The index generation on disk (None: no index).")
+    index_freshness: str = Field(
+        default="no_index",
+        description="'fresh' (the index was written after the source's last job started), 'stale' "
+        "(written before it), 'pending' (a job of the source is queued or running), 'no_index'.",
+    )
     last_job: JobOut | None = Field(default=None, description="The newest job of this source.")
+
+
+class PruneIn(BaseModel):
+    """Confirmation of a prune: ``confirm`` must repeat the source's name."""
+
+    confirm: str = Field(description="The source's name, typed again.")
 
 
 class SourceList(BaseModel):

@@ -1,6 +1,7 @@
 """The catalog admin page (admin.html) in real Chromium against the real admin service (fake
 colour encoder, real store and FAISS index): enter the token, upload a small feed, watch the
-job end with its report, delete the source."""
+job end with its report, read the source's dashboard row, prune and delete the source
+(each confirmed by typing its name)."""
 
 from __future__ import annotations
 
@@ -75,10 +76,32 @@ def test_upload_a_feed_and_watch_the_job_finish(page, stub_server, shot, tmp_pat
     page.click("#jobs details summary")
     assert "shop.jsonl:2" in page.inner_text("#jobs details")
     page.wait_for_selector("#sources tr[data-source='shop']:has-text('2')")
+    # the dashboard row: products, images, try-on-able share, gaps, the index and its freshness
+    shop = "#sources tr[data-source='shop']"
+    cols = {c: page.inner_text(f"{shop} td[data-col='{c}']") for c in ("products", "images", "tryon")}
+    assert cols == {"products": "2", "images": "2", "tryon": "0 (0%)"}
+    assert page.inner_text(f"{shop} td[data-col='no-link']") == "0"
+    page.wait_for_selector(f"{shop} td[data-freshness='fresh']:has-text('2 vectors')")
     shot(page, "done")
 
-    page.once("dialog", lambda dialog: dialog.accept())
-    page.click("#sources tr[data-source='shop'] button")
+    # prune: the dialog confirms only once the source name is typed; the last run saw both products
+    page.click(f"{shop} button[data-action='prune']")
+    page.wait_for_selector("#confirm-dialog[open]")
+    assert page.is_disabled("#confirm-ok")
+    page.fill("#confirm-name", "sho")
+    assert page.is_disabled("#confirm-ok")
+    page.click("#confirm-cancel")
+    page.wait_for_selector("#confirm-dialog", state="hidden")
+    page.click(f"{shop} button[data-action='prune']")
+    page.fill("#confirm-name", "shop")
+    page.click("#confirm-ok")
+    page.wait_for_selector(
+        "#jobs tbody tr[data-status='done']:has-text('0 products pruned (2 seen')", timeout=60_000
+    )
+
+    page.click(f"{shop} button[data-action='delete']")
+    page.fill("#confirm-name", "shop")
+    page.click("#confirm-ok")
     page.wait_for_selector(
         "#jobs tbody tr[data-status='done']:has-text('2 products deleted')", timeout=60_000
     )

@@ -421,6 +421,53 @@ def test_source_counts(store: CatalogStore) -> None:
     assert store.source_counts() == {"shop": 2}
 
 
+def _classified(p: Product, *marks: dict) -> Product:
+    """``p`` with its images' classifier fields set from ``marks`` (one dict per image)."""
+    images = [im.model_copy(update=m) for im, m in zip(p.images, marks, strict=True)]
+    return Product.model_validate({**p.model_dump(), "images": [i.model_dump() for i in images]})
+
+
+def test_source_stats_follow_the_tryon_rule_and_count_gaps(store: CatalogStore) -> None:
+    from fittingroom.catalog.models import TryOnMode, tryon_image
+    from fittingroom.catalog.store import SourceStats
+
+    assert store.source_stats() == {}
+    eligible = {"tryon_eligible": True, "photo_type": PhotoType.product_only}
+    on_model = {"tryon_eligible": False, "photo_type": PhotoType.on_model}
+    shoe_pred = {**on_model, "garment_category_pred": GarmentCategory.footwear}
+    untrusted = {"tryon_eligible": False, "photo_type": PhotoType.product_only}
+    products = [
+        _classified(product("ELIG"), eligible, untrusted),  # product-only shot: yes
+        _classified(product("MODEL"), on_model, untrusted),  # on-model top: yes
+        _classified(product("SHOE", garment_category=None), shoe_pred, shoe_pred),  # footwear: no
+        _classified(
+            product("PRED", garment_category=None, n_images=1),
+            {**on_model, "garment_category_pred": GarmentCategory.top},
+        ),
+        _classified(product("BAG", garment_category=GarmentCategory.bag_accessory), on_model, on_model),
+        _classified(product("NONE"), untrusted, untrusted),  # no
+        product("UNCLASSIFIED"),  # no (unclassified_ok is off)
+        product("MODE", n_images=1).model_copy(),  # unclassified but a stored mode: follows the rule
+        product("BARE", n_images=0, link=None),
+        product("EMPTYLINK", n_images=1, link=""),
+        product("X", source="other", n_images=3),
+    ]
+    products[7].images[0].tryon_mode = TryOnMode.product_only
+    store.upsert_products(products)
+    stored = list(store.iter_products())
+    expected: dict[str, SourceStats] = {}
+    for p in stored:
+        expected.setdefault(p.source, SourceStats(p.source)).add(p)
+    shop = store.source_stats()["shop"]
+    assert shop == expected["shop"]
+    assert shop.tryon_able == sum(tryon_image(p) is not None for p in stored if p.source == "shop") == 4
+    assert (shop.products, shop.images, shop.without_link, shop.without_image) == (10, 15, 2, 1)
+    assert shop.tryon_share == 0.4
+    assert store.source_stats() == {"other": SourceStats("other", 1, 3, 0, 0, 0), "shop": shop}
+    assert list(store.source_stats("other")) == ["other"]
+    assert store.source_stats("nowhere") == {}
+
+
 def test_jobs_round_trip_replace_and_list_newest_first(store: CatalogStore) -> None:
     from fittingroom.catalog.jobs import JobKind, JobRecord, JobStatus
 

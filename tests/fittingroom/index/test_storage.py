@@ -91,3 +91,23 @@ def test_stale_manifest_does_not_override_the_saved_nprobe(tmp_path: Path, data)
     ro = VectorIndex.open(tmp_path, "test")
     assert len(ro) == len(x)
     assert ro.params["nprobe"] == 3 and ro.params["nlist"] == new.params["nlist"]
+
+
+def test_index_state_reads_the_newest_generation(tmp_path: Path) -> None:
+    from fittingroom.index.storage import index_paths, index_state
+
+    assert index_state(tmp_path / "missing") is None
+    old, _ = index_paths(tmp_path, "old-enc")
+    new, new_manifest = index_paths(tmp_path, "new-enc")
+    old.write_bytes(b"x")
+    new.write_bytes(b"y")
+    new_manifest.write_text(json.dumps({"encoder": "new-enc", "count": 7}))
+    os.utime(old, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    os.utime(new, ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))
+    state = index_state(tmp_path)
+    assert state is not None
+    assert (state.encoder, state.vectors, state.generation) == ("new-enc", 7, 2_000_000_000_000_000_000)
+    assert state.written_at.year == 2033
+    named = index_state(tmp_path, "old-enc")
+    assert named is not None and (named.encoder, named.vectors) == ("old-enc", None)  # no manifest
+    assert index_state(tmp_path, "other") is None

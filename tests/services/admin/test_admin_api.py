@@ -17,6 +17,8 @@ ROUTES = [
     ("get", "/jobs/abc"),
     ("get", "/sources"),
     ("delete", "/sources/shop"),
+    ("get", "/sources/shop"),
+    ("post", "/sources/shop/prune"),
     ("post", "/feeds"),
     ("post", "/feeds/preview"),
 ]

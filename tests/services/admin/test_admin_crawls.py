@@ -114,6 +114,17 @@ def test_crawl_a_local_shop_over_http_then_search_it(tmp_path: Path, fast_crawls
         assert set(_search(client, "shirt")) == {f"mirror:{i}" for i in ids}
         # the crawl's working folder is gone once its products are in
         assert not any((core.home / "feeds" / "crawls").iterdir())
+        # a prune reads the feed the crawl kept: every stored product was seen, none goes
+        resp = client.post("/api/admin/sources/mirror/prune", headers=AUTH, json={"confirm": "mirror"})
+        assert resp.status_code == 202, resp.text
+        for _ in range(600):
+            pruned = client.get(f"/api/admin/jobs/{resp.json()['id']}", headers=AUTH).json()
+            if pruned["status"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        assert pruned["status"] == "done", pruned["error"]
+        assert (pruned["report"]["against"], pruned["report"]["deleted"]) == (job["id"], 0)
+        assert pruned["report"]["seen"] == n
 
 
 def test_crawl_targets_on_private_addresses_are_refused(core: CoreSettings) -> None:
