@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -102,6 +103,89 @@ def soak(base: str, n: int, photos: list[Path]) -> dict[str, int]:
     return counts
 
 
+def _jpeg(width: int, height: int) -> bytes:
+    """A noisy photo-like JPEG (noise keeps the encoder from shrinking it to nothing)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (height // 16, width // 16, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(small).resize((width, height)).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (120, 30, 30)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _reset_peak(pid: int) -> None:
+    """Reset the process's VmHWM to its current RSS (Linux ``clear_refs`` value 5)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+def worst_inputs(base: str, pid: int) -> list[dict[str, object]]:
+    """Each hostile or huge request alone: its status and the server's peak RSS above the RSS
+    just before it (VmHWM reset before each request), MB."""
+    big = _jpeg(7000, 7000)  # 49 MP, the largest photo accepted
+    cases: list[tuple[str, Callable[[httpx.Client], httpx.Response]]] = [
+        (
+            "retrieval image search, 20000x1 strip PNG",
+            lambda c: c.post("/api/retrieval/search/image", files={"image": ("s.png", _png(20000, 1))}),
+        ),
+        (
+            "retrieval image search, 49 MP JPEG",
+            lambda c: c.post("/api/retrieval/search/image", files={"image": ("b.jpg", big)}),
+        ),
+        (
+            "segmentation upload, 49 MP JPEG",
+            lambda c: c.post("/api/segmentation/images", files={"file": ("b.jpg", big)}),
+        ),
+        (
+            "segmentation upload, 20000x1 strip PNG",
+            lambda c: c.post("/api/segmentation/images", files={"file": ("s.png", _png(20000, 1))}),
+        ),
+        (
+            "segmentation masks, 30 MB of points",
+            lambda c: c.post(
+                "/api/segmentation/images/" + "0" * 64 + "/masks",
+                content=b'{"points": [' + b'{"x": 1, "y": 1, "label": 1},' * 1_000_000 + b"]}",
+                headers={"content-type": "application/json"},
+            ),
+        ),
+        ("try-on person, 49 MP JPEG", lambda c: c.post("/api/tryon/persons", files={"file": ("b.jpg", big)})),
+        (
+            "chunked 300 MB upload",
+            lambda c: c.post(
+                "/api/segmentation/images",
+                content=(b"x" * (1 << 20) for _ in range(300)),
+                headers={"content-type": "multipart/form-data; boundary=B"},
+            ),
+        ),
+    ]
+    rows = []
+    with httpx.Client(base_url=base, timeout=600) as c:
+        for name, send in cases:
+            before = rss_mb(pid)[0]
+            _reset_peak(pid)
+            try:
+                status: object = send(c).status_code
+            except httpx.HTTPError as exc:  # the server may close a refused stream early
+                status = type(exc).__name__
+            rows.append(
+                {"request": name, "status": status, "peak_above_mb": round(rss_mb(pid)[1] - before, 1)}
+            )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -123,6 +207,11 @@ def main() -> None:
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--label", default="this checkout")
     ap.add_argument("--json", dest="as_json", action="store_true")
+    ap.add_argument(
+        "--worst",
+        action="store_true",
+        help="After the soak, send each worst-case input alone and print its peak.",
+    )
     args = ap.parse_args()
     if args.photos is None:
         from fittingroom.settings import get_settings
@@ -148,6 +237,7 @@ def main() -> None:
         took = time.perf_counter() - t0
         after_soak = rss_mb(proc.pid)
         health = httpx.get(base + "/healthz", timeout=30).json()
+        worst = worst_inputs(base, proc.pid) if args.worst else []
     finally:
         proc.terminate()
         proc.wait(30)
@@ -164,7 +254,7 @@ def main() -> None:
         "models": [m["name"] for m in health.get("models", [])],
     }
     if args.as_json:
-        print(json.dumps(row))
+        print(json.dumps({**row, "worst": worst} if worst else row))
         return
     table = Table(title=f"serve RSS ({args.label})")
     table.add_column("metric")
@@ -172,6 +262,13 @@ def main() -> None:
     for k, v in row.items():
         table.add_row(k, json.dumps(v) if isinstance(v, dict | list) else str(v))
     Console().print(table)
+    if worst:
+        wt = Table(title="peak RSS of single worst-case requests (above the RSS before each)")
+        for col in ("request", "status", "peak_above_mb"):
+            wt.add_column(col, justify="left" if col == "request" else "right")
+        for w in worst:
+            wt.add_row(*(str(w[c]) for c in ("request", "status", "peak_above_mb")))
+        Console().print(wt)
 
 
 if __name__ == "__main__":

@@ -306,7 +306,7 @@ def test_filters_are_in_the_url_back_undoes_them_and_a_reload_keeps_them(
     page.click("#filters button[type=submit]")
     page.wait_for_function("() => location.search.includes('max=30')")
     prices = "[...document.querySelectorAll('#results-grid > li')].map(e => e.dataset.uid)"
-    page.wait_for_function(f"{prices}.length > 0 && {prices}.length < {all_red}")
+    page.wait_for_function(f"() => {prices}.length > 0 && {prices}.length < {all_red}")
     cheap = set(page.evaluate(prices))
     assert cheap <= {"test:T1", "test:T2", "test:T3"}  # the products of 30 or less
     page.reload()
@@ -314,5 +314,5 @@ def test_filters_are_in_the_url_back_undoes_them_and_a_reload_keeps_them(
     assert page.input_value("#filter-max-price") == "30" and page.input_value("#text-query") == "red"
     assert set(page.evaluate(prices)) == cheap
     page.go_back()
-    page.wait_for_function(f"{prices}.length === {all_red}")
+    page.wait_for_function(f"() => {prices}.length === {all_red}")
     assert page.input_value("#filter-max-price") == ""
