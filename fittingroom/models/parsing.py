@@ -236,10 +236,19 @@ class ParsingHead:
         original_size: tuple[int, int],
         frame: int = 1024,
     ) -> ParsingMap:
-        """:class:`ParsingMap` from cached :meth:`predict_probs` output (no head run)."""
-        full = frame_to_photo(probs, frame, input_size, original_size)
-        groups = full.argmax(axis=0).astype(np.uint8)
-        conf = np.take_along_axis(full, groups[None].astype(np.intp), axis=0)[0]
+        """:class:`ParsingMap` from cached :meth:`predict_probs` output (no head run).
+
+        The per-pixel argmax is taken one group at a time (a running maximum), so a 40 MP photo
+        holds two float32 photo-sized planes, never the ``[10, H, W]`` stack (1.6 GB)."""
+        h, w = original_size
+        conf = np.full((h, w), -np.inf, dtype=np.float32)
+        groups = np.zeros((h, w), dtype=np.uint8)
+        for g in range(probs.shape[0]):
+            plane = frame_to_photo(probs[g : g + 1], frame, input_size, original_size)[0]
+            better = plane > conf
+            groups[better] = g
+            np.maximum(conf, plane, out=conf)
+            del plane, better
         return ParsingMap(
             groups, conf.astype(np.float16), np.asarray(probs, np.float16), input_size, self.key, frame
         )

@@ -93,12 +93,10 @@ class SegmentationSettings(BaseSettings):
         "rebuild with `fittingroom train parsing`).",
     )
     # --- service limits
-    max_upload_bytes: int = Field(
-        default=40 * 1024 * 1024, gt=0, description="Largest accepted upload (a 50 MP phone JPEG fits)."
-    )
-    max_pixels: int = Field(
-        default=50_000_000, gt=0, description="Largest accepted image (width*height); a 50 MP phone photo goes in."
-    )
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    # 40 MP: a bigger photo costs several GB while its masks and parsing are computed at full
+    # resolution (benchmarks/serve_rss_bench.py --worst); the page downscales to 2048 px before upload
+    max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
     max_points: int = Field(default=32, ge=1, description="Most point prompts per request.")
     # --- caches
     memory_cache_mb: int = Field(
