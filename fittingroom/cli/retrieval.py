@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -281,8 +283,6 @@ def eval_retrieval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
 ) -> None:
     """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8)."""
-    import tempfile
-
     from fittingroom.retrieval.evaluation import (
         detect_source,
         evaluate_retrieval,
@@ -307,39 +307,20 @@ def eval_retrieval_command(
         raise typer.BadParameter(str(exc), param_hint="--catalog") from None
     street = load_street_items(street_photos)
 
-    tmp_ctx = (
-        tempfile.TemporaryDirectory(prefix="fittingroom-eval-")
-        if workdir is None and store_uri is None
-        else None
-    )
-    try:
-        if store_uri is None:
-            work = Path(tmp_ctx.name) if tmp_ctx is not None else workdir
-            assert work is not None
-            work.mkdir(parents=True, exist_ok=True)
-            store_uri = f"sqlite:///{work / 'catalog.db'}"
-            index_dir = work / "index"
-            encoder = _ingest_for_eval(
-                catalog, store_uri, index_dir, work / "images", encoder_name, quiet=as_json
-            )
-            searcher, store, encoder = _open_searcher_with(store_uri, index_dir, encoder)
-        else:
-            searcher, store, encoder = _open_searcher(store_uri, index_dir, encoder_name)
-        try:
-            source = detect_source(store, [p.sku for p in luma])
-            report = evaluate_retrieval(
-                luma,
-                catalog.parent,
-                street,
-                encoder.query_vectors,
-                searcher_search_fn(searcher, source),
-                progress=None if as_json else _progress_printer(),
-            )
-        finally:
-            store.close()
-    finally:
-        if tmp_ctx is not None:
-            tmp_ctx.cleanup()
+    with _eval_searcher([(catalog, "luma")], store_uri, index_dir, workdir, encoder_name, quiet=as_json) as (
+        searcher,
+        store,
+        encoder,
+    ):
+        source = detect_source(store, [p.sku for p in luma])
+        report = evaluate_retrieval(
+            luma,
+            catalog.parent,
+            street,
+            encoder.query_vectors,
+            searcher_search_fn(searcher, source),
+            progress=None if as_json else _progress_printer(),
+        )
     if as_json:
         typer.echo(json.dumps({"encoder": encoder.name, **report.as_json()}))
     else:
@@ -357,28 +338,56 @@ def _open_searcher_with(
     return Searcher(store, VectorIndex.open(index_dir, encoder.name), encoder), store, encoder
 
 
-def _ingest_for_eval(
-    catalog: Path, store_uri: str, index_dir: Path, image_dir: Path, encoder_name: str | None, *, quiet: bool
-) -> Encoder:
-    """Ingest ``catalog`` into a fresh store + index with the ingest runner; returns the encoder."""
-    from catalog_ingest.runner import ingest_feed
-    from fittingroom.catalog.store import open_store
-    from fittingroom.settings import get_settings
+@contextmanager
+def _eval_searcher(
+    feeds: list[tuple[Path, str | None]],
+    store_uri: str | None,
+    index_dir: Path | None,
+    workdir: Path | None,
+    encoder_name: str | None,
+    *,
+    quiet: bool,
+) -> Iterator[tuple[Any, Any, Encoder]]:
+    """(searcher, store, encoder) an evaluation runs on: the already ingested ``store_uri``, or
+    ``feeds`` ((feed, source or None for the feed's default) pairs) ingested into a store in
+    ``workdir`` (default: a temporary folder, removed afterwards). The store is closed on exit."""
+    import tempfile
 
-    encoder = _load_encoder(encoder_name or get_settings().encoder)
-    with open_store(store_uri) as store:
-        report = ingest_feed(
-            catalog,
-            store=store,
-            encoder=encoder,
-            source="luma",
-            image_cache=image_dir,
-            index_dir=index_dir,
-            progress=not quiet,
-        )
-    if report.bad_rows and not quiet:
-        typer.echo(f"ingest skipped {len(report.bad_rows)} bad rows, e.g. {report.bad_rows[0]}", err=True)
-    return encoder
+    tmp = (
+        tempfile.TemporaryDirectory(prefix="fittingroom-eval-")
+        if workdir is None and store_uri is None
+        else None
+    )
+    try:
+        if store_uri is None:
+            work = Path(tmp.name) if tmp is not None else workdir
+            assert work is not None
+            work.mkdir(parents=True, exist_ok=True)
+            store_uri = f"sqlite:///{work / 'catalog.db'}"
+            index_dir = work / "index"
+            encoder: Encoder | None = None
+            for feed, source in feeds:
+                encoder = _ingest_feed_for_eval(
+                    feed,
+                    store_uri,
+                    index_dir,
+                    work / "images",
+                    encoder_name,
+                    encoder,
+                    source=source,
+                    quiet=quiet,
+                )
+            assert encoder is not None
+            searcher, store, encoder = _open_searcher_with(store_uri, index_dir, encoder)
+        else:
+            searcher, store, encoder = _open_searcher(store_uri, index_dir, encoder_name)
+        try:
+            yield searcher, store, encoder
+        finally:
+            store.close()
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
 
 
 def _progress_printer() -> Any:
@@ -481,7 +490,6 @@ def eval_queries_command(
 ) -> None:
     """Query understanding: parse accuracy, results breaking a parsed constraint, non-apparel
     results of garment queries, and the relevance floor calibrated on the Luma catalog."""
-    import tempfile
 
     from fittingroom.retrieval.evaluation import load_luma
     from fittingroom.retrieval.query_eval import (
@@ -509,43 +517,23 @@ def eval_queries_command(
             raise typer.BadParameter(f"{feed}: no such file", param_hint="--catalog")
     luma_feed = next((f for f in feeds if "luma" in str(f).lower()), feeds[0])
     luma = load_luma(luma_feed)
-    tmp_ctx = (
-        tempfile.TemporaryDirectory(prefix="fittingroom-eval-")
-        if workdir is None and store_uri is None
-        else None
-    )
-    try:
-        if store_uri is None:
-            work = Path(tmp_ctx.name) if tmp_ctx is not None else workdir
-            assert work is not None
-            work.mkdir(parents=True, exist_ok=True)
-            store_uri = f"sqlite:///{work / 'catalog.db'}"
-            index_dir = work / "index"
-            encoder = None
-            for feed in feeds:
-                encoder = _ingest_feed_for_eval(
-                    feed, store_uri, index_dir, work / "images", encoder_name, encoder, quiet=as_json
-                )
-            assert encoder is not None
-            searcher, store, encoder = _open_searcher_with(store_uri, index_dir, encoder)
-        else:
-            searcher, store, encoder = _open_searcher(store_uri, index_dir, encoder_name)
-        try:
-            from fittingroom.retrieval.evaluation import detect_source
+    with _eval_searcher(
+        [(f, None) for f in feeds], store_uri, index_dir, workdir, encoder_name, quiet=as_json
+    ) as (
+        searcher,
+        store,
+        encoder,
+    ):
+        from fittingroom.retrieval.evaluation import detect_source
 
-            source = detect_source(store, [p.sku for p in luma])
-            report = evaluate_queries(searcher, cases)
-            report.calibration = calibrate_floor(
-                searcher, luma_text_pairs(luma), [c.q for c in cases if c.no_match], source=source
-            )
-            report.metrics["relevance_floor"] = (
-                math.nan if searcher.text_relevance_floor is None else searcher.text_relevance_floor
-            )
-        finally:
-            store.close()
-    finally:
-        if tmp_ctx is not None:
-            tmp_ctx.cleanup()
+        source = detect_source(store, [p.sku for p in luma])
+        report = evaluate_queries(searcher, cases)
+        report.calibration = calibrate_floor(
+            searcher, luma_text_pairs(luma), [c.q for c in cases if c.no_match], source=source
+        )
+        report.metrics["relevance_floor"] = (
+            math.nan if searcher.text_relevance_floor is None else searcher.text_relevance_floor
+        )
     if as_json:
         typer.echo(json.dumps({"encoder": encoder.name, **report.as_json()}))
         return
@@ -560,8 +548,10 @@ def _ingest_feed_for_eval(
     encoder_name: str | None,
     encoder: Encoder | None,
     *,
+    source: str | None = None,
     quiet: bool,
 ) -> Encoder:
+    """Ingest ``feed`` (as ``source``, default: the feed's own) into the store + index; returns the encoder."""
     from catalog_ingest.runner import default_source, ingest_feed
     from fittingroom.catalog.store import open_store
     from fittingroom.settings import get_settings
@@ -572,7 +562,7 @@ def _ingest_feed_for_eval(
             feed,
             store=store,
             encoder=encoder,
-            source=default_source(feed),
+            source=source or default_source(feed),
             image_cache=image_dir,
             index_dir=index_dir,
             progress=not quiet,
