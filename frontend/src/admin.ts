@@ -309,7 +309,16 @@ let timer: number | undefined;
 async function refresh(): Promise<void> {
   window.clearTimeout(timer);
   let delay = SLOW_POLL_MS;
-  if (!token()) return;
+  if (!token()) {
+    // say so at once when the server runs without an admin token (every admin route is off)
+    const health: unknown = await fetch(BASE + "/healthz")
+      .then((r) => r.json())
+      .catch(() => null);
+    if (health && (health as { enabled?: boolean }).enabled === false) {
+      say("token-status", "The admin API is off: start the server with FITTINGROOM_ADMIN_TOKEN set.", "error");
+    }
+    return;
+  }
   try {
     const [jobs, sources] = await Promise.all([
       api<{ jobs: Job[] }>("/jobs"),

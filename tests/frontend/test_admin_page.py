@@ -172,3 +172,15 @@ def test_crawl_a_shop_from_the_page_and_watch_its_progress(page, stub_server, sh
     row.query_selector("details summary").click()
     assert "https://shop.example/broken/: http_500" in page.inner_text("#jobs tbody tr details")
     assert asked == [{"url": "https://shop.example/", "max_pages": 20, "max_depth": 4}]
+
+
+def test_the_page_says_when_the_admin_api_is_off(page, stub_server, tmp_path: Path) -> None:
+    """A server started without FITTINGROOM_ADMIN_TOKEN: the page says so before anyone types a token."""
+    from catalog_ingest.jobs import AdminSettings
+    from fittingroom.settings import CoreSettings
+    from services.admin.app import create_app
+
+    core = CoreSettings(home=tmp_path / "home")
+    url = stub_server({"admin": lambda: create_app(AdminSettings(token=None), core=core, annotators=False)})
+    page.goto(url + "admin.html")
+    page.wait_for_selector("#token-status.error:has-text('FITTINGROOM_ADMIN_TOKEN set')")
