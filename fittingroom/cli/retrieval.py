@@ -255,6 +255,21 @@ def _search_on_server(server: str, *, image: Path | None, as_json: bool, offset:
     print_results(results, offset, as_json)
 
 
+# ---- options shared by the evaluations -----------------------------------------------------------
+EvalEncoder = Annotated[str | None, typer.Option("--encoder", help="Encoder name (default: settings).")]
+EvalStore = Annotated[
+    str | None,
+    typer.Option(
+        "--store", help="Evaluate an already ingested store (else ingest the catalog(s) into a temp one)."
+    ),
+]
+EvalIndexDir = Annotated[Path | None, typer.Option("--index-dir", help="Index folder of --store.")]
+EvalWorkdir = Annotated[
+    Path | None, typer.Option(help="Keep the temporary store/index here (default: a temp dir, deleted).")
+]
+EvalJson = Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")]
+
+
 # ---- eval retrieval -------------------------------------------------------------------------------
 def eval_retrieval_command(
     catalog: Annotated[
@@ -267,20 +282,11 @@ def eval_retrieval_command(
             "--street-photos", help="Clothing Co-Parsing folder. Default: SHARED_DATA/street-photos."
         ),
     ] = None,
-    encoder_name: Annotated[
-        str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
-    ] = None,
-    store_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--store", help="Evaluate an already ingested store (else ingest the catalog into a temp one)."
-        ),
-    ] = None,
-    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder of --store.")] = None,
-    workdir: Annotated[
-        Path | None, typer.Option(help="Keep the temporary store/index here (default: a temp dir, deleted).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    encoder_name: EvalEncoder = None,
+    store_uri: EvalStore = None,
+    index_dir: EvalIndexDir = None,
+    workdir: EvalWorkdir = None,
+    as_json: EvalJson = False,
 ) -> None:
     """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8)."""
     from fittingroom.retrieval.evaluation import (
@@ -473,20 +479,11 @@ def eval_queries_command(
             help="Feeds to ingest (repeatable). Default: SHARED_DATA/luma-catalog and SHARED_DATA/saleor-catalog.",
         ),
     ] = None,
-    encoder_name: Annotated[
-        str | None, typer.Option("--encoder", help="Encoder name (default: settings).")
-    ] = None,
-    store_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--store", help="Evaluate an already ingested store (else ingest the catalogs into a temp one)."
-        ),
-    ] = None,
-    index_dir: Annotated[Path | None, typer.Option("--index-dir", help="Index folder of --store.")] = None,
-    workdir: Annotated[
-        Path | None, typer.Option(help="Keep the temporary store/index here (default: a temp dir, deleted).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object.")] = False,
+    encoder_name: EvalEncoder = None,
+    store_uri: EvalStore = None,
+    index_dir: EvalIndexDir = None,
+    workdir: EvalWorkdir = None,
+    as_json: EvalJson = False,
 ) -> None:
     """Query understanding: parse accuracy, results breaking a parsed constraint, non-apparel
     results of garment queries, and the relevance floor calibrated on the Luma catalog."""
