@@ -2,7 +2,8 @@
 
 The try-on eligibility classifier (``fittingroom.models.eligibility``) is one: the ingest writer
 runs every annotator batched on the same decoded images it embeds, and sets
-``Product.tryon_eligible`` from the images (see ``product_tryon_eligible``).
+``Product.tryon_eligible`` (try-on can use one of its images, in either mode; see
+``product_tryon_eligible``).
 
 By default the runner takes the eligibility annotator from the model shelf
 (``load_default_annotators``).
@@ -13,6 +14,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from fittingroom.catalog.models import Product, tryon_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -57,12 +60,13 @@ def is_annotated(record: ImageRecord) -> bool:
     return any(getattr(record, name) is not None for name in ANNOTATION_FIELDS)
 
 
-def product_tryon_eligible(records: Sequence[ImageRecord]) -> bool | None:
-    """A product is try-on eligible when any of its images is; None when no image was classified."""
-    values = [r.tryon_eligible for r in records if r.tryon_eligible is not None]
-    if not values:
+def product_tryon_eligible(product: Product) -> bool | None:
+    """The product's "try-on ready" flag (the retrieval filter, the page's badge): True when try-on
+    can use one of its images, a product-only shot or an on-model photo of a try-on category
+    (``tryon_image``, the one rule); None when no image was classified."""
+    if all(r.tryon_eligible is None for r in product.images):
         return None
-    return any(values)
+    return tryon_image(product) is not None
 
 
 def load_default_annotators(settings: CoreSettings, *, shelf: ModelShelf | None = None) -> list[ImageAnnotator]:

@@ -175,8 +175,8 @@ class CatalogWriter:
         stats.annotated = len(to_annotate) if self.annotators else 0
 
         for it in items:
-            it.product.tryon_eligible = product_tryon_eligible(it.product.images)
             fill_tryon_modes(it.product)
+            it.product.tryon_eligible = product_tryon_eligible(it.product)
         if items:
             self.store.upsert_products([it.product for it in items])
         if vector_ids:

@@ -107,7 +107,11 @@ class Product(BaseModel):
     gender: str | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
     images: list[ImageRecord] = Field(default_factory=list)
-    tryon_eligible: bool | None = None
+    tryon_eligible: bool | None = Field(
+        default=None,
+        description="Try-on ready: try-on can use one of the images (product-only or on-model, "
+        "``tryon_image``); None when no image was classified. Set by ingest.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

@@ -80,9 +80,9 @@ class IndexHolder:
                 self._index = None
                 log.error("%s", exc)
             except IndexNotFoundError as exc:
-                self.error = str(exc)
-                if self._index is None:
+                if self._index is None and self.error != str(exc):  # once, not at every health check
                     log.warning("%s", exc)
+                self.error = str(exc)
             except Exception as exc:  # a half-visible file during a copy: keep the old index
                 self.error = f"could not open the index: {exc}"
                 log.warning("%s", self.error)

@@ -75,9 +75,9 @@ export function renderCard(result: SearchResult, actions: CardActions): HTMLLIEl
   if (src) {
     thumb.append(el("img", { src, alt: result.title, loading: "lazy", decoding: "async" }));
   }
-  // the badge follows the "Try-on ready only" filter (the eligibility classifier's product flag);
-  // the Try on button is on every card that has an image try-on uses (on-model photos too)
-  if (result.tryon_eligible) {
+  // the badge, the "Try-on ready only" filter and the Try on button follow one rule: the product
+  // has an image try-on uses (a product-only shot or an on-model photo)
+  if (canTryOn(result)) {
     thumb.append(el("span", { className: "badge", title: "This product can be tried on" }, "Try-on ready"));
   }
   li.append(thumb);

@@ -277,6 +277,7 @@ def test_annotators_run_on_the_same_batches_and_set_product_eligibility(env: Env
                 "additional_image_link": "img/white.png",
             },
             {"id": "B", "title": "Tee", "image_link": "img/dark.jpg"},
+            {"id": "C", "title": "Coffee mug", "image_link": "img/dark.jpg"},
         ],
     )
     # an ingest without annotators first: adding one later classifies without re-embedding
@@ -284,18 +285,21 @@ def test_annotators_run_on_the_same_batches_and_set_product_eligibility(env: Env
     ann = FakeAnnotator()
     enc = PixelStatsEncoder()
     report = env.run(feed, enc, annotators=[ann])
-    assert (report.embedded, report.annotated, ann.seen) == (0, 3, 3)
-    a, b = env.store.get_product("shop", "A"), env.store.get_product("shop", "B")
-    assert a is not None and b is not None
+    assert (report.embedded, report.annotated, ann.seen) == (0, 4, 4)
+    a, b, c = (env.store.get_product("shop", pid) for pid in "ABC")
+    assert a is not None and b is not None and c is not None
     assert [i.tryon_eligible for i in a.images] == [False, True]
     assert a.images[1].photo_type == "product_only" and a.images[1].tryon_eligible_prob == pytest.approx(1.0)
-    assert a.tryon_eligible is True and b.tryon_eligible is False
+    # try-on ready = try-on can use an image: A's product-only shot, B's on-model photo of a tee;
+    # not C's on-model photo of a mug
+    assert (a.tryon_eligible, b.tryon_eligible, c.tryon_eligible) == (True, True, False)
+    assert b.images[0].tryon_mode == "on_model" and c.images[0].tryon_mode == "none"
     assert set(env.store.vector_ids_matching(ProductFilter(tryon_eligible=True)).tolist()) == {
-        i.vector_id for i in a.images
+        i.vector_id for i in a.images + b.images
     }
     # already classified: nothing to do
     report = env.run(feed, annotators=[FakeAnnotator()])
-    assert (report.embedded, report.annotated, report.unchanged) == (0, 0, 2)
+    assert (report.embedded, report.annotated, report.unchanged) == (0, 0, 3)
 
 
 def _solid(color: tuple[int, int, int], fmt: str) -> bytes:
