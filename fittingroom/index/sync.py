@@ -75,7 +75,7 @@ def sync_index(
     with index_lock(index_dir, encoder_name):
         store_ids = np.fromiter(store.embedding_ids(encoder_name), dtype=np.int64)
         n = len(store_ids)
-        want = kind_for_count(n, settings)
+        want = kind_for_count(n, settings, _store_dim(store, encoder_name, int(store_ids[0])) if n else None)
         existing: VectorIndex | None
         mismatch = ""
         try:
