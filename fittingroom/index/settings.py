@@ -53,8 +53,8 @@ class IndexSettings(BaseSettings):
         default=500_000,
         ge=1,
         description="Number of vectors from which an approximate index of vectors wider than pca_dim "
-        "projects them with PCA first (kind pca_ivf_sq8; full-dimension SQ8 codes of 1M x 2056 dims "
-        "alone take 2.1 GB and a scan of them is 8x slower).",
+        "projects them with PCA first (kind pca_ivf_sq8: the IVF scans pca_dim-byte codes instead of "
+        "dim-byte ones; 1M x 2056 full-dimension SQ8 codes alone take 2.1 GB).",
     )
     pca_dim: int = Field(default=256, ge=8, description="Dimensions kept by the PCA of a pca_ivf_sq8 index.")
     pca_train_points: int = Field(
