@@ -8,7 +8,9 @@ Index kinds and their settings: ``fittingroom.index.factory``; the choice of ``n
 
 Filters are applied *inside* FAISS with an ``IDSelectorBatch`` in the search parameters, so
 a filtered query still returns ``k`` results when ``k`` allowed vectors exist (an IVF search
-that comes back short is repeated with every list probed).
+that comes back short is repeated with every list probed). ``pca_ivf_sq8`` indexes search,
+add and remove through ``factory.search_ivf`` / ``add_with_ids`` / ``remove_ids`` (PCA
+projection, IVF-SQ8 scan with the selector, re-rank with the refine codes).
 
 ``VectorIndex.open(..., read_only=True)`` memory-maps the index where FAISS supports it (flat
 indexes); ``open(..., dim=encoder.dim)`` checks that the stored index belongs to that encoder
