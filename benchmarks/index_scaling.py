@@ -12,16 +12,28 @@ low intrinsic dimension embedded in ``--dim`` dimensions (see
 as with real embeddings; queries are indexed vectors plus noise. Recall on real
 catalog embeddings should be checked with the same script's index types on them.
 
+``--factory`` measures instead the index ``fittingroom.index.VectorIndex.build`` picks for
+``--n`` vectors (``fittingroom.index.factory``), with today's settings (IVF-SQ8 on the full
+vectors) and with the tuned ones (from ``pca_threshold`` vectors: PCA + IVF-SQ8 + SQ8 refine
+codes), on vectors generated chunk by chunk (never more than a training sample in memory):
+build time, index bytes (the serialised file), single-query p50/p95 of the vector search and
+recall@10 against exact search (computed chunk-wise), without and with a 2 % id filter.
+
 Usage::
 
     python benchmarks/index_scaling.py [--n 100000] [--dim 768] [--queries 200]
+    python benchmarks/index_scaling.py --factory --n 1000000 --dim 2056
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
@@ -57,6 +69,130 @@ def clustered_unit_vectors(
     return x
 
 
+CHUNK = 50_000
+
+
+class ChunkedClustered:
+    """``clustered_unit_vectors`` of ``n`` x ``dim``, generated in chunks of ``CHUNK`` rows
+    (the same chunk for the same index, so the corpus can be streamed several times)."""
+
+    def __init__(self, n: int, dim: int, seed: int = 0, latent: int = 48, noise: float = 0.05) -> None:
+        rng = np.random.default_rng(seed)
+        self.n, self.dim, self.seed, self.noise = n, dim, seed, noise
+        self.centres = rng.standard_normal((max(64, n // 500), latent), dtype=np.float32)
+        self.proj = rng.standard_normal((latent, dim), dtype=np.float32) / np.float32(np.sqrt(latent))
+        self.ids = np.arange(n, dtype=np.int64) * 7919 + 11  # sparse, like vector ids
+
+    def chunk(self, i: int) -> np.ndarray:
+        rng = np.random.default_rng((self.seed, i))
+        m = min(CHUNK, self.n - i * CHUNK)
+        z = self.centres[rng.integers(0, len(self.centres), m)]
+        z += 0.5 * rng.standard_normal(z.shape, dtype=np.float32)
+        x = z @ self.proj
+        x += self.noise * rng.standard_normal(x.shape, dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        return x
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for i in range(math.ceil(self.n / CHUNK)):
+            yield self.ids[i * CHUNK : i * CHUNK + CHUNK], self.chunk(i)
+
+    def sample(self, m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        m = min(m, self.n)
+        parts = math.ceil(m / CHUNK)
+        xs = np.concatenate([self.chunk(i) for i in range(parts)])
+        pick = np.sort(rng.choice(len(xs), size=m, replace=False))
+        return self.ids[pick], xs[pick]
+
+    def queries(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Indexed vectors (from the last chunk) plus noise, cosine ~0.8 to them."""
+        base = self.chunk(math.ceil(self.n / CHUNK) - 1)
+        q = base[rng.choice(len(base), n, replace=False)]
+        q = q + (0.75 / np.sqrt(self.dim)) * rng.standard_normal(q.shape, dtype=np.float32)
+        return (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+
+
+def factory_main(args: argparse.Namespace) -> None:
+    """The ``--factory`` tables: today's settings vs tuned, without and with a 2 % filter."""
+    import faiss
+
+    from fittingroom.index import IndexSettings, VectorIndex, exact_knn, recall_at_k
+
+    corpus = ChunkedClustered(args.n, args.dim, noise=args.noise)
+    rng = np.random.default_rng(1)
+    xq = corpus.queries(args.queries, rng)
+    allowed = corpus.ids[np.random.default_rng(2).random(args.n) < 0.02]
+    # exact ground truth, chunk-wise, unfiltered and restricted to the allowed ids
+    t0 = time.perf_counter()
+    _, truth = exact_knn(xq, corpus.batches(), 10)
+    _, truth_f = exact_knn(
+        xq, ((i[np.isin(i, allowed)], x[np.isin(i, allowed)]) for i, x in corpus.batches()), 10
+    )
+    print(f"exact ground truth in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+    tuned = {"pca_threshold": args.pca_threshold} if args.pca_threshold else {}
+    configs = [
+        ("today", IndexSettings(pca_threshold=10**12, _env_file=None)),  # type: ignore[call-arg]
+        ("tuned", IndexSettings(_env_file=None, **tuned)),  # type: ignore[call-arg]
+    ]
+    table = Table(
+        title=f"Index the factory picks, n={args.n:,} d={args.dim} "
+        f"(build {faiss.omp_get_max_threads()} threads; search 1 thread, single queries, k=10)"
+    )
+    cols = ("settings", "index", "build s", "index MB", "filter", "nprobe", "recall@10", "p50 ms", "p95 ms")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("settings", "index", "filter") else "right")
+    threads = faiss.omp_get_max_threads()
+    for label, settings in configs:
+        faiss.omp_set_num_threads(threads)
+        t0 = time.perf_counter()
+        vi = VectorIndex.build(
+            "bench",
+            args.dim,
+            args.n,
+            corpus.batches,
+            lambda m: corpus.sample(m, np.random.default_rng(3)),
+            settings=settings,
+        )
+        build = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory(prefix="index-scaling-") as td:
+            faiss_path, _ = vi.save(Path(td))
+            size_mb = faiss_path.stat().st_size / 1e6
+        p = vi.params
+        print(
+            f"{label}: {p.get('factory', vi.kind)} built in {build:.0f}s; tuner: {p.get('tune_note')}; "
+            f"recall by nprobe {p.get('recall_by_nprobe')}",
+            file=sys.stderr,
+            flush=True,
+        )
+        faiss.omp_set_num_threads(1)
+        first = True
+        for fname, flt, gt in (("none", None, truth), ("2% of ids", allowed, truth_f)):
+            vi.search(xq[:1], 10, flt)  # warm-up (selector construction is cached per filter)
+            lat = []
+            found = np.empty((args.queries, 10), dtype=np.int64)
+            for i in range(args.queries):
+                t = time.perf_counter()
+                found[i] = vi.search(xq[i : i + 1], 10, flt)[1][0]
+                lat.append((time.perf_counter() - t) * 1000)
+            table.add_row(
+                label if first else "",
+                str(p.get("factory", vi.kind.value)) if first else "",
+                f"{build:.0f}" if first else "",
+                f"{size_mb:,.0f}" if first else "",
+                fname,
+                str(p.get("nprobe", "")),
+                f"{recall_at_k(found, gt):.3f}",
+                f"{np.percentile(lat, 50):.2f}",
+                f"{np.percentile(lat, 95):.2f}",
+            )
+            first = False
+        del vi
+    Console(width=150).print(table)
+    print(
+        f"queries: {args.queries} indexed vectors + noise (cosine ~0.8); filter: {len(allowed):,} allowed ids"
+    )
+
+
 def main() -> None:
     import faiss
 
@@ -69,7 +205,15 @@ def main() -> None:
     ap.add_argument(
         "--only", action="append", default=None, help="Run only specs containing this text (repeatable)."
     )
+    ap.add_argument("--factory", action="store_true", help="measure the index VectorIndex.build picks")
+    ap.add_argument("--noise", type=float, default=0.05, help="--factory: isotropic noise per dimension")
+    ap.add_argument(
+        "--pca-threshold", type=int, default=None, help="--factory: pca_threshold of the tuned settings"
+    )
     args = ap.parse_args()
+    if args.factory:
+        factory_main(args)
+        return
 
     faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(0)

@@ -7,6 +7,8 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# the Milvus client (FITTINGROOM_INDEX_BACKEND=milvus, compose profile "milvus")
+ARG EXTRAS=milvus
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
@@ -16,7 +18,7 @@ COPY fittingroom/ fittingroom/
 COPY catalog_ingest/ catalog_ingest/
 COPY services/ services/
 COPY crawler/ crawler/
-RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt .
+RUN pip install --extra-index-url "${TORCH_INDEX_URL}" -c constraints.txt ".[${EXTRAS}]"
 
 FROM ${PYTHON_IMAGE}
 RUN apt-get update \

@@ -14,10 +14,21 @@ class IndexKind(StrEnum):
     flat = "flat"
     ivf_flat = "ivf_flat"
     ivf_sq8 = "ivf_sq8"
+    #: PCA to ``pca_dim`` dims, IVF-SQ8 on the projections, re-ranked with ``refine`` codes of the
+    #: full vectors (``fittingroom.index.factory``); picked from ``pca_threshold`` vectors.
+    pca_ivf_sq8 = "pca_ivf_sq8"
 
     @property
     def approximate(self) -> bool:
         return self is not IndexKind.flat
+
+
+class RefineCodec(StrEnum):
+    """Codes of the full vectors kept next to a ``pca_ivf_sq8`` index to re-rank its candidates."""
+
+    none = "none"  # no re-ranking: scores are inner products of the PCA projections (SQ8-decoded)
+    sq8 = "sq8"  # 1 byte per dimension (2 KB per vector at 2056 dims)
+    fp16 = "fp16"  # 2 bytes per dimension
 
 
 class IndexBackend(StrEnum):
@@ -38,6 +49,30 @@ class IndexSettings(BaseSettings):
         description="Number of vectors from which an approximate index replaces exact search.",
     )
     approx_kind: IndexKind = Field(default=IndexKind.ivf_sq8, description="Approximate index kind.")
+    pca_threshold: int = Field(
+        default=500_000,
+        ge=1,
+        description="Number of vectors from which an approximate index of vectors wider than pca_dim "
+        "projects them with PCA first (kind pca_ivf_sq8: the IVF scans pca_dim-byte codes instead of "
+        "dim-byte ones; 1M x 2056 full-dimension SQ8 codes alone take 2.1 GB).",
+    )
+    pca_dim: int = Field(default=256, ge=8, description="Dimensions kept by the PCA of a pca_ivf_sq8 index.")
+    pca_train_points: int = Field(
+        default=50_000,
+        ge=1000,
+        description="Sampled vectors the PCA of a pca_ivf_sq8 index is trained on (uncentred: the "
+        "projection preserves inner products up to the discarded components).",
+    )
+    refine: RefineCodec = Field(
+        default=RefineCodec.sq8,
+        description="Codes of the full vectors a pca_ivf_sq8 index re-ranks its candidates with: "
+        "sq8 (dim bytes per vector), fp16 (2 x dim) or none.",
+    )
+    refine_factor: int = Field(
+        default=8,
+        ge=1,
+        description="A pca_ivf_sq8 index with refine codes re-ranks refine_factor x k candidates.",
+    )
     recall_target: float = Field(default=0.95, gt=0, le=1, description="Minimum recall@10 against exact.")
     recall_margin: float = Field(
         default=0.01, ge=0, le=0.05, description="Tune to recall_target + margin (sampling error)."

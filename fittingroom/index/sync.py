@@ -75,7 +75,7 @@ def sync_index(
     with index_lock(index_dir, encoder_name):
         store_ids = np.fromiter(store.embedding_ids(encoder_name), dtype=np.int64)
         n = len(store_ids)
-        want = kind_for_count(n, settings)
+        want = kind_for_count(n, settings, _store_dim(store, encoder_name, int(store_ids[0])) if n else None)
         existing: VectorIndex | None
         mismatch = ""
         try:
@@ -94,10 +94,7 @@ def sync_index(
             reason = mismatch or "no index yet"
         elif force_rebuild:
             reason = "rebuild requested"
-        elif existing.kind is not want and not (
-            # hysteresis: keep an approximate index until it shrinks well below the threshold
-            existing.kind.approximate and n >= settings.approx_threshold // 2
-        ):
+        elif existing.kind is not want and not _keep_kind(existing.kind, want, n, settings):
             reason = f"{len(existing)} -> {n} vectors: {existing.kind} -> {want}"
         elif existing.kind.approximate and n > settings.retrain_growth * max(
             1, int(existing.params.get("trained_count", n))
@@ -218,6 +215,18 @@ def encoder_query_vectors(
     except Exception as exc:  # tuning must not fail the sync
         log.warning("encoder %s could not embed tuning queries: %s", getattr(encoder, "name", "?"), exc)
         return None
+
+
+def _keep_kind(have: IndexKind, want: IndexKind, n: int, settings: IndexSettings) -> bool:
+    """Hysteresis: keep an approximate index until the store shrinks well below the threshold
+    that chose it (half of it); an index that crossed ``pca_threshold`` upwards gets PCA now."""
+    if not have.approximate:
+        return False
+    if want is IndexKind.pca_ivf_sq8:
+        return False
+    if have is IndexKind.pca_ivf_sq8 and want.approximate:
+        return n >= settings.pca_threshold // 2
+    return n >= settings.approx_threshold // 2
 
 
 def _store_dim(store: CatalogStore, encoder_name: str, vector_id: int) -> int:

@@ -8,7 +8,9 @@ Index kinds and their settings: ``fittingroom.index.factory``; the choice of ``n
 
 Filters are applied *inside* FAISS with an ``IDSelectorBatch`` in the search parameters, so
 a filtered query still returns ``k`` results when ``k`` allowed vectors exist (an IVF search
-that comes back short is repeated with every list probed).
+that comes back short is repeated with every list probed). ``pca_ivf_sq8`` indexes search,
+add and remove through ``factory.search_ivf`` / ``add_with_ids`` / ``remove_ids`` (PCA
+projection, IVF-SQ8 scan with the selector, re-rank with the refine codes).
 
 ``VectorIndex.open(..., read_only=True)`` memory-maps the index where FAISS supports it (flat
 indexes); ``open(..., dim=encoder.dim)`` checks that the stored index belongs to that encoder
@@ -132,7 +134,7 @@ class VectorIndex:
         tuning group. The chosen nprobe is then multiplied by ``nprobe_safety_factor``.
         """
         settings = settings or IndexSettings()
-        kind = IndexKind(kind) if kind is not None else factory.kind_for_count(count, settings)
+        kind = IndexKind(kind) if kind is not None else factory.kind_for_count(count, settings, dim)
         if kind is IndexKind.flat:
             vi = cls.create(encoder_name, dim, settings=settings)
             for ids, vecs in batches():
@@ -146,10 +148,11 @@ class VectorIndex:
         index = factory.new_ivf(kind, dim, nlist, settings)
         n_train = factory.training_size(count, nlist, settings)
         n_tune = min(settings.tune_queries, max(count // 2, 1))
-        train_ids, train_x = sample(max(n_train, n_tune))
+        n_fit = max(n_train, settings.pca_train_points if kind is IndexKind.pca_ivf_sq8 else 0)
+        train_ids, train_x = sample(max(n_fit, n_tune))
         train_x = as_vectors(train_x, dim)
         t0 = time.perf_counter()
-        factory.train(index, train_x[:n_train], settings)
+        factory.train(index, train_x[:n_fit], settings)
         log.info("trained %s nlist=%d on %d vectors in %.1fs", kind, nlist, n_train, time.perf_counter() - t0)
 
         queries, self_ids, groups = with_query_vectors(
@@ -164,7 +167,7 @@ class VectorIndex:
             vecs = as_vectors(vecs, dim)
             if not len(ids):
                 continue
-            index.add_with_ids(vecs, ids)
+            factory.add_with_ids(index, vecs, ids)
             kk = min(RECALL_K + 1, len(ids))
             d, i = faiss.knn(queries, vecs, kk, metric=faiss.METRIC_INNER_PRODUCT)
             faiss_h.add_result(d, np.where(i >= 0, ids[np.maximum(i, 0)], -1))
@@ -180,10 +183,15 @@ class VectorIndex:
             kind=kind,
             params={
                 "nlist": nlist,
-                "factory": factory.factory_string(kind, nlist),
+                "factory": factory.factory_string(kind, nlist, settings),
                 "trained_count": added,
                 "train_points": n_train,
-            },
+            }
+            | (
+                {"pca_dim": settings.pca_dim, "pca_train_points": min(n_fit, settings.pca_train_points)}
+                if kind is IndexKind.pca_ivf_sq8
+                else {}
+            ),
             settings=settings,
         )
         vi._tune(queries, exact, self_ids, groups)
@@ -324,9 +332,10 @@ class VectorIndex:
     @property
     def can_reconstruct(self) -> bool:
         """Whether ``reconstruct`` works (exact index, or IVF built with a direct map)."""
-        if self.kind is IndexKind.flat:
+        faiss = faiss_module()
+        if self.kind is IndexKind.flat or isinstance(self._index, faiss.IndexRefine):
             return True
-        ivf = faiss_module().extract_index_ivf(self._index)
+        ivf = faiss.extract_index_ivf(self._index)
         return int(ivf.direct_map.type) != 0
 
     def reconstruct(self, ids: Iterable[int] | np.ndarray) -> np.ndarray:
@@ -382,7 +391,10 @@ class VectorIndex:
             return
         if self.kind.approximate and not self._index.is_trained:
             raise RuntimeError("approximate index is not trained")
-        self._index.add_with_ids(x, ids_arr)
+        if self.kind is IndexKind.flat:
+            self._index.add_with_ids(x, ids_arr)
+        else:
+            factory.add_with_ids(self._index, x, ids_arr)
         self._changed(len(ids_arr))
 
     def remove(self, ids: Iterable[int] | np.ndarray) -> int:
@@ -391,12 +403,10 @@ class VectorIndex:
         ids_arr = as_ids(ids)
         if len(ids_arr) == 0:
             return 0
-        faiss = faiss_module()
-        # IVF with a hashtable direct map only removes through an IDSelectorArray
-        sel = (
-            faiss.IDSelectorBatch(ids_arr) if self.kind is IndexKind.flat else faiss.IDSelectorArray(ids_arr)
-        )
-        n = int(self._index.remove_ids(sel))
+        if self.kind is IndexKind.flat:
+            n = int(self._index.remove_ids(faiss_module().IDSelectorBatch(ids_arr)))
+        else:  # IVF with a hashtable direct map only removes through an IDSelectorArray
+            n = factory.remove_ids(self._index, ids_arr)
         self._changed(n)
         return n
 
@@ -536,16 +546,16 @@ class VectorIndex:
             ivf = faiss.extract_index_ivf(self._index)
             base = int(nprobe or self.params.get("nprobe") or ivf.nprobe)
             probe = min(ivf.nlist, max(base, math.ceil(base / max(selectivity, 1e-9))))
-            g = self._gpu() if sel is None and nprobe is None else None
+            gpu_ok = sel is None and nprobe is None and self.kind is not IndexKind.pca_ivf_sq8
+            g = self._gpu() if gpu_ok else None
             if g is not None:  # pragma: no cover - GPU only
                 d, i = g.search(q, kk)
             else:
-                d, i = self._index.search(q, kk, params=faiss.SearchParametersIVF(sel=sel, nprobe=probe))
+                d, i = factory.search_ivf(self._index, q, kk, sel, probe)
             # A probe that missed allowed vectors comes back short: retry those with every list.
             short = np.flatnonzero((i >= 0).sum(axis=1) < expected)
             if len(short) and probe < ivf.nlist:
-                params = faiss.SearchParametersIVF(sel=sel, nprobe=int(ivf.nlist))
-                d2, i2 = self._index.search(q[short], kk, params=params)
+                d2, i2 = factory.search_ivf(self._index, q[short], kk, sel, int(ivf.nlist))
                 d[short], i[short] = d2, i2
         valid = i >= 0
         scores[:, :kk] = np.where(valid, d, -np.inf)
@@ -590,9 +600,7 @@ class VectorIndex:
         def recall(nprobe: int) -> float:
             if nprobe not in results:
                 t0 = time.perf_counter()
-                _, i = self._index.search(
-                    queries, RECALL_K + 1, params=faiss.SearchParametersIVF(nprobe=nprobe)
-                )
+                _, i = factory.search_ivf(self._index, queries, RECALL_K + 1, None, nprobe)
                 ms_per_query[nprobe] = (time.perf_counter() - t0) * 1000 / max(1, len(queries))
                 approx = drop_self(i, self_ids, RECALL_K)
                 results[nprobe] = min(

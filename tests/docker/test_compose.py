@@ -253,3 +253,44 @@ def test_compose_sets_only_known_settings() -> None:
     for name, svc in config("gpu", "cpu", "ingest", "crawl")["services"].items():
         for var in svc.get("environment") or {}:
             assert var in known, f"compose service {name} sets {var}, which no settings class reads"
+
+
+def test_milvus_profile_runs_milvus_standalone_and_points_the_index_at_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fittingroom.index import IndexBackend, IndexSettings
+
+    plain = config("gpu")["services"]
+    assert not {"etcd", "minio", "milvus"} & set(plain)
+    assert plain["retrieval"]["environment"]["FITTINGROOM_INDEX_BACKEND"] == "faiss"
+
+    env = tmp_path / ".env"
+    env.write_text("FITTINGROOM_INDEX_BACKEND=milvus\n")
+    result = compose("--env-file", str(env), "--profile", "milvus", "config", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    assert {"etcd", "minio", "milvus"} <= set(services)
+    milvus = services["milvus"]
+    assert re.fullmatch(r"milvusdb/milvus:v2\.5\.\d+", milvus["image"]), milvus["image"]
+    assert milvus["command"] == ["milvus", "run", "standalone"]
+    assert milvus["environment"] == {"ETCD_ENDPOINTS": "etcd:2379", "MINIO_ADDRESS": "minio:9000"}
+    assert {d: c["condition"] for d, c in milvus["depends_on"].items()} == {
+        "etcd": "service_healthy",
+        "minio": "service_healthy",
+    }
+    assert milvus["healthcheck"]["test"] and services["etcd"]["healthcheck"]["test"]
+    for name in ("retrieval", "admin"):
+        svc = services[name]
+        assert svc["depends_on"]["milvus"]["condition"] == "service_healthy", name
+        # the variables compose sets are the ones IndexSettings reads, with the values the backend needs
+        for var, value in svc["environment"].items():
+            if var.startswith("FITTINGROOM_INDEX_"):
+                monkeypatch.setenv(var, value)
+        settings = IndexSettings(_env_file=None)  # type: ignore[call-arg]
+        assert settings.backend is IndexBackend.milvus, name
+        assert settings.milvus_uri == "http://milvus:19530", name
+    # the Milvus client is in the images that open the index (retrieval, admin, ingest)
+    for dockerfile in ("retrieval.Dockerfile", "jobs.Dockerfile"):
+        steps = instructions(ROOT / "docker" / dockerfile)
+        assert ("ARG", "EXTRAS=milvus") in steps, dockerfile
+        assert any('".[${EXTRAS}]"' in a for w, a in steps if w == "RUN"), dockerfile

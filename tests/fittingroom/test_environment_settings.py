@@ -29,7 +29,9 @@ from fittingroom.cli import build_app
 from fittingroom.cli.search_client import search_url
 from fittingroom.cli.settings_reference import render_markdown, settings
 from fittingroom.index import IndexSettings, VectorIndex, default_nlist, max_nlist
+from fittingroom.index.factory import factory_string, kind_for_count, new_pca_ivf
 from fittingroom.index.milvus import resolve_uri
+from fittingroom.index.settings import IndexKind
 from fittingroom.models.eligibility.settings import EligibilitySettings
 from fittingroom.models.registry import ModelShelf, ModelSpec
 from fittingroom.models.specs import encoder_options
@@ -187,6 +189,14 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_INDEX_NLIST", "128", index_setting("nlist"), 128),
     Row("FITTINGROOM_INDEX_LISTS_PER_SQRT_N", "1.0", lambda: default_nlist(10_000, IndexSettings()), 128),
     Row("FITTINGROOM_INDEX_MIN_POINTS_PER_LIST", "100", lambda: max_nlist(10_000, IndexSettings()), 100),
+    Row("FITTINGROOM_INDEX_PCA_THRESHOLD", "1000",
+        lambda: kind_for_count(2000, IndexSettings(approx_threshold=100), 512).value, "pca_ivf_sq8"),
+    Row("FITTINGROOM_INDEX_PCA_DIM", "64", lambda: factory_string(IndexKind.pca_ivf_sq8, 16, IndexSettings()),
+        "PCA64,IVF16,SQ8,Refine(SQ8)"),
+    Row("FITTINGROOM_INDEX_PCA_TRAIN_POINTS", "2000", index_setting("pca_train_points"), 2000),
+    Row("FITTINGROOM_INDEX_REFINE", "fp16", lambda: factory_string(IndexKind.pca_ivf_sq8, 16, IndexSettings()),
+        "PCA256,IVF16,SQ8,Refine(FP16)"),
+    Row("FITTINGROOM_INDEX_REFINE_FACTOR", "3", lambda: new_pca_ivf(512, 16, IndexSettings()).k_factor, 3.0),
     Row("FITTINGROOM_INDEX_PLATEAU_TOLERANCE", "0.02", index_setting("plateau_tolerance"), 0.02),
     Row("FITTINGROOM_INDEX_TRAIN_POINTS_PER_LIST", "50", index_setting("train_points_per_list"), 50),
     Row("FITTINGROOM_INDEX_KMEANS_ITERATIONS", "3", index_setting("kmeans_iterations"), 3),

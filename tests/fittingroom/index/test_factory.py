@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import math
 
+import faiss
 import numpy as np
 import pytest
 from index_fakes import build, clustered, random_ids
 
-from fittingroom.index import IndexKind, IndexSettings, default_nlist, kind_for_count, max_nlist
-from fittingroom.index.factory import factory_string, training_size
+from fittingroom.index import (
+    IndexKind,
+    IndexSettings,
+    VectorIndex,
+    default_nlist,
+    exact_knn,
+    kind_for_count,
+    max_nlist,
+    recall_at_k,
+)
+from fittingroom.index.factory import factory_string, new_pca_ivf, training_size
+from fittingroom.index.settings import RefineCodec
 
 
 @pytest.mark.parametrize("n", [100_000, 1_000_000, 10_000_000])
@@ -50,3 +61,119 @@ def test_built_ivf_reports_its_settings():
     assert p["factory"] == "IVF102,SQ8" and p["trained_count"] == 4000
     assert p["train_points"] >= 39 * p["nlist"]
     assert np.isfinite(p["recall_at_10"])
+
+
+# ---- pca_ivf_sq8 (PCA + IVF-SQ8 + refine codes), forced at small sizes by lowering the thresholds
+DIM, PCA_DIM, N = 256, 64, 20_000
+
+
+def low_rank(n: int, seed: int, dim: int = DIM, latent: int = 24) -> np.ndarray:
+    """Unit vectors of low intrinsic dimension (``latent``) in ``dim`` dims, like real embeddings."""
+    basis = np.random.default_rng(77).standard_normal((latent, dim)).astype(np.float32)
+    centres = np.random.default_rng(78).standard_normal((100, latent)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    z = centres[rng.integers(0, len(centres), n)] + 0.5 * rng.standard_normal((n, latent)).astype(np.float32)
+    x = z @ basis + 0.05 * rng.standard_normal((n, dim)).astype(np.float32)
+    faiss.normalize_L2(x)
+    return x
+
+
+def settings(**kw: object) -> IndexSettings:
+    base = {"approx_threshold": 1000, "pca_threshold": 5000, "pca_dim": PCA_DIM, "pca_train_points": 5000}
+    return IndexSettings(_env_file=None, **(base | kw))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[np.ndarray, np.ndarray]:
+    return low_rank(N, seed=0), random_ids(N)
+
+
+@pytest.fixture(scope="module")
+def pca_index(corpus: tuple[np.ndarray, np.ndarray]) -> VectorIndex:
+    x, ids = corpus
+    return build(x, ids, None, settings())
+
+
+def queries(x: np.ndarray, n: int = 100) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    q = x[rng.choice(len(x), n, replace=False)] + 0.02 * rng.standard_normal((n, x.shape[1])).astype(
+        np.float32
+    )
+    faiss.normalize_L2(q)
+    return q
+
+
+def test_pca_kind_is_picked_by_size_and_dimension():
+    s = settings()
+    assert kind_for_count(N, s, DIM) is IndexKind.pca_ivf_sq8
+    assert kind_for_count(4999, s, DIM) is IndexKind.ivf_sq8  # below pca_threshold
+    assert kind_for_count(N, s, PCA_DIM) is IndexKind.ivf_sq8  # nothing to reduce
+    assert kind_for_count(N, s) is IndexKind.ivf_sq8  # dimension unknown
+    assert kind_for_count(999, s, DIM) is IndexKind.flat
+    assert factory_string(IndexKind.pca_ivf_sq8, 512, s) == "PCA64,IVF512,SQ8,Refine(SQ8)"
+    with pytest.raises(ValueError, match="wider than pca_dim"):
+        new_pca_ivf(PCA_DIM, 16, s)
+
+
+def test_pca_index_reaches_recall_of_flat(pca_index: VectorIndex, corpus: tuple[np.ndarray, np.ndarray]):
+    x, ids = corpus
+    assert pca_index.kind is IndexKind.pca_ivf_sq8
+    p = pca_index.params
+    assert p["factory"] == f"PCA{PCA_DIM},IVF{p['nlist']},SQ8,Refine(SQ8)" and p["pca_dim"] == PCA_DIM
+    assert p["nprobe"] < p["nlist"]
+    q = queries(x)
+    _, truth = exact_knn(q, [(ids, x)], 10)
+    scores, got = pca_index.search(q, 10)
+    assert recall_at_k(got, truth) >= 0.9
+    # scores are inner products with the (SQ8-decoded) full vectors, best first
+    lookup = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+    exact = np.einsum("ij,ij->i", x[[lookup[int(i)] for i in got[0]]], np.repeat(q[:1], 10, axis=0))
+    np.testing.assert_allclose(scores[0], exact, atol=0.02)
+    assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_pca_index_filters_inside_the_search(pca_index: VectorIndex, corpus: tuple[np.ndarray, np.ndarray]):
+    x, ids = corpus
+    allowed = ids[np.random.default_rng(9).random(len(ids)) < 0.02]
+    q = queries(x, 50)
+    _, got = pca_index.search(q, 10, allowed)
+    assert np.isin(got, allowed).all()  # only allowed ids, and full pages
+    keep = np.isin(ids, allowed)
+    _, truth = exact_knn(q, [(ids[keep], x[keep])], 10)
+    assert recall_at_k(got, truth) >= 0.9
+    few = allowed[:3]
+    _, got3 = pca_index.search(q[:5], 10, few)
+    assert set(got3[:, :3].ravel()) <= set(few.tolist()) and (got3[:, 3:] == -1).all()
+
+
+def test_pca_index_add_remove_save_open(tmp_path, corpus: tuple[np.ndarray, np.ndarray]):
+    x, ids = corpus
+    vi = build(x[:8000], ids[:8000], None, settings())
+    assert vi.kind is IndexKind.pca_ivf_sq8
+    np.testing.assert_allclose(vi.reconstruct(ids[:5]), x[:5], atol=0.02)  # SQ8 refine codes
+    gone = ids[:100]
+    assert vi.remove(gone) == 100 and len(vi) == 7900
+    q = x[:100]
+    _, got = vi.search(q, 10)
+    assert not np.isin(got, gone).any()
+    vi.add(ids[8000:8500], x[8000:8500])
+    assert len(vi) == 8400 and set(vi.ids().tolist()) == set(ids[100:8500].tolist())
+    _, got = vi.search(x[8000:8010], 1)
+    assert (got[:, 0] == ids[8000:8010]).mean() >= 0.9  # new vectors find themselves
+    vi.save(tmp_path)
+    back = VectorIndex.open(tmp_path, "test")
+    assert back.kind is IndexKind.pca_ivf_sq8 and len(back) == 8400
+    assert back.params["nprobe"] == vi.params["nprobe"]
+    np.testing.assert_array_equal(back.search(q, 10)[1], vi.search(q, 10)[1])
+
+
+def test_pca_index_without_refine_codes(corpus: tuple[np.ndarray, np.ndarray]):
+    x, ids = corpus
+    s = settings(refine=RefineCodec.none)
+    vi = build(x[:8000], ids[:8000], None, s)
+    assert vi.kind is IndexKind.pca_ivf_sq8 and vi.params["factory"].endswith(",SQ8")
+    assert isinstance(vi.faiss_index, faiss.IndexPreTransform)
+    allowed = ids[:8000:40]
+    _, got = vi.search(queries(x[:8000], 20), 10, allowed)
+    assert np.isin(got, allowed).all()
+    assert vi.can_reconstruct and vi.reconstruct(ids[:2]).shape == (2, DIM)

@@ -150,3 +150,22 @@ def test_sync_rebuilds_when_the_encoder_dim_changed(tmp_path: Path):
         VectorIndex.open(idx_dir, "enc", dim=DIM)
     assert json.loads(index_paths(idx_dir, "enc")[1].read_text())["dim"] == 32
     store.close()
+
+
+def test_sync_switches_to_pca_when_the_store_crosses_pca_threshold(tmp_path: Path):
+    store = SQLiteStore(tmp_path / "c.db")
+    idx_dir = tmp_path / "index"
+    settings = IndexSettings(approx_threshold=1000, pca_threshold=3000, pca_dim=32, pca_train_points=2000)
+    old = put(store, products(2000), seed=0, dim=DIM)
+    first = sync_index(store, "enc", idx_dir, settings=settings)
+    assert first.kind is IndexKind.ivf_sq8  # 2000 < pca_threshold
+    put(store, products(1500, start=2000), seed=1, dim=DIM)
+    grown = sync_index(store, "enc", idx_dir, settings=settings)
+    assert grown.kind is IndexKind.pca_ivf_sq8 and grown.count == 3500  # rebuilt, not kept as IVF-SQ8
+    vi = VectorIndex.open(idx_dir, "enc")
+    assert vi.kind is IndexKind.pca_ivf_sq8 and vi.params["factory"].startswith("PCA32,IVF")
+    # hysteresis: a small shrink below pca_threshold keeps the PCA index, updated in place
+    store.delete_embeddings("enc", old[:700].tolist())
+    shrunk = sync_index(store, "enc", idx_dir, settings=settings)
+    assert shrunk.kind is IndexKind.pca_ivf_sq8 and shrunk.count == 2800 and shrunk.removed == 700
+    assert not np.isin(VectorIndex.open(idx_dir, "enc").ids(), old[:700]).any()
