@@ -94,7 +94,9 @@ def test_precision_setting_loads_the_int8_file_through_the_shelf(model_dir) -> N
     MinisamInt8Fetcher().fetch(model_dir)
     core = CoreSettings(model_dir=model_dir)
     shelf = ModelShelf()
-    fp32 = sam_backend(SegmentationSettings(device="cpu"), core, shelf=shelf)
+    fp32 = sam_backend(
+        SegmentationSettings(device="cpu", encoder_precision=EncoderPrecision.fp32), core, shelf=shelf
+    )
     int8 = sam_backend(
         SegmentationSettings(device="cpu", encoder_precision=EncoderPrecision.int8), core, shelf=shelf
     )
@@ -111,9 +113,13 @@ def test_precision_setting_loads_the_int8_file_through_the_shelf(model_dir) -> N
     assert len(cands) == 4
 
 
+def test_int8_is_the_default_precision() -> None:
+    assert SegmentationSettings().encoder_precision == EncoderPrecision.int8
+
+
 def test_missing_int8_file_names_the_path_and_the_command(model_dir) -> None:
     core = CoreSettings(model_dir=model_dir)
-    seg = SegmentationSettings(device="cpu", encoder_precision=EncoderPrecision.int8)
+    seg = SegmentationSettings(device="cpu")  # the default: int8
     with pytest.raises(ModelFilesMissing) as err:
         sam_backend(seg, core, shelf=ModelShelf())
     message = str(err.value)
