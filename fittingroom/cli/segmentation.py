@@ -269,7 +269,9 @@ def _print_dots(service, folder, photo_ids, split, limit, as_json, console) -> N
     d = m["defaults"]
     table = Table(
         title=f"Garment dots: {m['gt_garments']} garments (>= {m['area_floor']:.1%} of the photo) on "
-        f"{m['photos']} photos ({split}), score >= {d['min_score']}, area >= {d['min_area']:.1%}"
+        f"{m['photos']} photos ({split}), score >= {d['min_score']} "
+        + "".join(f"({g} {v}) " for g, v in d["min_score_by_group"].items())
+        + f"area >= {d['min_area']:.1%}"
     )
     for col in ("group", "gt", "dots", "precision", "recall", "recall IoU>=0.5", "false/photo"):
         table.add_column(col, justify="left" if col == "group" else "right")

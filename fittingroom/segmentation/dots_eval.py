@@ -25,7 +25,13 @@ from PIL import Image
 
 from fittingroom.models.parsing_groups import GARMENT_GROUPS, label_lut
 from fittingroom.segmentation.evaluation import iou, load_annotations
-from fittingroom.segmentation.garments import DOT_MIN_AREA, DOT_MIN_SCORE, garment_dots, garment_regions
+from fittingroom.segmentation.garments import (
+    DOT_MIN_AREA,
+    DOT_MIN_SCORE,
+    DOT_MIN_SCORE_BY_GROUP,
+    garment_dots,
+    garment_regions,
+)
 from fittingroom.segmentation.service import SegmentationService
 
 #: Smallest ground-truth garment counted for recall, as a share of the photo's pixels.
@@ -58,10 +64,11 @@ def evaluate_dots(
         for pid, rec in ann["images"].items()
         if rec.get("label_map") and (photo_ids is None or pid in photo_ids)
     )[:limit]
-    grid = [(s, a) for s in SCORE_GRID for a in AREA_GRID]
-    if (DOT_MIN_SCORE, DOT_MIN_AREA) not in grid:
-        grid.append((DOT_MIN_SCORE, DOT_MIN_AREA))
-    counts = {key: np.zeros(4, int) for key in grid}  # true dots, dots, recalled, recalled @ IoU 0.5
+    grid: list[tuple[float | None, float]] = [(s, a) for s in SCORE_GRID for a in AREA_GRID]
+    default_key = (None, DOT_MIN_AREA)  # the service's thresholds (per group)
+    grid.append(default_key)
+    counts = {key: np.zeros(4, int) for key in grid}
+    records: list[dict[str, Any]] = []  # true dots, dots, recalled, recalled @ IoU 0.5
     per_group: dict[str, np.ndarray] = defaultdict(lambda: np.zeros(5, int))  # + gt garments
     n_gt = 0
     dots_ms: list[float] = []
@@ -89,9 +96,13 @@ def evaluate_dots(
             dots = garment_dots(regions, min_score=key[0], min_area=key[1])
             c = score_dots(dots, groups, gts)
             counts[key] += c.sum(axis=0)
-            if key == (DOT_MIN_SCORE, DOT_MIN_AREA):
+            if key == default_key:
                 for d, row in zip(dots, c, strict=True):
                     per_group[d.region.group.name][:4] += row
+            if key == (0.0, DOT_MIN_AREA):  # every candidate dot, for per-group calibration
+                for d, row in zip(dots, c, strict=True):
+                    records.append({"photo": pid, "group": d.region.group.name, "score": d.region.score,
+                                    "true": int(row[0]), "recall": int(row[2]), "recall_iou05": int(row[3])})  # fmt: skip
     n = len(dots_ms)
 
     def rates(c: np.ndarray, gt: int) -> dict[str, Any]:
@@ -107,10 +118,17 @@ def evaluate_dots(
         "photos": n,
         "gt_garments": n_gt,
         "area_floor": area_floor,
-        "defaults": {"min_score": DOT_MIN_SCORE, "min_area": DOT_MIN_AREA},
-        **rates(counts[(DOT_MIN_SCORE, DOT_MIN_AREA)], n_gt),
+        "defaults": {
+            "min_score": DOT_MIN_SCORE,
+            "min_score_by_group": {g.name: v for g, v in DOT_MIN_SCORE_BY_GROUP.items()},
+            "min_area": DOT_MIN_AREA,
+        },
+        **rates(counts[default_key], n_gt),
         "per_group": {g: {"gt": int(c[4]), **rates(c, int(c[4]))} for g, c in sorted(per_group.items())},
-        "grid": [{"min_score": s, "min_area": a, **rates(counts[(s, a)], n_gt)} for s, a in grid],
+        "grid": [
+            {"min_score": s, "min_area": a, **rates(counts[(s, a)], n_gt)} for s, a in grid if s is not None
+        ],
+        "candidate_dots": records,
         "regions_ms_median": round(float(np.median(dots_ms)), 1) if dots_ms else None,
         "head": service.parser.key,
     }

@@ -31,6 +31,8 @@ MIN_AREA = 0.002
 #: A dot needs at least this mean parsing probability inside its region (calibrated with
 #: ``fittingroom eval segmentation --dots`` on the head's validation photos).
 DOT_MIN_SCORE = 0.6
+#: Per-group minimum scores where a group needs another than ``DOT_MIN_SCORE`` (same calibration).
+DOT_MIN_SCORE_BY_GROUP: dict[Group, float] = {}
 #: ... and at least this share of the photo's pixels.
 DOT_MIN_AREA = 0.004
 #: Components smaller than this share of the group's largest component are dropped.
@@ -98,14 +100,16 @@ def interior_point(mask: np.ndarray) -> tuple[int, int]:
 
 
 def garment_dots(
-    regions: list[GarmentRegion], *, min_score: float = DOT_MIN_SCORE, min_area: float = DOT_MIN_AREA
+    regions: list[GarmentRegion], *, min_score: float | None = None, min_area: float = DOT_MIN_AREA
 ) -> list[GarmentDot]:
     """The regions worth a dot (score >= ``min_score``, area >= ``min_area`` of the photo), in the
-    order given, each with its :func:`interior_point` in the region mask's pixels."""
+    order given, each with its :func:`interior_point` in the region mask's pixels. ``min_score``
+    None: ``DOT_MIN_SCORE_BY_GROUP`` for its groups, ``DOT_MIN_SCORE`` for the others."""
     out = []
     for r in regions:
         h, w = r.mask.shape
-        if r.score < min_score or r.area < min_area * h * w:
+        floor = DOT_MIN_SCORE_BY_GROUP.get(r.group, DOT_MIN_SCORE) if min_score is None else min_score
+        if r.score < floor or r.area < min_area * h * w:
             continue
         x, y = interior_point(r.mask)
         out.append(GarmentDot(r, x, y))
