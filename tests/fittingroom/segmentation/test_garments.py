@@ -37,6 +37,9 @@ def test_garment_dots_drop_unsure_and_small_regions() -> None:
     kept = garment_dots([region(big, 0.9), region(big, 0.3, Group.lower), region(tiny, 0.99, Group.bag)])
     assert [d.region.group for d in kept] == [Group.outer]
     assert garment_dots([region(big, 0.3)], min_score=0.2)  # the threshold is a parameter
+    # a dress needs more confidence than a jacket (DOT_MIN_SCORE_BY_GROUP)
+    kept = garment_dots([region(big, 0.65, Group.one_piece), region(big, 0.65, Group.outer)])
+    assert [d.region.group for d in kept] == [Group.outer]
 
 
 def test_to_image_pixels_scales_a_half_size_map_and_stays_in_the_image() -> None:
