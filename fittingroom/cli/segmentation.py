@@ -133,6 +133,9 @@ def eval_segmentation(
     parsing: bool = typer.Option(
         True, "--parsing/--no-parsing", help="Use the garment-parsing head (SEGMENTATION_PARSING)."
     ),
+    dots: bool = typer.Option(
+        False, "--dots", help="Score the garment dots instead (precision / recall per group, threshold grid)."
+    ),
 ) -> None:
     """Click-to-mask IoU on the pixel-labelled street photos (see fittingroom/segmentation/evaluation.py).
 
@@ -172,6 +175,9 @@ def eval_segmentation(
             )
         split = "validation"
     console = Console(stderr=True)
+    if dots:
+        _print_dots(service, folder, photo_ids, split, limit, as_json, console)
+        return
     try:
         with console.status("evaluating") as status:
             metrics = evaluate(
@@ -233,6 +239,60 @@ def eval_segmentation(
         f"{metrics['upload_ms_median']} ms | click median {metrics['click_ms_median']} ms, "
         f"p95 {metrics['click_ms_p95']} ms | first click median {metrics['first_click_ms_median']} ms"
     )
+
+
+def _print_dots(service, folder, photo_ids, split, limit, as_json, console) -> None:  # type: ignore[no-untyped-def]
+    """``eval segmentation --dots``: the table of fittingroom/segmentation/dots_eval.py."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from fittingroom.segmentation.dots_eval import evaluate_dots
+
+    if service.parser is None:
+        raise typer.BadParameter("--dots needs the parsing head: drop --no-parsing")
+    try:
+        with console.status("evaluating dots") as status:
+            m = evaluate_dots(
+                service,
+                folder,
+                photo_ids=photo_ids,
+                limit=limit,
+                progress=lambda p: status.update(f"photo {p}"),
+            )
+    except FileNotFoundError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--street-photos") from exc
+    if as_json:
+        typer.echo(json.dumps(m))
+        return
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    d = m["defaults"]
+    table = Table(
+        title=f"Garment dots: {m['gt_garments']} garments (>= {m['area_floor']:.1%} of the photo) on "
+        f"{m['photos']} photos ({split}), score >= {d['min_score']} "
+        + "".join(f"({g} {v}) " for g, v in d["min_score_by_group"].items())
+        + f"area >= {d['min_area']:.1%}"
+    )
+    for col in ("group", "gt", "dots", "precision", "recall", "recall IoU>=0.5", "false/photo"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for g, r in m["per_group"].items():
+        table.add_row(g, str(r["gt"]), str(r["dots"]), f(r["precision"]), f(r["recall"]),
+                      f(r["recall_iou05"]), f(r["false_dots_per_photo"]))  # fmt: skip
+    table.add_section()
+    table.add_row("all", str(m["gt_garments"]), str(m["dots"]), f(m["precision"]), f(m["recall"]),
+                  f(m["recall_iou05"]), f(m["false_dots_per_photo"]))  # fmt: skip
+    out = Console()
+    out.print(table)
+    grid = Table(title="threshold grid (all groups)")
+    for col in ("min score", "min area", "dots", "precision", "recall", "recall IoU>=0.5", "false/photo"):
+        grid.add_column(col, justify="right")
+    for r in m["grid"]:
+        grid.add_row(f"{r['min_score']:.2f}", f"{r['min_area']:.1%}", str(r["dots"]), f(r["precision"]),
+                     f(r["recall"]), f(r["recall_iou05"]), f(r["false_dots_per_photo"]))  # fmt: skip
+    out.print(grid)
+    out.print(f"regions + dots median {m['regions_ms_median']} ms per photo (after encoder and head)")
 
 
 def models_fetch(

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from fittingroom.models.parsing_groups import IGNORE, N_GROUPS, Group, group_of, label_lut
+from fittingroom.segmentation.garments import interior_point
 from fittingroom.segmentation.service import SegmentationService
 
 GARMENT_LABELS = (
@@ -54,14 +55,6 @@ class EvalItem:
     label: str
     label_id: int
     click: tuple[int, int]  # (x, y)
-
-
-def interior_point(mask: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the maximum of the distance transform of a bool mask (border = boundary)."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
-    y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
-    return int(x), int(y)
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

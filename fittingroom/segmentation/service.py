@@ -19,7 +19,7 @@ import hashlib
 import io
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from fittingroom.models.registry import ModelShelf
 from fittingroom.models.sam import ImageEmbedding, SamBackend
 from fittingroom.segmentation.backend import parsing_head, sam_backend
 from fittingroom.segmentation.cache import DiskCache, is_safe_id
-from fittingroom.segmentation.garments import GarmentRegion, garment_regions
+from fittingroom.segmentation.garments import GarmentDot, GarmentRegion, garment_dots, garment_regions
 from fittingroom.segmentation.ranking import RankedMask, Ranker, make_ranker
 from fittingroom.segmentation.settings import SegmentationSettings
 from fittingroom.settings import CoreSettings, get_settings
@@ -111,6 +111,23 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
     if len(xs) == 0:
         return (0, 0, 0, 0)
     return (int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1)
+
+
+def to_image_pixels(dot: GarmentDot, size: tuple[int, int]) -> GarmentDot:
+    """The one place parsing-map pixels become image pixels: ``dot`` (its point and its region's
+    bbox in the parsing map's frame) scaled to an image of ``size`` = (width, height); unchanged
+    when the map is at image size (today's case). The point stays inside the image."""
+    h, w = dot.region.mask.shape
+    width, height = size
+    if (w, h) == (width, height):
+        return dot
+    sx, sy = width / w, height / h
+    x0, y0, x1, y1 = dot.region.bbox
+    bbox = (int(x0 * sx), int(y0 * sy), min(width, round(x1 * sx)), min(height, round(y1 * sy)))
+    region = replace(dot.region, bbox=bbox)
+    x = min(width - 1, int((dot.x + 0.5) * sx))
+    y = min(height - 1, int((dot.y + 0.5) * sy))
+    return GarmentDot(region, x, y)
 
 
 def mask_to_png(mask: np.ndarray) -> bytes:
@@ -390,6 +407,19 @@ class SegmentationService:
                 self.disk.put_mask(image_id, mask_id, region.mask)
             out.append((mask_id, region))
         return out
+
+    def dots(self, image_id: str) -> list[tuple[str, GarmentDot]]:
+        """The garments of :meth:`parse` confident enough for a dot (``garment_dots``), largest
+        first, each with its ``mask_id``; the dot's ``(x, y)`` and the region's bbox are in the
+        uploaded image's pixels (EXIF orientation applied), the frame of point prompts.
+        Raises UnknownImage (404) or ParsingUnavailable (503)."""
+        entry = self.entry(image_id)
+        parsed = self.parse(image_id)
+        ids = {id(region): mask_id for mask_id, region in parsed}
+        return [
+            (ids[id(d.region)], to_image_pixels(d, (entry.width, entry.height)))
+            for d in garment_dots([region for _, region in parsed])
+        ]
 
     def mask(self, image_id: str, mask_id: str) -> np.ndarray:
         """A mask returned earlier by :meth:`segment`; raises UnknownImage / UnknownMask."""

@@ -22,6 +22,7 @@ import {
 } from "./retrieval";
 import { fetchCutout, fetchImage, maskAlpha, predictMasks, uploadImage, type MaskCandidate } from "./segmentation";
 import { TryOnDialog } from "./tryon-dialog";
+import { GarmentDots } from "./dots";
 
 const PAGE_SIZE = 24;
 
@@ -323,6 +324,16 @@ const stage = new PhotoStage(
   (points) => void onPoints(points),
 );
 
+// garment dots: a press is a fresh click there (one include point)
+const dots = new GarmentDots(
+  { stage: $("photo-stage"), shopButton: $<HTMLButtonElement>("shop-look-button"), look: $("shop-look") },
+  (dot) => {
+    stage.clear(false);
+    stage.addPoint(dot.x, dot.y, 1);
+  },
+  { cardActions, filters: readFilters },
+);
+
 function busy(text: string | null): void {
   photoBusy.hidden = text === null;
   if (text !== null) photoBusyText.textContent = text;
@@ -350,6 +361,7 @@ function closePhoto(): void {
   photo?.controller.abort();
   if (photo) URL.revokeObjectURL(photo.objectUrl);
   photo = null;
+  dots.clear();
   compactPhoto(false, false);
   stage.setEnabled(false);
   stage.setPending(false);
@@ -426,6 +438,7 @@ async function openPhoto(file: File): Promise<void> {
     const uploaded = await uploadImage(prepared.file, controller.signal);
     if (photo !== session) return;
     session.imageId = uploaded.image_id;
+    void dots.load(uploaded.image_id);
     if (!(await shown)) throw new Error("This photo cannot be shown by your browser.");
     navigatePhoto(session, true);
     stage.setPending(false);
@@ -600,6 +613,7 @@ async function restorePhoto(imageId: string, points: PointPrompt[], mask: number
     const size = await stage.show(session.objectUrl);
     if (photo !== session) return;
     session.imageId = imageId;
+    void dots.load(imageId);
     stage.setEnabled(true);
     busy(null);
     const inside = points.filter((p) => p.x >= 0 && p.y >= 0 && p.x < size.width && p.y < size.height);

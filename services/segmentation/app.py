@@ -9,6 +9,10 @@ Endpoints (coordinates: original-image pixels after EXIF orientation, x right, y
   ``bbox`` and ``mask_png`` (base64 1-bit PNG at image size, white = garment).
 * ``POST /images/{image_id}/parse`` -> every garment of the photo (garment-parsing head): ``mask_id``,
   ``group``, ``score``, ``area``, ``bbox``, ``mask_png``, ``cutout_url``; 503 without the head.
+* ``GET /images/{image_id}/dots`` -> the garments confident enough to show as a dot: ``mask_id``,
+  ``group``, ``x``/``y`` (a pixel inside the garment), ``score``, ``area``, ``bbox``, ``cutout_url``;
+  no mask PNGs (a dot press is a click there). The head already ran at upload, so this costs only
+  the regions (tens of ms) and stays off the photo-ready path; 503 without the head.
 * ``GET /images/{image_id}/masks/{mask_id}`` -> the mask as PNG.
 * ``GET /images/{image_id}/masks/{mask_id}/cutout`` -> RGBA PNG cropped to the mask box,
   alpha = mask: the image query for the retrieval service.
@@ -39,6 +43,8 @@ from fittingroom.segmentation.service import (
 from fittingroom.segmentation.settings import SegmentationSettings
 from services.http import error_responses, guard, read_upload
 from services.segmentation.schemas import (
+    DotsResponse,
+    GarmentDotOut,
     Health,
     ImageInfo,
     MaskCandidate,
@@ -164,6 +170,33 @@ def create_app(
                     cutout_url=mask_id.join(base),
                 )
                 for mask_id, g in garments
+            ],
+        )
+
+    @app.get("/images/{image_id}/dots", response_model=DotsResponse, responses=_errors(404, 503))
+    async def garment_dots(request: Request, image_id: str) -> DotsResponse:
+        s = svc(request)
+        entry = await run_in_threadpool(s.entry, image_id)
+        dots = await run_in_threadpool(s.dots, image_id)
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
+        return DotsResponse(
+            image_id=image_id,
+            width=entry.width,
+            height=entry.height,
+            head=entry.parsing.head_key if entry.parsing is not None else "",
+            dots=[
+                GarmentDotOut(
+                    mask_id=mask_id,
+                    group=d.region.group.name,
+                    x=d.x,
+                    y=d.y,
+                    score=d.region.score,
+                    area=d.region.area,
+                    bbox=d.region.bbox,
+                    cutout_url=mask_id.join(base),
+                )
+                for mask_id, d in dots
             ],
         )
 

@@ -111,6 +111,29 @@ class ParseResponse(BaseModel):
     garments: list[ParsedGarment]
 
 
+class GarmentDotOut(BaseModel):
+    """One dot of ``GET /images/{image_id}/dots``: a garment the page can select with one press."""
+
+    mask_id: str = Field(description="The garment's mask: GET /images/{image_id}/masks/{mask_id}[/cutout].")
+    group: str = Field(
+        description="Garment group: upper_inner, outer, lower, one_piece, footwear, bag or headwear."
+    )
+    x: int = Field(description="Dot column in image pixels: a pixel inside the garment's mask.")
+    y: int = Field(description="Dot row in image pixels.")
+    score: float = Field(description="Mean parsing probability of the group inside the mask (0..1).")
+    area: int = Field(description="Mask area in pixels.")
+    bbox: tuple[int, int, int, int] = Field(description="(x0, y0, x1, y1) in pixels, x1/y1 exclusive.")
+    cutout_url: str = Field(description="URL of the RGBA cutout (alpha = mask): the image-search query.")
+
+
+class DotsResponse(BaseModel):
+    image_id: str
+    width: int
+    height: int
+    head: str = Field(description="Key of the parsing head (hash of its weights).")
+    dots: list[GarmentDotOut] = Field(description="Largest garment first; empty when none is confident.")
+
+
 class Health(BaseModel):
     status: str
     model: str

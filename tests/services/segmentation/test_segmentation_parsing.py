@@ -159,7 +159,9 @@ def test_trimmed_candidate_logits_follow_the_trimmed_mask() -> None:
     _, m, _ = scene()
     low = mask_to_low_res(m["blouse"], FRAME, INPUT, 256)
     assert low.shape == (256, 256) and low.any()
-    assert not low[:, 128:].any() and low[:, :128].any()  # nothing in the padding (photo: 1024 x 512 of the frame)
+    assert (
+        not low[:, 128:].any() and low[:, :128].any()
+    )  # nothing in the padding (photo: 1024 x 512 of the frame)
 
 
 def test_garment_regions_one_per_group_with_box_and_score() -> None:
@@ -234,3 +236,43 @@ def test_missing_head_file_is_a_start_up_error(tmp_path) -> None:  # type: ignor
     settings = SegmentationSettings(cache_dir=tmp_path, parsing_head=tmp_path / "gone.npz")
     with pytest.raises(ParsingHeadError, match="gone.npz.*fittingroom train parsing"):
         SegmentationService(settings)
+
+
+def test_dots_route_puts_each_dot_inside_its_garment_in_image_pixels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    img, m, groups = scene()
+    service = make_service(tmp_path, FakeParser(groups))
+    truth = {"outer": m["jacket"], "upper_inner": m["blouse"], "lower": m["pants"], "footwear": m["shoes"]}
+    with TestClient(create_app(service.settings, service=service)) as client:
+        image_id = client.post("/images", files={"file": ("p.png", png_bytes(img), "image/png")}).json()[
+            "image_id"
+        ]
+        r = client.get(f"/images/{image_id}/dots")
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["width"], body["height"]) == (W, H) and body["head"] == "parsing-fake"
+        dots = {d["group"]: d for d in body["dots"]}
+        assert set(dots) == set(truth)
+        for group, d in dots.items():
+            mask = np.asarray(
+                Image.open(io.BytesIO(client.get(f"/images/{image_id}/masks/{d['mask_id']}").content))
+            )
+            assert mask.shape == (H, W) and mask[d["y"], d["x"]], group  # the dot is a pixel of its mask
+            assert truth[group][d["y"], d["x"]], group  # ... and of the true garment
+            x0, y0, x1, y1 = d["bbox"]
+            assert x0 <= d["x"] < x1 and y0 <= d["y"] < y1
+            assert client.get(d["cutout_url"]).status_code == 200
+        # the open jacket's centroid lies on the blouse between its panels; its dot does not
+        ys, xs = np.nonzero(m["jacket"])
+        assert not m["jacket"][int(ys.mean()), int(xs.mean())]
+        assert client.get(f"/images/{'0' * 64}/dots").status_code == 404
+
+
+def test_dots_route_without_head_is_503(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    service = make_service(tmp_path)
+    img, _, _ = scene()
+    with TestClient(create_app(service.settings, service=service)) as client:
+        image_id = client.post("/images", files={"file": ("p.png", png_bytes(img), "image/png")}).json()[
+            "image_id"
+        ]
+        r = client.get(f"/images/{image_id}/dots")
+        assert r.status_code == 503 and "parsing" in r.json()["detail"]
