@@ -199,14 +199,23 @@ def build_service_app(
     :data:`SINGLE_SERVICES`."""
     from services.hardening import HardeningSettings, harden
 
+    create: Callable[[], FastAPI]
     if name == "retrieval":
-        from services.retrieval.app import create_app as create
+        from services.retrieval.app import create_app as create_retrieval
+
+        create = create_retrieval
     elif name == "segmentation":
-        from services.segmentation.app import create_app as create
+        from services.segmentation.app import create_app as create_segmentation
+
+        create = create_segmentation
     elif name == "tryon":
-        from services.tryon.app import create_app as create
+        from services.tryon.app import create_app as create_tryon
+
+        create = create_tryon
     elif name == "admin":
-        from services.admin.app import create_app as create
+        from services.admin.app import create_app as create_admin
+
+        create = create_admin
     else:
         raise ValueError(f"unknown service {name!r}: one of {', '.join(SINGLE_SERVICES)}")
     return harden(create(), hardening or HardeningSettings(), host=host)
@@ -307,7 +316,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         if service is not None:
             from services.hardening import HardeningSettings
 
-            base = ServeSettings(**{k: v for k, v in {"host": host, "port": port}.items() if v is not None})
+            given: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+            base = ServeSettings(**given)
             hardening = HardeningSettings()
             try:
                 one = build_service_app(service, hardening, host=base.host)
