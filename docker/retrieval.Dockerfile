@@ -40,5 +40,7 @@ VOLUME ["/data", "/models"]
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=5 \
     CMD ["python", "-m", "services.healthcheck", "http://127.0.0.1:8000/healthz", "--allow", "no_index"]
-CMD ["uvicorn", "--factory", "services.retrieval.app:create_app", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--forwarded-allow-ips", "*"]
+# `fittingroom serve --service`: the app hardened like `fittingroom serve` (security headers, Host
+# allow-list SERVE_ALLOWED_HOSTS, upload rate limit, header-read timeout; services/hardening.py)
+CMD ["fittingroom", "serve", "--service", "retrieval", "--host", "0.0.0.0", "--port", "8000", \
+     "--forwarded-allow-ips", "*"]

@@ -110,18 +110,36 @@ def decode_image(
     limits: ImageLimits | None = None,
     formats: tuple[str, ...] | None = IMAGE_FORMATS,
     min_side: int | None = None,
+    working_side: int | None = None,
 ) -> Image.Image:
     """Decode image bytes, apply EXIF orientation, return RGB (or RGBA when it has alpha).
 
     ``limits`` (default ``DEFAULT_LIMITS``) bound the image, checked from the header before
     decoding; ``max_pixels`` overrides ``limits.max_pixels``. ``formats``: PIL format names
-    accepted (None: any). 16-bit grey images are scaled to 8 bits. ``min_side``: see
-    ``decode_image_sized``. Raises ImageDecodeError (a ValueError) when the bytes are not an
-    image or break a limit (messages of size limits say "exceeds the limit").
+    accepted (None: any). 16-bit grey images are scaled to 8 bits. ``min_side`` and
+    ``working_side``: see ``decode_image_sized``. Raises ImageDecodeError (a ValueError) when
+    the bytes are not an image or break a limit (messages of size limits say "exceeds the limit").
     """
     return decode_image_sized(
-        data, max_pixels=max_pixels, name=name, limits=limits, formats=formats, min_side=min_side
+        data,
+        max_pixels=max_pixels,
+        name=name,
+        limits=limits,
+        formats=formats,
+        min_side=min_side,
+        working_side=working_side,
     )[0]
+
+
+def working_size(size: tuple[int, int], working_side: int | None) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` (width, height) at the working resolution: the
+    longest side scaled down to ``working_side`` pixels (aspect kept, each side >= 1, rounded);
+    ``size`` itself when it is not longer or ``working_side`` is None/0."""
+    w, h = size
+    if not working_side or max(w, h) <= working_side:
+        return (w, h)
+    scale = working_side / max(w, h)
+    return (max(1, round(w * scale)), max(1, round(h * scale)))
 
 
 def decode_image_sized(
@@ -132,14 +150,23 @@ def decode_image_sized(
     limits: ImageLimits | None = None,
     formats: tuple[str, ...] | None = IMAGE_FORMATS,
     min_side: int | None = None,
+    working_side: int | None = None,
 ) -> tuple[Image.Image, tuple[int, int]]:
     """``decode_image`` plus the full (width, height) of the image, after EXIF orientation.
 
     ``min_side``: JPEGs may be decoded downscaled by 1/2, 1/4 or 1/8 in the DCT (Pillow's
     ``Image.draft``, several times faster than a full decode) as long as the longest side
     stays >= ``min_side`` pixels; other formats, and ``None``/0, decode in full. Limits apply
-    to the full size. Raises ImageDecodeError as ``decode_image``.
+    to the full size (what is accepted does not depend on the working resolution).
+
+    ``working_side``: return the image at the working resolution, ``working_size(full,
+    working_side)``, exactly (JPEGs drafted in the DCT to >= that size, then resampled; other
+    formats decoded then resampled): a 50 MP JPEG never allocates its full pixels. A pixel
+    coordinate ``x`` of the full image is ``x * working_width / full_width`` in the returned one.
+    Raises ImageDecodeError as ``decode_image``.
     """
+    if working_side:
+        min_side = min(min_side, working_side) if min_side else working_side
     lim = limits or DEFAULT_LIMITS
     if max_pixels is not None:
         lim = ImageLimits(max_pixels, lim.max_side, lim.max_aspect, lim.max_bytes)
@@ -176,9 +203,12 @@ def decode_image_sized(
         img.mode == "P" and "transparency" in img.info
     )
     try:
-        return img.convert("RGBA" if has_alpha else "RGB"), full
+        img = img.convert("RGBA" if has_alpha else "RGB")
     except ValueError as exc:  # e.g. LAB, or modes PIL cannot convert
         raise ImageDecodeError(f"{name}: unsupported image mode {img.mode} ({exc})") from exc
+    if working_side and img.size != (target := working_size(full, working_side)):
+        img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return img, full
 
 
 def load_image(

@@ -54,6 +54,14 @@ class CoreSettings(BaseSettings):
         "Default: shared/data beside this checkout.",
     )
     device: str = Field(default="auto", description="'auto' (CUDA when present), 'cpu' or 'cuda[:N]'.")
+    working_side: int = Field(
+        default=2048,
+        ge=256,
+        le=20_000,
+        description="Longest side (px) of the working resolution uploaded photos are decoded to on the "
+        "server (segmentation, try-on person uploads, image search): a bigger photo is downscaled while it "
+        "is decoded (JPEG in the DCT), never kept at full size; the page downscales to 2048 px before upload.",
+    )
     server: AnyHttpUrl | None = Field(
         default=None,
         description="URL of a running 'fittingroom serve' (e.g. http://127.0.0.1:8000): 'fittingroom search' "

@@ -186,17 +186,58 @@ def build_app(
     return harden(app, hardening or HardeningSettings(), host=settings.host)
 
 
+#: Services ``fittingroom serve --service NAME`` runs alone (one per container image).
+SINGLE_SERVICES = ("retrieval", "segmentation", "tryon", "admin")
+
+
+def build_service_app(
+    name: str, hardening: HardeningSettings | None = None, *, host: str = "127.0.0.1"
+) -> FastAPI:
+    """One service's app (its module's ``create_app()``, settings from the environment) with the
+    same hardening as the all-in-one app (``services.hardening.harden``): what the Docker images
+    run (``fittingroom serve --service NAME``). Raises ValueError for a name not in
+    :data:`SINGLE_SERVICES`."""
+    from services.hardening import HardeningSettings, harden
+
+    create: Callable[[], FastAPI]
+    if name == "retrieval":
+        from services.retrieval.app import create_app as create_retrieval
+
+        create = create_retrieval
+    elif name == "segmentation":
+        from services.segmentation.app import create_app as create_segmentation
+
+        create = create_segmentation
+    elif name == "tryon":
+        from services.tryon.app import create_app as create_tryon
+
+        create = create_tryon
+    elif name == "admin":
+        from services.admin.app import create_app as create_admin
+
+        create = create_admin
+    else:
+        raise ValueError(f"unknown service {name!r}: one of {', '.join(SINGLE_SERVICES)}")
+    return harden(create(), hardening or HardeningSettings(), host=host)
+
+
 def serve_app(
     app: FastAPI,
     host: str,
     port: int,
     log_level: str = "info",
     hardening: HardeningSettings | None = None,
+    *,
+    announce_slots: bool = True,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
-    """Run ``app`` with uvicorn; once the socket is bound, print the URL and what is loaded.
+    """Run ``app`` with uvicorn; once the socket is bound, print the URL and what is loaded
+    (``announce_slots``: the all-in-one app's services; a single service prints its URL only).
 
     uvicorn's connection limits (keep-alive timeout, header size, concurrency) come from
-    ``hardening`` (default: ``HardeningSettings()``; ``services.hardening.uvicorn_options``)."""
+    ``hardening`` (default: ``HardeningSettings()``; ``services.hardening.uvicorn_options``).
+    ``forwarded_allow_ips``: proxies whose X-Forwarded-For is trusted (uvicorn's option; default
+    its own, 127.0.0.1)."""
     import asyncio
 
     import uvicorn
@@ -212,6 +253,9 @@ def serve_app(
             bound = self.servers[0].sockets[0].getsockname()[1]
             shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
             url = f"http://{shown}:{bound}/"
+            if not announce_slots:
+                print(f"fittingroom is running at {url}", flush=True)
+                return
             slots = app.state.slots
             report = await readiness(slots, timeout=10.0)
             await asyncio.to_thread(announce, url, slots, report)
@@ -222,6 +266,7 @@ def serve_app(
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=10,
+        forwarded_allow_ips=forwarded_allow_ips,
         **uvicorn_options(hardening),
     )
     Server(config).run()
@@ -247,6 +292,17 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             Path | None, typer.Option(help="Built page folder (default: frontend/dist; SERVE_FRONTEND_DIR).")
         ] = None,
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+        service: Annotated[
+            str | None,
+            typer.Option(
+                help="Run this one service alone (retrieval, segmentation, tryon, admin), hardened like "
+                "the all-in-one app, no page and no ingest: the command of the Docker images.",
+            ),
+        ] = None,
+        forwarded_allow_ips: Annotated[
+            str | None,
+            typer.Option(help="Proxies trusted for X-Forwarded-For (uvicorn; '*' behind a proxy)."),
+        ] = None,
     ) -> None:
         """Run search, segmentation, try-on and the web page in one process on one port.
 
@@ -257,6 +313,26 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         if not logging.getLogger().handlers:
             logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        if service is not None:
+            from services.hardening import HardeningSettings
+
+            given: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+            base = ServeSettings(**given)
+            hardening = HardeningSettings()
+            try:
+                one = build_service_app(service, hardening, host=base.host)
+            except ValueError as exc:
+                raise _fail(str(exc), 2) from exc
+            serve_app(
+                one,
+                base.host,
+                base.port,
+                log_level,
+                hardening,
+                announce_slots=False,
+                forwarded_allow_ips=forwarded_allow_ips,
+            )
+            return
         overrides: dict[str, Any] = {
             k: v
             for k, v in {"host": host, "port": port, "frontend_dir": frontend_dir, "ingest": ingest}.items()

@@ -51,7 +51,7 @@ class RetrievalSettings(BaseSettings):
     )
 
     max_upload_bytes: int = Field(
-        default=15 * 1024 * 1024, ge=1, description="Largest accepted image upload."
+        default=32 * 1024 * 1024, ge=1, description="Largest accepted image upload."
     )
     max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest accepted decoded image.")
     allow_url_fetch: bool = Field(

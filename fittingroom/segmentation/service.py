@@ -1,5 +1,11 @@
 """Segmentation service logic, shared by the HTTP app, the CLI and the evaluation.
 
+Coordinates: point and box prompts, ``width``/``height``, mask ``bbox`` and ``area`` are in
+pixels of the *original* upload (EXIF orientation applied). The service keeps each photo at its
+working resolution (longest side ``FITTINGROOM_WORKING_SIDE``, decoded straight to it) and maps
+prompts into it; the masks themselves (``Segment.mask``, mask PNGs, cutouts) are rasters at the
+working size (``ImageEntry.image.size``), which equals the original for photos no bigger.
+
 ``SegmentationService`` keeps, per uploaded image (``image_id`` = sha256 of the
 bytes): the decoded RGB image, its SAM embedding and the ranker's per-image cues
 (person mask, pose). They are computed once and cached in memory (LRU bounded by
@@ -15,9 +21,11 @@ All methods are blocking; the app calls them in a worker thread.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import logging
+import math
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
@@ -26,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from fittingroom.caching import BoundedLRU, byte_lru, mib
-from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image, sha256_bytes
+from fittingroom.images import NEUTRAL_BACKGROUND, ImageDecodeError, decode_image_sized, sha256_bytes
 from fittingroom.models.parsing import ParsingHead, ParsingMap
 from fittingroom.models.registry import ModelShelf
 from fittingroom.models.sam import ImageEmbedding, SamBackend
@@ -74,21 +82,58 @@ class ParsingUnavailable(SegmentationError):
 
 @dataclass(frozen=True)
 class ImageEntry:
-    """One uploaded image with everything a click needs."""
+    """One uploaded image with everything a click needs.
+
+    ``image`` is the working-resolution RGB copy (EXIF orientation applied); ``original_size``
+    the (width, height) of the upload (None: the same as ``image``).
+    """
 
     image_id: str
-    image: Image.Image  # RGB, EXIF orientation applied
+    image: Image.Image  # RGB, EXIF orientation applied, at the working resolution
     embedding: ImageEmbedding
     cues: Any  # ranker-specific per-image analysis (e.g. PersonAnalysis), may be None
     parsing: ParsingMap | None = None  # garment parsing (None without a parsing head)
+    original_size: tuple[int, int] | None = None
 
     @property
     def width(self) -> int:
-        return self.image.width
+        """Width of the original upload in pixels (the space of prompts and boxes)."""
+        return (self.original_size or self.image.size)[0]
 
     @property
     def height(self) -> int:
-        return self.image.height
+        """Height of the original upload in pixels."""
+        return (self.original_size or self.image.size)[1]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """(sx, sy): working pixels per original pixel (1.0 when kept at full size)."""
+        return (self.image.width / self.width, self.image.height / self.height)
+
+    def to_working(self, xy: np.ndarray) -> np.ndarray:
+        """Float ``[..., 2]`` (x, y) original pixels -> working pixels (continuous, clipped inside)."""
+        sx, sy = self.scale
+        out = np.asarray(xy, dtype=np.float64) * np.array([sx, sy])
+        return np.minimum(out, np.array([self.image.width, self.image.height]) - 1e-6)
+
+    def box_to_original(self, bbox: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """Integer box (x0, y0, x1, y1; x1/y1 exclusive) of working pixels -> the original pixels
+        it covers (floor/ceil, within the image); (0, 0, 0, 0) stays empty."""
+        if bbox == (0, 0, 0, 0):
+            return bbox
+        sx, sy = self.scale
+        x0, y0, x1, y1 = bbox
+        return (
+            max(0, math.floor(x0 / sx + 1e-9)),
+            max(0, math.floor(y0 / sy + 1e-9)),
+            min(self.width, math.ceil(x1 / sx - 1e-9)),
+            min(self.height, math.ceil(y1 / sy - 1e-9)),
+        )
+
+    def area_to_original(self, area: int) -> int:
+        """A mask area in working pixels -> original pixels (rounded)."""
+        sx, sy = self.scale
+        return int(round(area / (sx * sy)))
 
 
 @dataclass(frozen=True)
@@ -99,9 +144,9 @@ class Segment:
     rank: int
     score: float
     predicted_iou: float
-    area: int
-    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in pixels
-    mask: np.ndarray  # bool [H, W]
+    area: int  # original-image pixels
+    bbox: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in original-image pixels
+    mask: np.ndarray  # bool [h, w] at the working resolution (ImageEntry.image.size)
 
 
 def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
@@ -180,6 +225,8 @@ class SegmentationService:
     ) -> None:
         self.settings = settings or SegmentationSettings()
         core = core or get_settings()
+        #: Longest side (px) photos are kept at (FITTINGROOM_WORKING_SIDE).
+        self.working_side = core.working_side
         if parser is None and backend is None and self.settings.parsing:
             parser = parsing_head(self.settings, shelf=shelf)
             log.info("parsing head %s loaded from %s", parser.key, self.settings.resolved_parsing_head())
@@ -215,18 +262,21 @@ class SegmentationService:
         return len(self._entries)
 
     # ------------------------------------------------------------------ images
-    def _decode(self, data: bytes, name: str = "upload") -> Image.Image:
+    def _decode(self, data: bytes, name: str = "upload") -> tuple[Image.Image, tuple[int, int]]:
+        """RGB image at the working resolution and the original (width, height)."""
         if len(data) > self.settings.max_upload_bytes:
             raise ImageTooLarge(
                 f"{name}: {len(data)} bytes exceeds the upload limit of {self.settings.max_upload_bytes} bytes"
             )
         try:
-            img = decode_image(data, max_pixels=self.settings.max_pixels, name=name)
+            img, full = decode_image_sized(
+                data, max_pixels=self.settings.max_pixels, name=name, working_side=self.working_side
+            )
         except ImageDecodeError as exc:
             if "exceeds the limit" in str(exc):
                 raise ImageTooLarge(str(exc)) from exc
             raise NotAnImage(str(exc)) from exc
-        return img.convert("RGB")
+        return img.convert("RGB"), full
 
     def _lock_for(self, image_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -234,7 +284,7 @@ class SegmentationService:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
             return self._locks.setdefault(image_id, threading.Lock())
 
-    def _build_entry(self, image_id: str, image: Image.Image) -> ImageEntry:
+    def _build_entry(self, image_id: str, image: Image.Image, full: tuple[int, int]) -> ImageEntry:
         embedding = self.disk.get_embedding(image_id, self.backend.model_key)
         if embedding is None or embedding.original_size != (image.height, image.width):
             embedding = self.backend.embed(image)
@@ -248,6 +298,7 @@ class SegmentationService:
             embedding=embedding,
             cues=cues,
             parsing=self._parse(image_id, embedding),
+            original_size=full,
         )
 
     def _parse(self, image_id: str, embedding: ImageEmbedding) -> ParsingMap | None:
@@ -267,13 +318,13 @@ class SegmentationService:
 
         Raises ImageTooLarge (413) or NotAnImage (415).
         """
-        image = self._decode(data, name)
+        image, full = self._decode(data, name)
         image_id = sha256_bytes(data)
         with self._lock_for(image_id):
             entry = self._entries.get(image_id)
             if entry is None:
                 self.disk.put_image(image_id, data)
-                entry = self._build_entry(image_id, image)
+                entry = self._build_entry(image_id, image, full)
                 self._entries.put(image_id, entry)
         return entry
 
@@ -292,7 +343,7 @@ class SegmentationService:
                     raise UnknownImage(
                         f"unknown image_id {image_id!r}: upload the image with POST /images first"
                     )
-                entry = self._build_entry(image_id, self._decode(data, image_id))
+                entry = self._build_entry(image_id, *self._decode(data, image_id))
                 self._entries.put(image_id, entry)
         return entry
 
@@ -304,7 +355,7 @@ class SegmentationService:
         labels: np.ndarray,
         box: np.ndarray | None,
     ) -> None:
-        """Raise InvalidPrompt unless the prompt is usable on this image."""
+        """Raise InvalidPrompt unless the prompt (original-image pixels) is usable on this image."""
         w, h = entry.width, entry.height
         if len(points) == 0:
             raise InvalidPrompt("at least one point is required")
@@ -337,9 +388,11 @@ class SegmentationService:
         """Candidate masks for a prompt, best first (at most ``max_candidates``).
 
         ``points`` float ``[N, 2]`` (x, y) and ``labels`` int ``[N]`` (1 include, 0 exclude)
-        in original-image pixels; ``box`` optional (x0, y0, x1, y1); ``previous_mask_id``
-        optional: a mask returned earlier for this image that the new points correct (its SAM
-        logits become the mask prompt).
+        in original-image pixels; ``box`` optional (x0, y0, x1, y1), original pixels too; both
+        are mapped to the working resolution. ``previous_mask_id`` optional: a mask returned
+        earlier for this image that the new points correct (its SAM logits become the mask
+        prompt). Each ``Segment`` has ``bbox``/``area`` in original pixels and ``mask`` at the
+        working size.
         Raises UnknownImage (404), UnknownMask (404, unknown ``previous_mask_id``) or
         InvalidPrompt (422).
         """
@@ -351,12 +404,14 @@ class SegmentationService:
         bx = None if box is None else np.asarray(box, dtype=np.float64).reshape(4)
         self.validate_prompt(entry, pts, labs, bx)
         mask_input = None if previous_mask_id is None else self.mask_logits(image_id, previous_mask_id)
+        work_pts = entry.to_working(pts)
+        work_box = None if bx is None else entry.to_working(bx.reshape(2, 2)).reshape(4)
         ranked: list[RankedMask] = self.ranker.rank(
             self.backend,
             entry.embedding,
-            pts,
+            work_pts,
             labs,
-            bx,
+            work_box,
             entry.cues,
             limit=self.settings.max_candidates,
             mask_input=mask_input,
@@ -365,7 +420,7 @@ class SegmentationService:
         head = self.parser.key if entry.parsing is not None and self.parser is not None else ""
         key = hashlib.sha256(
             f"{self.backend.model_key}|{self.ranker.name}{head}|{pts.tolist()}|{labs.tolist()}|"
-            f"{None if bx is None else bx.tolist()}|{previous_mask_id}".encode()
+            f"{None if bx is None else bx.tolist()}|{previous_mask_id}|{entry.image.size}".encode()
         ).hexdigest()[:16]
         out = []
         for rank, cand in enumerate(ranked):
@@ -381,8 +436,8 @@ class SegmentationService:
                     rank=rank,
                     score=float(cand.score),
                     predicted_iou=float(cand.predicted_iou),
-                    area=int(cand.mask.sum()),
-                    bbox=mask_bbox(cand.mask),
+                    area=entry.area_to_original(int(cand.mask.sum())),
+                    bbox=entry.box_to_original(mask_bbox(cand.mask)),
                     mask=cand.mask,
                 )
             )
@@ -392,7 +447,8 @@ class SegmentationService:
         """The garments of an uploaded photo, largest first, each with a ``mask_id``.
 
         The masks are kept like click masks, so ``GET /images/{id}/masks/{mask_id}[/cutout]`` serves
-        them. Raises UnknownImage (404) or ParsingUnavailable (503, no parsing head).
+        them; each region's ``bbox``/``area`` are in original pixels, its ``mask`` at the working
+        size. Raises UnknownImage (404) or ParsingUnavailable (503, no parsing head).
         """
         entry = self.entry(image_id)
         if entry.parsing is None:
@@ -405,7 +461,10 @@ class SegmentationService:
             if (image_id, mask_id) not in self._masks:
                 self._masks.put((image_id, mask_id), region.mask)
                 self.disk.put_mask(image_id, mask_id, region.mask)
-            out.append((mask_id, region))
+            original = dataclasses.replace(
+                region, bbox=entry.box_to_original(region.bbox), area=entry.area_to_original(region.area)
+            )
+            out.append((mask_id, original))
         return out
 
     def dots(self, image_id: str) -> list[tuple[str, GarmentDot]]:
@@ -427,7 +486,7 @@ class SegmentationService:
         mask = self._masks.get((image_id, mask_id))
         if mask is None:
             mask = self.disk.get_mask(image_id, mask_id)
-            if mask is None or mask.shape != (entry.height, entry.width):
+            if mask is None or mask.shape != (entry.image.height, entry.image.width):
                 raise UnknownMask(f"unknown mask_id {mask_id!r} for image {image_id}")
             self._masks.put((image_id, mask_id), mask)
         return mask

@@ -108,10 +108,15 @@ class SegmentationSettings(BaseSettings):
         "rebuild with `fittingroom train parsing`).",
     )
     # --- service limits
-    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest accepted upload.")
-    # 40 MP: a bigger photo costs several GB while its masks and parsing are computed at full
-    # resolution (benchmarks/serve_rss_bench.py --worst); the page downscales to 2048 px before upload
-    max_pixels: int = Field(default=40_000_000, gt=0, description="Largest accepted image (width*height).")
+    max_upload_bytes: int = Field(default=32 * 1024 * 1024, gt=0, description="Largest accepted upload.")
+    # A photo is decoded straight to the working resolution (FITTINGROOM_WORKING_SIDE), so its size
+    # costs memory only while decoding (benchmarks/serve_rss_bench.py --worst)
+    max_pixels: int = Field(
+        default=50_000_000,
+        gt=0,
+        description="Largest accepted image (width*height); an accepted photo longer than FITTINGROOM_WORKING_SIDE "
+        "is downscaled to it while decoded, never rejected for its size alone.",
+    )
     max_points: int = Field(default=32, ge=1, description="Most point prompts per request.")
     # --- caches
     memory_cache_mb: int = Field(

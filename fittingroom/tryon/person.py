@@ -115,25 +115,22 @@ def decode_image(data: bytes, *, max_side: int | None = None, max_pixels: int | 
     so the longest side is ``max_side`` px.
 
     Bounded like every decoded image (``fittingroom.images.decode_image``: size read from the
-    header before decoding; ``max_pixels`` = ``TRYON_MAX_IMAGE_PIXELS``). Raises NotAnImage (415)
-    when the bytes are not a readable image and ImageTooLarge (413) past the limits.
+    header before decoding; ``max_pixels`` = ``TRYON_MAX_IMAGE_PIXELS``) and decoded straight to
+    ``max_side`` (its ``working_side``: a big JPEG is downscaled in the DCT, never held at full
+    size). Raises NotAnImage (415) when the bytes are not a readable image and ImageTooLarge (413)
+    past the limits.
     """
     from fittingroom.images import ImageDecodeError
     from fittingroom.images import decode_image as bounded_decode
 
     try:
-        img = bounded_decode(data, max_pixels=max_pixels, name="upload")
+        img = bounded_decode(data, max_pixels=max_pixels, name="upload", working_side=max_side)
     except ImageDecodeError as e:
         if getattr(e, "too_large", False):
             raise ImageTooLarge(str(e)) from None
         raise NotAnImage(f"not a readable image: {e}") from None
     if img.mode not in ("RGB", "RGBA"):
         img = img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
-    if max_side and max(img.size) > max_side:
-        scale = max_side / max(img.size)
-        img = img.resize(
-            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.LANCZOS
-        )
     return img
 
 

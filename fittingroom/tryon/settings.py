@@ -38,7 +38,7 @@ class TryOnSettings(BaseSettings):
         default=1024, ge=64, le=4096, description="Longest side (px) images are resized to."
     )
     max_upload_bytes: int = Field(
-        default=15 * 1024 * 1024, ge=1, description="Largest accepted image upload."
+        default=32 * 1024 * 1024, ge=1, description="Largest accepted image upload."
     )
     max_image_pixels: int = Field(default=50_000_000, ge=1, description="Largest accepted decoded image.")
     workers: int = Field(

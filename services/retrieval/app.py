@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from fittingroom.catalog.image_cache import find_cached_image
 from fittingroom.catalog.models import ImageRecord, Product, split_uid, tryon_image
 from fittingroom.catalog.store import CatalogStore, ProductFilter
-from fittingroom.images import ImageDecodeError, crop_box, decode_image
+from fittingroom.images import ImageDecodeError, crop_box, decode_image, decode_image_sized
 from fittingroom.models.encoders.base import Encoder, Query
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.retrieval.product_page import product_page, similar_products
@@ -352,7 +352,11 @@ def create_app(
                 raise HTTPException(exc.status, str(exc)) from exc
             try:
                 image = await run_in_threadpool(
-                    decode_image, data, max_pixels=st.settings.max_image_pixels, name="image_url"
+                    decode_image,
+                    data,
+                    max_pixels=st.settings.max_image_pixels,
+                    name="image_url",
+                    working_side=st.settings.core().working_side,
                 )
             except ImageDecodeError as exc:
                 # the request itself is JSON: a URL to something that is not an image is a bad
@@ -413,15 +417,23 @@ def create_app(
                 raise HTTPException(422, str(exc)) from exc
         data = await read_upload(image, st.settings.max_upload_bytes)
         name = image.filename or "upload"
-        try:
-            img = await run_in_threadpool(
-                decode_image, data, max_pixels=st.settings.max_image_pixels, name=name
+        try:  # decoded straight to the working resolution; the box is in the original's pixels
+            img, (full_w, full_h) = await run_in_threadpool(
+                decode_image_sized,
+                data,
+                max_pixels=st.settings.max_image_pixels,
+                name=name,
+                working_side=st.settings.core().working_side,
             )
         except ImageDecodeError as exc:
             raise image_error(exc) from exc
         if crop is not None:
+            x0, y0, x1, y1 = crop
+            if x0 < 0 or y0 < 0 or x1 > full_w or y1 > full_h:
+                raise HTTPException(422, f"box {crop} lies outside the {full_w}x{full_h} image")
+            sx, sy = img.width / full_w, img.height / full_h
             try:
-                img = crop_box(img, crop)
+                img = crop_box(img, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
         return await run_search(

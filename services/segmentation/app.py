@@ -1,12 +1,17 @@
 """FastAPI app of the segmentation service: click a garment in a photo, get its mask.
 
-Endpoints (coordinates: original-image pixels after EXIF orientation, x right, y down):
+Endpoints (coordinates: original-image pixels after EXIF orientation, x right, y down; the
+server decodes each photo straight to its working resolution, longest side
+``FITTINGROOM_WORKING_SIDE``, and maps prompts into it. Numbers returned (bbox, area, width,
+height) are original pixels; mask and cutout PNGs are rasters at ``working_width`` x
+``working_height``; see ``services/segmentation/schemas.py``):
 
-* ``POST /images`` (multipart field ``file``) -> ``{image_id, width, height}``; computes and
-  caches the SAM embedding and person cues so later clicks only run the decoder.
+* ``POST /images`` (multipart field ``file``) -> ``{image_id, width, height, working_width,
+  working_height}``; computes and caches the SAM embedding and person cues so later clicks only
+  run the decoder.
 * ``POST /images/{image_id}/masks`` body ``{"points": [{"x", "y", "label"}], "box": {...}?}``
   -> up to 3 candidates best first: ``mask_id``, ``score``, ``predicted_iou``, ``area``,
-  ``bbox`` and ``mask_png`` (base64 1-bit PNG at image size, white = garment).
+  ``bbox`` and ``mask_png`` (base64 1-bit PNG at the working size, white = garment).
 * ``POST /images/{image_id}/parse`` -> every garment of the photo (garment-parsing head): ``mask_id``,
   ``group``, ``score``, ``area``, ``bbox``, ``mask_png``, ``cutout_url``; 503 without the head.
 * ``GET /images/{image_id}/dots`` -> the garments confident enough to show as a dot: ``mask_id``,
@@ -105,12 +110,20 @@ def create_app(
         name = file.filename or "upload"
         data = await read_upload(file, settings.max_upload_bytes)
         entry = await run_in_threadpool(svc(request).add_image, data, name)
-        return ImageInfo(image_id=entry.image_id, width=entry.width, height=entry.height)
+        return ImageInfo(
+            image_id=entry.image_id,
+            width=entry.width,
+            height=entry.height,
+            working_width=entry.image.width,
+            working_height=entry.image.height,
+        )
 
     @app.get("/images/{image_id}", response_class=Response, responses=_errors(404))
     async def get_image(request: Request, image_id: str) -> Response:
-        """The uploaded photo (EXIF orientation applied: the pixels point prompts are given in), as
-        JPEG, for a page reopening a photo session from its URL; 404 once the caches dropped it."""
+        """The uploaded photo (EXIF orientation applied) at the working resolution
+        (``working_width`` x ``working_height``; point prompts stay in the original's ``width`` x
+        ``height`` pixels), as JPEG, for a page reopening a photo session from its URL; 404 once
+        the caches dropped it."""
         entry = await run_in_threadpool(svc(request).entry, image_id)
         buf = io.BytesIO()
         await run_in_threadpool(entry.image.save, buf, "JPEG", quality=90)
@@ -132,6 +145,8 @@ def create_app(
             image_id=image_id,
             width=entry.width,
             height=entry.height,
+            working_width=entry.image.width,
+            working_height=entry.image.height,
             candidates=[
                 MaskCandidate(
                     mask_id=seg.mask_id,
@@ -158,6 +173,8 @@ def create_app(
             image_id=image_id,
             width=entry.width,
             height=entry.height,
+            working_width=entry.image.width,
+            working_height=entry.image.height,
             head=entry.parsing.head_key if entry.parsing is not None else "",
             garments=[
                 ParsedGarment(

@@ -1,4 +1,12 @@
-"""API schemas of the segmentation service (request/response bodies)."""
+"""API schemas of the segmentation service (request/response bodies).
+
+Coordinates: every number (point and box prompts, ``width``/``height``, ``bbox``, ``area``) is in
+pixels of the original upload after EXIF orientation, whatever resolution the server works at.
+Rasters (``mask_png``, the mask and cutout PNGs, ``GET /images/{id}``) are at the working size
+``working_width`` x ``working_height`` (the original downscaled so its longest side is at most
+``FITTINGROOM_WORKING_SIDE``, 2048 px by default; equal to the original for smaller photos):
+stretch them over the photo to overlay them.
+"""
 
 from __future__ import annotations
 
@@ -57,12 +65,22 @@ class MaskRequest(BaseModel):
         return (self.box.x0, self.box.y0, self.box.x1, self.box.y1)
 
 
+_WORKING_W = (
+    "Width of the mask PNGs and cutouts (the working resolution, longest side <= FITTINGROOM_WORKING_SIDE)."
+)
+_WORKING_H = "Height of the mask PNGs and cutouts (the working resolution)."
+_WIDTH = "Width of the original upload in pixels after EXIF orientation: the space of prompts and bboxes."
+_HEIGHT = "Height of the original upload in pixels after EXIF orientation."
+
+
 class ImageInfo(BaseModel):
     """Response of ``POST /images``."""
 
     image_id: str = Field(description="sha256 of the uploaded bytes.")
-    width: int = Field(description="Width in pixels after EXIF orientation.")
-    height: int = Field(description="Height in pixels after EXIF orientation.")
+    width: int = Field(description=_WIDTH)
+    height: int = Field(description=_HEIGHT)
+    working_width: int = Field(description=_WORKING_W)
+    working_height: int = Field(description=_WORKING_H)
 
 
 class MaskCandidate(BaseModel):
@@ -74,18 +92,23 @@ class MaskCandidate(BaseModel):
         description="Ranking score (higher is better; see fittingroom/segmentation/ranking.py)."
     )
     predicted_iou: float = Field(description="SAM's own predicted IoU of this mask (0..1).")
-    area: int = Field(description="Mask area in pixels.")
-    bbox: tuple[int, int, int, int] = Field(description="(x0, y0, x1, y1) in pixels, x1/y1 exclusive.")
+    area: int = Field(description="Mask area in original-image pixels.")
+    bbox: tuple[int, int, int, int] = Field(
+        description="(x0, y0, x1, y1) in original-image pixels, x1/y1 exclusive."
+    )
     mask_png: str = Field(
-        description="Base64 PNG of the mask at the image size: 1-bit, white (1) = garment, black (0) = rest."
+        description="Base64 PNG of the mask at the working size (working_width x working_height): 1-bit, "
+        "white (1) = garment, black (0) = rest."
     )
     cutout_url: str = Field(description="URL of the RGBA cutout (alpha = mask) cropped to bbox.")
 
 
 class MaskResponse(BaseModel):
     image_id: str
-    width: int
-    height: int
+    width: int = Field(description=_WIDTH)
+    height: int = Field(description=_HEIGHT)
+    working_width: int = Field(description=_WORKING_W)
+    working_height: int = Field(description=_WORKING_H)
     candidates: list[MaskCandidate]
 
 
@@ -97,16 +120,20 @@ class ParsedGarment(BaseModel):
         description="Garment group: upper_inner, outer, lower, one_piece, footwear, bag or headwear."
     )
     score: float = Field(description="Mean parsing probability of the group inside the mask (0..1).")
-    area: int = Field(description="Mask area in pixels.")
-    bbox: tuple[int, int, int, int] = Field(description="(x0, y0, x1, y1) in pixels, x1/y1 exclusive.")
-    mask_png: str = Field(description="Base64 1-bit PNG of the mask at the image size, white = garment.")
+    area: int = Field(description="Mask area in original-image pixels.")
+    bbox: tuple[int, int, int, int] = Field(
+        description="(x0, y0, x1, y1) in original-image pixels, x1/y1 exclusive."
+    )
+    mask_png: str = Field(description="Base64 1-bit PNG of the mask at the working size, white = garment.")
     cutout_url: str = Field(description="URL of the RGBA cutout (alpha = mask) cropped to bbox.")
 
 
 class ParseResponse(BaseModel):
     image_id: str
-    width: int
-    height: int
+    width: int = Field(description=_WIDTH)
+    height: int = Field(description=_HEIGHT)
+    working_width: int = Field(description=_WORKING_W)
+    working_height: int = Field(description=_WORKING_H)
     head: str = Field(description="Key of the parsing head (hash of its weights).")
     garments: list[ParsedGarment]
 

@@ -178,6 +178,7 @@ ROWS: list[Row] = [
     Row("FITTINGROOM_DEVICE", "cuda:3",
         lambda: (encoder_options(core())[1]["device"], seg_options()["device"], EligibilitySettings().resolved_device),
         ("cuda:3", "cuda:3", "cuda:3")),
+    Row("FITTINGROOM_WORKING_SIDE", "1024", lambda: core().working_side, 1024),
     Row("FITTINGROOM_SERVER", "http://fr.test:8000", lambda: core().server and search_url(str(core().server), image=False),
         "http://fr.test:8000/api/retrieval/search"),
     # ---- FITTINGROOM_INDEX_ (vector index build and tuning)

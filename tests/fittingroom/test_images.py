@@ -20,6 +20,7 @@ from fittingroom.images import (
     decode_image,
     decode_image_sized,
     load_image,
+    working_size,
 )
 
 
@@ -249,3 +250,63 @@ def test_16_bit_rgb_rgba_and_grey_alpha_pngs_decode_to_8_bit_not_white() -> None
 def test_a_0x0_or_inverted_crop_box_is_refused(box: tuple[float, float, float, float]) -> None:
     with pytest.raises(ValueError, match="empty"):
         crop_box(Image.new("RGB", (10, 10)), box)
+
+
+# ---- working resolution: decoded straight to a bounded size, limits on the full size ----------
+def _flat_jpeg(w: int, h: int, orientation: int | None = None) -> bytes:
+    """A cheap big JPEG: flat grey with one red block in its top-left quarter."""
+    img = Image.new("RGB", (w, h), (128, 128, 128))
+    img.paste(Image.new("RGB", (w // 4, h // 4), (220, 20, 20)), (0, 0))
+    buf = io.BytesIO()
+    kw = {}
+    if orientation is not None:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        kw["exif"] = exif
+    img.save(buf, "JPEG", quality=80, **kw)
+    return buf.getvalue()
+
+
+def test_working_size_scales_the_longest_side_only_when_longer() -> None:
+    assert working_size((8000, 6000), 2048) == (2048, 1536)
+    assert working_size((6000, 8000), 2048) == (1536, 2048)
+    assert working_size((20000, 801), 2048) == (2048, 82)
+    assert working_size((1000, 700), 2048) == (1000, 700)
+    assert working_size((8000, 6000), None) == (8000, 6000)
+
+
+def test_a_big_jpeg_is_decoded_straight_to_the_working_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import JpegImagePlugin
+
+    loaded: list[tuple[int, int]] = []
+    original_load = JpegImagePlugin.JpegImageFile.load
+
+    def spy(self: JpegImagePlugin.JpegImageFile):  # type: ignore[no-untyped-def]
+        loaded.append(self.size)
+        return original_load(self)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    img, full = decode_image_sized(_flat_jpeg(8000, 6000), working_side=2048)
+    assert full == (8000, 6000)
+    assert img.size == (2048, 1536) and img.mode == "RGB"
+    # the DCT decoded at 1/2 (4000x3000, 12 MP), never the 48 MP of the full image
+    assert loaded and max(w * h for w, h in loaded) <= 4000 * 3000
+    assert img.getpixel((100, 100))[0] > 180 and img.getpixel((1500, 1000)) == pytest.approx(
+        (128, 128, 128), abs=3
+    )
+
+
+def test_working_side_applies_to_the_oriented_image_and_to_other_formats() -> None:
+    img, full = decode_image_sized(_flat_jpeg(1800, 900, orientation=6), working_side=1024)
+    assert full == (900, 1800) and img.size == (512, 1024)
+    buf = io.BytesIO()
+    Image.new("RGBA", (3000, 1000), (1, 2, 3, 255)).save(buf, "PNG")
+    png_img, png_full = decode_image_sized(buf.getvalue(), working_side=1024)
+    assert png_full == (3000, 1000) and png_img.size == (1024, 341) and png_img.mode == "RGBA"
+    assert decode_image(buf.getvalue(), working_side=4096).size == (3000, 1000)  # never upscaled
+
+
+def test_limits_still_apply_to_the_full_size_with_a_working_side(no_pixel_decoding: None) -> None:
+    with pytest.raises(ImageDecodeError, match="exceeds the limit") as exc:
+        decode_image(png_header_only(8000, 6000), working_side=2048, max_pixels=40_000_000)
+    assert exc.value.too_large

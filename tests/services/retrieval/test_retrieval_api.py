@@ -75,6 +75,19 @@ def test_rgba_cutout_uses_alpha_as_mask(client):
     assert set(got[:3]) == {"test:T1", "test:P1", "test:H1"}
 
 
+def test_a_box_in_original_pixels_crops_a_photo_decoded_at_the_working_size(client):
+    # 4096x1000 is decoded to 2048x500 (FITTINGROOM_WORKING_SIDE); the box stays in the upload's pixels
+    img = Image.new("RGB", (4096, 1000), COLORS["green"])
+    img.paste(COLORS["blue"], (3000, 0, 4096, 1000))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    blue = uids(upload(client, buf.getvalue(), box="3100,0,4096,1000"))
+    assert set(blue[:3]) == {"test:T3", "test:P2", "test:H1"}
+    assert set(uids(upload(client, buf.getvalue(), box="0,0,2900,1000"))[:2]) == {"test:T2", "test:J2"}
+    r = upload(client, buf.getvalue(), box="0,0,4097,1000")
+    assert r.status_code == 422 and "4096x1000" in r.json()["detail"]
+
+
 def test_box_crops_the_upload(client):
     img = Image.new("RGB", (40, 20), COLORS["green"])
     img.paste(COLORS["blue"], (20, 0, 40, 20))
