@@ -160,7 +160,7 @@ def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 def to_image_pixels(dot: GarmentDot, size: tuple[int, int]) -> GarmentDot:
     """The one place parsing-map pixels become image pixels: ``dot`` (its point and its region's
-    bbox in the parsing map's frame) scaled to an image of ``size`` = (width, height); unchanged
+    bbox and area in the parsing map's frame) scaled to an image of ``size`` = (width, height); unchanged
     when the map is at image size (today's case). The point stays inside the image."""
     h, w = dot.region.mask.shape
     width, height = size
@@ -169,7 +169,7 @@ def to_image_pixels(dot: GarmentDot, size: tuple[int, int]) -> GarmentDot:
     sx, sy = width / w, height / h
     x0, y0, x1, y1 = dot.region.bbox
     bbox = (int(x0 * sx), int(y0 * sy), min(width, round(x1 * sx)), min(height, round(y1 * sy)))
-    region = replace(dot.region, bbox=bbox)
+    region = replace(dot.region, bbox=bbox, area=round(dot.region.area * sx * sy))
     x = min(width - 1, int((dot.x + 0.5) * sx))
     y = min(height - 1, int((dot.y + 0.5) * sy))
     return GarmentDot(region, x, y)
@@ -451,6 +451,19 @@ class SegmentationService:
         size. Raises UnknownImage (404) or ParsingUnavailable (503, no parsing head).
         """
         entry = self.entry(image_id)
+        return [
+            (
+                mask_id,
+                dataclasses.replace(
+                    region, bbox=entry.box_to_original(region.bbox), area=entry.area_to_original(region.area)
+                ),
+            )
+            for mask_id, region in self._working_regions(image_id)
+        ]
+
+    def _working_regions(self, image_id: str) -> list[tuple[str, GarmentRegion]]:
+        """:meth:`parse` with every region in working pixels (mask, bbox and area alike)."""
+        entry = self.entry(image_id)
         if entry.parsing is None:
             raise ParsingUnavailable(
                 "garment parsing is off: the service runs without the parsing head (SEGMENTATION_PARSING)"
@@ -461,19 +474,16 @@ class SegmentationService:
             if (image_id, mask_id) not in self._masks:
                 self._masks.put((image_id, mask_id), region.mask)
                 self.disk.put_mask(image_id, mask_id, region.mask)
-            original = dataclasses.replace(
-                region, bbox=entry.box_to_original(region.bbox), area=entry.area_to_original(region.area)
-            )
-            out.append((mask_id, original))
+            out.append((mask_id, region))
         return out
 
     def dots(self, image_id: str) -> list[tuple[str, GarmentDot]]:
         """The garments of :meth:`parse` confident enough for a dot (``garment_dots``), largest
         first, each with its ``mask_id``; the dot's ``(x, y)`` and the region's bbox are in the
-        uploaded image's pixels (EXIF orientation applied), the frame of point prompts.
-        Raises UnknownImage (404) or ParsingUnavailable (503)."""
+        uploaded image's pixels (EXIF orientation applied), the frame of point prompts; the
+        region's mask stays at the working size. Raises UnknownImage (404) or ParsingUnavailable (503)."""
         entry = self.entry(image_id)
-        parsed = self.parse(image_id)
+        parsed = self._working_regions(image_id)
         ids = {id(region): mask_id for mask_id, region in parsed}
         return [
             (ids[id(d.region)], to_image_pixels(d, (entry.width, entry.height)))

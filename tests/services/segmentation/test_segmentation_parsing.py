@@ -276,3 +276,37 @@ def test_dots_route_without_head_is_503(tmp_path) -> None:  # type: ignore[no-un
         ]
         r = client.get(f"/images/{image_id}/dots")
         assert r.status_code == 503 and "parsing" in r.json()["detail"]
+
+
+def test_dots_of_a_photo_above_the_working_size_are_in_original_pixels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A photo twice the working side (four times the scene): the dot, its box and its area are mapped back to the upload."""
+    from fittingroom.settings import CoreSettings
+
+    img, m, groups = scene()
+    big = img.resize((4 * W, 4 * H), Image.Resampling.NEAREST)
+    truth = {k: np.kron(v, np.ones((4, 4), dtype=bool)) for k, v in m.items()}
+    settings = SegmentationSettings(cache_dir=tmp_path / "cache")
+    service = SegmentationService(
+        settings,
+        core=CoreSettings(home=tmp_path / "home", working_side=2 * H),
+        backend=FakeBackend(),
+        ranker=SamScoreRanker(),
+        parser=FakeParser(groups),
+    )
+    with TestClient(create_app(service.settings, service=service)) as client:
+        image_id = client.post("/images", files={"file": ("p.png", png_bytes(big), "image/png")}).json()[
+            "image_id"
+        ]
+        body = client.get(f"/images/{image_id}/dots").json()
+        assert (body["width"], body["height"]) == (4 * W, 4 * H)
+        dots = {d["group"]: d for d in body["dots"]}
+        assert dots["lower"] and dots["outer"]
+        name = {"outer": "jacket", "upper_inner": "blouse", "lower": "pants", "footwear": "shoes"}
+        for group, d in dots.items():
+            assert truth[name[group]][d["y"], d["x"]], group
+            x0, y0, x1, y1 = d["bbox"]
+            ys, xs = np.nonzero(truth[name[group]])
+            # the box of the true garment in upload pixels, to within the working pixel's size
+            assert abs(x0 - xs.min()) <= 4 and abs(x1 - xs.max() - 1) <= 4, (group, d["bbox"])
+            assert abs(y0 - ys.min()) <= 4 and abs(y1 - ys.max() - 1) <= 4, (group, d["bbox"])
+            assert abs(d["area"] - truth[name[group]].sum()) <= 0.25 * truth[name[group]].sum(), group  # not 4x or 16x off
