@@ -75,6 +75,8 @@ class SearchPage:
     #: No hit reaches the relevance floor, or nothing matches the query's constraints.
     no_good_match: bool = False
     relevance_floor: float | None = None
+    #: Constraint kinds parsed but not applied as filters (too few matches): ``["color"]``.
+    relaxed: list[str] = field(default_factory=list)
 
     @property
     def next_offset(self) -> int | None:
@@ -312,18 +314,30 @@ class Searcher:
         """Search with an understood text (optionally with a query image).
 
         The text's constraints restrict the index search (id filter, together with ``flt``),
-        its residual is embedded (with ``image`` when given). Text-only pages label each hit
-        against ``text_relevance_floor``. ValueError when ``text`` is blank.
+        its residual is embedded (with ``image`` when given). A colour filters too when at
+        least ``k`` products match it with the other constraints; else it only ranks (the
+        colour words are embedded) and ``page.relaxed`` lists ``"color"``. Text-only pages
+        label each hit against ``text_relevance_floor``. ValueError when ``text`` is blank.
         """
+        from fittingroom.retrieval.lexicon import ConstraintKind
+
         parser, facets = self.understanding()
         parsed = parsed or parser.parse(text)
-        allowed = facets.allowed_ids(parsed)
+        relaxed: list[str] = []
+        strict = facets.mask(parsed, color=True) if parsed.of(ConstraintKind.color) else None
+        if strict is not None and facets.product_count(strict) >= k:
+            allowed: np.ndarray | None = facets.vector_ids[strict]
+        else:
+            allowed = facets.allowed_ids(parsed)
+            if strict is not None:
+                relaxed.append(ConstraintKind.color.value)
         query = Query(text=parsed.residual, image=image, image_weight=image_weight)
         if allowed is not None and len(allowed) == 0:
             page = SearchPage(hits=[], k=k, offset=offset, has_more=False)
         else:
             page = self.search(query, k=k, offset=offset, flt=flt, allowed_ids=allowed)
         page.parsed = parsed
+        page.relaxed = relaxed
         floor = self.text_relevance_floor if image is None else None
         page.relevance_floor = floor
         if floor is not None:

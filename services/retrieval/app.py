@@ -215,6 +215,7 @@ def create_app(
             parsed=ParsedQueryOut.model_validate(parsed.as_dict()) if parsed is not None else None,
             corrected=parsed.corrected_text if parsed is not None else None,
             no_good_match=page.no_good_match,
+            relaxed=page.relaxed,
             results=results,
             k=page.k,
             offset=page.offset,

@@ -173,6 +173,10 @@ class SearchResponse(BaseModel):
     no_good_match: bool = Field(
         default=False, description="No result reaches the relevance floor: the results are the nearest ones."
     )
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="Parsed constraint kinds not applied as filters for lack of matches (e.g. 'color').",
+    )
     filter_matches: list[FilterMatchOut] = Field(
         default_factory=list, description="Brand / category filters read as another (known) name, or none."
     )

@@ -125,3 +125,13 @@ def test_vocabulary_is_rebuilt_for_a_new_catalog_generation(searcher) -> None:
     assert p is not None
     searcher.store.delete_products([("t", "M2")])
     assert searcher.understanding()[1] is not facets and len(searcher.understanding()[1]) == len(facets) - 1
+
+
+def test_a_colour_filters_when_a_page_matches_else_is_relaxed(searcher) -> None:
+    page = searcher.search_text("red hoodie", k=3)  # red tops: H1, H2, T1
+    assert set(ids(page)) == {"H1", "H2", "T1"} and page.relaxed == []
+    wide = searcher.search_text("red hoodie", k=5)  # fewer than a page of red tops: ranks only
+    assert wide.relaxed == ["color"]
+    assert {"H3", "H4"} & set(ids(wide))  # other colours fill the page
+    assert ids(wide)[0] in {"H1", "H2"}  # the colour still ranks first
+    assert searcher.search_text("hoodie", k=5).relaxed == []  # no colour named: nothing relaxed
