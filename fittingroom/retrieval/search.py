@@ -107,8 +107,11 @@ class Searcher:
         *,
         candidate_multiplier: int = 4,
         text_relevance_floor: float | None = None,
+        color_filter_min: int = 10,
     ) -> None:
         self.store = store
+        #: A named colour filters when at least this many products (one page) match it.
+        self.color_filter_min = color_filter_min
         self._index = index
         self.encoder = encoder
         self.candidate_multiplier = candidate_multiplier
@@ -315,7 +318,8 @@ class Searcher:
 
         The text's constraints restrict the index search (id filter, together with ``flt``),
         its residual is embedded (with ``image`` when given). A colour filters too when at
-        least ``k`` products match it with the other constraints; else it only ranks (the
+        least ``color_filter_min`` products (one page, whatever ``k``, so pages of any size
+        agree) match it with the other constraints; else it only ranks (the
         colour words are embedded) and ``page.relaxed`` lists ``"color"``. Text-only pages
         label each hit against ``text_relevance_floor``. ValueError when ``text`` is blank.
         """
@@ -325,7 +329,7 @@ class Searcher:
         parsed = parsed or parser.parse(text)
         relaxed: list[str] = []
         strict = facets.mask(parsed, color=True) if parsed.of(ConstraintKind.color) else None
-        if strict is not None and facets.product_count(strict) >= k:
+        if strict is not None and facets.product_count(strict) >= self.color_filter_min:
             allowed: np.ndarray | None = facets.vector_ids[strict]
         else:
             allowed = facets.allowed_ids(parsed)
