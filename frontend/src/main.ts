@@ -5,6 +5,7 @@
 
 import "./styles.css";
 
+import { renderChips } from "./chips";
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
@@ -169,7 +170,13 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   loadMore.disabled = true;
   try {
     const page = await search(effective, filters, { k: PAGE_SIZE, offset: state.offset }, controller.signal);
-    if (!append) grid.replaceChildren();
+    if (!append) {
+      grid.replaceChildren();
+      renderChips($("query-chips"), query.image || query.productId ? undefined : effective.text, page, (rest) => {
+        textQuery.value = rest;
+        navigate(searchPath(rest, readFilters()));
+      });
+    }
     rememberBrands(page.results.map((r) => r.brand));
     const note = filterMatchNote(page.filter_matches);
     grid.append(...page.results.map((r) => renderCard(r, cardActions)));

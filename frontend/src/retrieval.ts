@@ -4,6 +4,7 @@
  * `GET /products/{uid}`, `GET /products/{uid}/similar`, `GET /images/{sha256}`.
  */
 
+import type { ParsedQuery } from "./chips";
 import { postJson, requestJson, serviceUrl } from "./http";
 
 export interface SearchFilters {
@@ -89,6 +90,9 @@ export interface SearchResponse {
   next_offset: number | null;
   took_ms: number;
   filter_matches?: FilterMatch[];
+  parsed?: ParsedQuery | null;
+  corrected?: string | null;
+  relaxed?: string[];
 }
 
 /** The names the brand and category filters know (`GET /facets`). */
