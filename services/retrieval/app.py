@@ -32,6 +32,7 @@ from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image
 from fittingroom.models.encoders.base import Encoder, Query
 from fittingroom.models.registry import ModelShelf, default_shelf
+from fittingroom.retrieval.garment_color import dominant_color
 from fittingroom.retrieval.product_page import product_page, similar_products
 from fittingroom.retrieval.resources import (
     ImageFetcher,
@@ -54,6 +55,7 @@ from services.retrieval.schemas import (
     FacetsOut,
     FilterMatchOut,
     Health,
+    ImageColorOut,
     ImageOut,
     IndexInfo,
     ParsedQueryOut,
@@ -425,7 +427,7 @@ def create_app(
                 img = crop_box(img, crop)
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        return await run_search(
+        resp = await run_search(
             request,
             text=clean_text(st, text),
             image=img,
@@ -436,6 +438,10 @@ def create_app(
             offset=offset,
             t0=t0,
         )
+        color = await run_in_threadpool(dominant_color, img)
+        if color is not None:
+            resp.image_color = ImageColorOut(family=color.family, lab=color.lab, share=color.share)
+        return resp
 
     @app.get("/products/{uid}", response_model=ProductOut, responses=error_responses(404, 422))
     async def get_product(

@@ -161,6 +161,14 @@ class FacetsOut(BaseModel):
     categories: list[str] = Field(description="Category path elements and garment categories, lower-case.")
 
 
+class ImageColorOut(BaseModel):
+    """Dominant colour of the query image's garment (opaque pixels of a cut-out)."""
+
+    family: str = Field(description="Colour family, e.g. 'red' (the query lexicon's families).")
+    lab: tuple[float, float, float] = Field(description="CIELAB (L 0..100, a, b) of the dominant cluster.")
+    share: float = Field(description="Fraction of the garment's pixels in that cluster (0..1).")
+
+
 class SearchResponse(BaseModel):
     results: list[SearchResult]
     k: int
@@ -172,6 +180,9 @@ class SearchResponse(BaseModel):
     corrected: str | None = Field(default=None, description="Spelling-corrected text: 'showing results for'.")
     no_good_match: bool = Field(
         default=False, description="No result reaches the relevance floor: the results are the nearest ones."
+    )
+    image_color: ImageColorOut | None = Field(
+        default=None, description="Image uploads: the dominant colour of the garment (a chip on the page)."
     )
     relaxed: list[str] = Field(
         default_factory=list,

@@ -377,3 +377,10 @@ def test_typos_bad_prices_and_nothing_matching(client):
     assert body["results"] == [] and body["no_good_match"] is True
     r = client.post("/search", json={"text": "x" * 10_000})
     assert r.status_code == 422
+
+
+def test_an_image_search_says_the_garments_dominant_colour(client):
+    body = upload(client, solid_png((220, 20, 20))).json()
+    assert body["image_color"]["family"] == "red" and body["image_color"]["share"] > 0.99
+    assert body["image_color"]["lab"][1] > 40  # CIELAB a*: red
+    assert client.post("/search", json={"text": "red"}).json()["image_color"] is None
