@@ -25,11 +25,20 @@ export interface ParsedQuery {
   residual: string;
 }
 
+/** The dominant colour of an uploaded garment (`image_color` of `POST /search/image`). */
+export interface ImageColor {
+  family: string;
+  /** CIELAB: L 0..100, a, b. */
+  lab: [number, number, number];
+  share: number;
+}
+
 /** The parts of a search response the chips read. */
 export interface UnderstoodPage {
   parsed?: ParsedQuery | null;
   corrected?: string | null;
   relaxed?: string[];
+  image_color?: ImageColor | null;
 }
 
 const KIND_LABEL: Record<ParsedConstraint["kind"], string> = {
@@ -72,10 +81,26 @@ export function renderChips(
     p.textContent = `Showing results for “${page.corrected}”.`;
     box.append(p);
   }
+  const list = document.createElement("ul");
+  list.className = "chips";
+  list.setAttribute("aria-label", "Understood from your search");
+  if (page.image_color) {
+    // what the photo's garment looks like (informative: the image search itself ranks by it)
+    const [l, a, b] = page.image_color.lab;
+    const li = document.createElement("li");
+    li.className = "chip";
+    li.dataset.kind = "image-color";
+    const swatch = document.createElement("span");
+    swatch.className = "chip-swatch";
+    swatch.setAttribute("aria-hidden", "true");
+    swatch.style.backgroundColor = `lab(${l.toFixed(1)}% ${a.toFixed(1)} ${b.toFixed(1)})`;
+    const span = document.createElement("span");
+    span.textContent = `${page.image_color.family} garment`;
+    span.title = "dominant colour of the selected garment";
+    li.append(swatch, span);
+    list.append(li);
+  }
   if (constraints.length && text) {
-    const list = document.createElement("ul");
-    list.className = "chips";
-    list.setAttribute("aria-label", "Understood from your search");
     for (const c of constraints) {
       const label = chipLabel(c);
       const li = document.createElement("li");
@@ -97,8 +122,8 @@ export function renderChips(
       }
       list.append(li);
     }
-    box.append(list);
   }
+  if (list.childElementCount) box.append(list);
   if (page.relaxed?.includes("color")) {
     const colours = constraints.filter((c) => c.kind === "color").map(chipLabel);
     const p = document.createElement("p");

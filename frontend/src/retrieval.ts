@@ -4,7 +4,7 @@
  * `GET /products/{uid}`, `GET /products/{uid}/similar`, `GET /images/{sha256}`.
  */
 
-import type { ParsedQuery } from "./chips";
+import type { ImageColor, ParsedQuery } from "./chips";
 import { postJson, requestJson, serviceUrl } from "./http";
 
 export interface SearchFilters {
@@ -93,6 +93,7 @@ export interface SearchResponse {
   parsed?: ParsedQuery | null;
   corrected?: string | null;
   relaxed?: string[];
+  image_color?: ImageColor | null;
 }
 
 /** The names the brand and category filters know (`GET /facets`). */

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 
 
 def chips(page) -> list[str]:  # noqa: ANN001
-    return page.locator("#query-chips .chip > span").all_inner_texts()
+    return page.locator("#query-chips .chip > span:not(.chip-swatch)").all_inner_texts()
 
 
 def prices(page) -> list[float]:  # noqa: ANN001
@@ -65,3 +65,27 @@ def test_chips_show_the_parsed_query_and_remove_its_constraints(page, stub_serve
     page.go_back()
     page.wait_for_function("() => document.querySelectorAll('#query-chips .chip').length === 2")
     assert chips(page) == ["top", "under 60"]
+
+
+def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retrieval, tmp_path) -> None:  # noqa: F811
+    from PIL import Image
+
+    from tests.frontend.test_page_states import photo_services
+
+    services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
+    services["retrieval"] = retrieval
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    page.goto(stub_server(services))
+    page.set_input_files("#photo-input", str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#results-grid > li").first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips .chip[data-kind=\"image-color\"]') !== null"
+    )
+    assert chips(page) == ["blue garment"]
+    assert page.locator("#query-chips .chip-remove").count() == 0  # informative, nothing to remove
+    page.screenshot(path="/tmp/chips-photo.png", full_page=False)
+    assert violations(page) == []
