@@ -329,6 +329,9 @@ class Searcher:
         parsed = parsed or parser.parse(text)
         relaxed: list[str] = []
         strict = facets.mask(parsed, color=True) if parsed.of(ConstraintKind.color) else None
+        if strict is not None and flt is not None and not flt.is_empty():
+            # count what the page could show: the explicit filters apply too
+            strict = strict & np.isin(facets.vector_ids, self.store.vector_ids_matching(flt))
         if strict is not None and facets.product_count(strict) >= self.color_filter_min:
             allowed: np.ndarray | None = facets.vector_ids[strict]
         else:

@@ -11,6 +11,7 @@ import pytest
 
 from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product, vector_id_for
 from fittingroom.catalog.sqlite import SQLiteStore
+from fittingroom.catalog.store import ProductFilter
 from fittingroom.index import VectorIndex, sync_index
 from fittingroom.models.encoders.base import Query, l2_normalize
 from fittingroom.retrieval.search import Searcher
@@ -139,6 +140,10 @@ def test_a_colour_filters_when_a_page_matches_else_is_relaxed(searcher) -> None:
     assert {"H3", "H4"} & set(ids(wide))  # other colours fill the page
     assert ids(wide)[0] in {"H1", "H2"}  # the colour still ranks first
     assert searcher.search_text("hoodie", k=5).relaxed == []  # no colour named: nothing relaxed
+    searcher.color_filter_min = 3
+    # the explicit filters count too: red tops up to 40 are H1 and T1 only, fewer than a page
+    cheap = searcher.search_text("red hoodie", k=5, flt=ProductFilter(max_price=40))
+    assert cheap.relaxed == ["color"] and "H4" in ids(cheap)
 
 
 class HashedWords:
