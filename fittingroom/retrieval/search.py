@@ -313,8 +313,10 @@ class Searcher:
         offset: int = 0,
         flt: ProductFilter | None = None,
         parsed: ParsedQuery | None = None,
+        correct: bool = True,
     ) -> SearchPage:
-        """Search with an understood text (optionally with a query image).
+        """Search with an understood text (optionally with a query image; ``correct=False``:
+        no spelling correction, the words as typed).
 
         The text's constraints restrict the index search (id filter, together with ``flt``),
         its residual is embedded (with ``image`` when given). A colour filters too when at
@@ -326,7 +328,7 @@ class Searcher:
         from fittingroom.retrieval.lexicon import ConstraintKind
 
         parser, facets = self.understanding()
-        parsed = parsed or parser.parse(text)
+        parsed = parsed or parser.parse(text, correct=correct)
         relaxed: list[str] = []
         strict = facets.mask(parsed, color=True) if parsed.of(ConstraintKind.color) else None
         if strict is not None and flt is not None and not flt.is_empty():

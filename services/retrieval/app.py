@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Path, Request, UploadFile
@@ -283,6 +284,7 @@ def create_app(
         k: int,
         offset: int,
         t0: float,
+        exact: bool = False,
     ) -> SearchResponse:
         st = state_of(request)
         weight = st.settings.default_image_weight if image_weight is None else image_weight
@@ -306,7 +308,9 @@ def create_app(
                     flt=flt,
                 )
             elif text and image is None:  # understood: constraints filter, the rest is embedded
-                page = await run_in_threadpool(st.searcher.search_text, text, k=k, offset=offset, flt=flt)
+                page = await run_in_threadpool(
+                    partial(st.searcher.search_text, correct=not exact), text, k=k, offset=offset, flt=flt
+                )
             else:
                 query = Query(image=image, text=text, image_weight=weight)
                 page = await run_in_threadpool(st.searcher.search, query, k=k, offset=offset, flt=flt)
@@ -372,6 +376,7 @@ def create_app(
             k=k,
             offset=body.offset,
             t0=t0,
+            exact=body.exact,
         )
 
     @app.post(

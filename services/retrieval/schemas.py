@@ -58,6 +58,7 @@ class SearchRequest(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     k: int | None = Field(default=None, description="Products per page (1..max_k, default 10).")
     offset: int = Field(default=0, ge=0, description="Products to skip (pagination).")
+    exact: bool = Field(default=False, description="Search the words as typed: no spelling correction.")
 
     @model_validator(mode="after")
     def _one_image(self) -> SearchRequest:

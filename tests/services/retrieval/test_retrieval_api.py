@@ -384,3 +384,10 @@ def test_an_image_search_says_the_garments_dominant_colour(client):
     assert body["image_color"]["family"] == "red" and body["image_color"]["share"] > 0.99
     assert body["image_color"]["lab"][1] > 40  # CIELAB a*: red
     assert client.post("/search", json={"text": "red"}).json()["image_color"] is None
+
+
+def test_exact_searches_the_words_as_typed(client):
+    fixed = client.post("/search", json={"text": "redd"}).json()
+    assert fixed["corrected"] == "red"
+    typed = client.post("/search", json={"text": "redd", "exact": True}).json()
+    assert typed["corrected"] is None and typed["parsed"]["constraints"] == []
