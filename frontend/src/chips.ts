@@ -65,20 +65,30 @@ export function withoutSpan(text: string, start: number, end: number): string {
 /**
  * Show the chips of `page` for the query `text` in `box` (emptied first; hidden when there is
  * nothing to show). `onRemove(newText)` runs when a chip's remove button is pressed; a chip
- * whose removal would leave no text has no remove button.
+ * whose removal would leave no text has no remove button. `onExact()`, when given, runs when the
+ * shopper asks for the words as typed instead of the spelling correction.
  */
 export function renderChips(
   box: HTMLElement,
   text: string | undefined,
   page: UnderstoodPage,
   onRemove: (newText: string) => void,
+  onExact?: () => void,
 ): void {
   box.replaceChildren();
   const constraints = text ? (page.parsed?.constraints ?? []) : [];
   if (page.corrected) {
     const p = document.createElement("p");
     p.className = "chips-note";
-    p.textContent = `Showing results for “${page.corrected}”.`;
+    p.textContent = `Showing results for “${page.corrected}”. `;
+    if (onExact && text) {
+      const btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "link-button";
+      btn.textContent = `Search instead for “${text}”`;
+      btn.addEventListener("click", onExact);
+      p.append(btn);
+    }
     box.append(p);
   }
   const list = document.createElement("ul");

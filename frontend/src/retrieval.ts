@@ -111,6 +111,8 @@ export interface SearchQuery {
   text?: string;
   image?: Blob;
   productId?: string;
+  /** The words as typed: no spelling correction. */
+  exact?: boolean;
 }
 
 /** Drop unset filters so the request carries only what the user chose. */
@@ -145,7 +147,7 @@ export async function search(
   return postJson<SearchResponse>(
     "retrieval",
     "/search",
-    { text, product_id: query.productId, filters: flt, k: page.k, offset: page.offset },
+    { text, product_id: query.productId, filters: flt, k: page.k, offset: page.offset, exact: query.exact || undefined },
     signal,
   );
 }

@@ -89,3 +89,23 @@ def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retri
     assert page.locator("#query-chips .chip-remove").count() == 0  # informative, nothing to remove
     page.screenshot(path="/tmp/chips-photo.png", full_page=False)
     assert violations(page) == []
+
+
+def test_a_spelling_correction_can_be_undone(page, stub_server, retrieval) -> None:  # noqa: F811
+    url = stub_server({"retrieval": retrieval})
+    page.goto(f"{url}?q=redd")
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips').textContent.includes('Showing results for')"
+    )
+    assert "Showing results for “red”." in page.locator("#query-chips").inner_text()
+    assert chips(page) == ["redd"]  # the colour, as typed
+    page.get_by_role("button", name="Search instead for “redd”").click()
+    page.wait_for_function("() => location.search.includes('exact=1')")
+    page.wait_for_function(
+        "() => !document.querySelector('#query-chips').textContent.includes('Showing results')"
+    )
+    assert parse_qs(urlparse(page.url).query) == {"q": ["redd"], "exact": ["1"]}
+    assert chips(page) == []
+    page.reload()  # the URL keeps it
+    page.locator("#results-grid > li").first.wait_for()
+    assert "Showing results" not in page.locator("#query-chips").inner_text()
