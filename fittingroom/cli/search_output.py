@@ -5,7 +5,8 @@ Both kinds of search become one ``results`` dict shaped like the retrieval servi
 ``category_path``, ``price``, ``currency``, ``brand``, ``score``, ``match``, ``image``
 {``url``, ``sha256``, ``color``}, ``tryon_eligible``, ``link``), ``parsed``
 (``constraints`` [{``kind``, ``value``}], ``dropped`` [{``kind``, ``text``, ``reason``}],
-``residual``) or None, ``corrected``, ``no_good_match``, ``next_offset`` and ``took_ms``.
+``residual``) or None, ``corrected``, ``no_good_match``, ``relaxed`` (constraint kinds not
+applied for lack of matches, e.g. ``["color"]``), ``next_offset`` and ``took_ms``.
 A local ``SearchPage`` is turned into that dict by ``page_results``; a server's answer is
 that dict already. Nothing heavy is imported at module level.
 """
@@ -40,6 +41,7 @@ def page_results(page: Any) -> dict[str, Any]:
         "parsed": parsed.as_dict() if parsed is not None else None,
         "corrected": parsed.corrected_text if parsed is not None else None,
         "no_good_match": page.no_good_match,
+        "relaxed": list(page.relaxed),
         "next_offset": page.next_offset,
         "took_ms": page.timings_ms.get("total", 0.0),
     }
@@ -82,6 +84,8 @@ def print_results(results: dict[str, Any], offset: int, as_json: bool) -> None:
             console.print("Understood: " + ", ".join(chips) + f" (embedded: {parsed['residual']!r})")
         for d in parsed["dropped"]:
             console.print(f"[yellow]Ignored {d['kind']} {d['text']!r}: {d['reason']}[/yellow]")
+        if "color" in (results.get("relaxed") or []):
+            console.print("[yellow]Too few products in that colour: other colours are shown too.[/yellow]")
     if not hits:
         console.print("[yellow]No product matches.[/yellow]")
         return

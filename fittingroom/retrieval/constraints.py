@@ -16,11 +16,13 @@ Semantics (constraints of one kind are OR-ed, kinds are AND-ed):
 * **brand**: the product's brand (case- and blank-insensitive).
 * **gender** (``effective_gender``: ``Product.gender``, else a gender word of its category
   path or title): equal, or ``unisex``, or unknown.
-* **colour** is no filter: the colour words stay in the embedded text, which ranks
-  products and colour variants of that colour first (document texts carry the image's
-  colour), and a colour the catalog names differently ("navy" for "Blue") still finds
-  its products. The facets keep each image's colour family (``("color", family)`` rows:
-  its variant's colour, else the product's colours, else its title's colour words).
+* **colour** (``mask(parsed, color=True)`` only): the image's colour family is one the query
+  names (families from the lexicon: the catalog's colour names plus the base synonyms, so
+  "navy" finds "Blue"). Each image's family: its variant's colour, else the product's
+  colours, else its title's colour words; images of unknown colour do not match.
+  ``Searcher.search_text`` applies it only when at least one page of products matches
+  (``product_count``), else ranks by the embedded colour words and reports the colour as
+  relaxed. The colour words stay in the embedded text either way.
 * **size**: the product is offered in the size; unknown sizes match.
 * **apparel gate**: a query with a gender or size and no category keeps apparel only.
 """
@@ -88,6 +90,7 @@ class CatalogFacets:
     garment: np.ndarray  # object (N,), GarmentCategory value or ""
     index: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (facet, value) -> rows
     unknown: dict[str, np.ndarray] = field(default_factory=dict)  # facet -> bool (N,) unknown
+    product_row: np.ndarray | None = None  # int64 (N,): ordinal of the image's product
 
     @classmethod
     def from_products(cls, products: Iterable[Product], lexicon: QueryLexicon) -> CatalogFacets:
@@ -98,7 +101,8 @@ class CatalogFacets:
         garment: list[str] = []
         rows: dict[tuple[str, str], list[int]] = defaultdict(list)
         unknown: dict[str, list[bool]] = {"color": [], "size": [], "gender": [], "garment": []}
-        for p in products:
+        prow: list[int] = []
+        for pi, p in enumerate(products):
             pfam = _families(p.colors, lexicon)
             tfam = _families([p.title], lexicon, words=True) if not pfam else set()
             gender = effective_gender(p)
@@ -116,6 +120,7 @@ class CatalogFacets:
             for img in p.images:
                 r = len(vids)
                 vids.append(img.vector_id)
+                prow.append(pi)
                 price.append(float(p.price) if p.price is not None else np.nan)
                 currency.append((p.currency or "").upper())
                 garment.append(pgarment)
@@ -141,6 +146,7 @@ class CatalogFacets:
             garment=np.asarray(garment, dtype=object),
             index={k: np.asarray(v, dtype=np.int64) for k, v in rows.items()},
             unknown={k: np.asarray(v, dtype=bool) for k, v in unknown.items()},
+            product_row=np.asarray(prow, dtype=np.int64),
         )
 
     def __len__(self) -> int:
@@ -154,9 +160,15 @@ class CatalogFacets:
                 mask[rows] = True
         return mask
 
-    def mask(self, parsed: ParsedQuery) -> np.ndarray | None:
-        """bool (N,) of the images ``parsed`` allows, or None when it has no constraint."""
+    def mask(self, parsed: ParsedQuery, *, color: bool = False) -> np.ndarray | None:
+        """bool (N,) of the images ``parsed`` allows, or None when it has no constraint.
+
+        ``color``: also keep only images of a colour family the query names (when it names one).
+        """
         masks: list[np.ndarray] = []
+        colors = parsed.of(ConstraintKind.color)
+        if color and colors:
+            masks.append(self._rows("color", {c.family or c.value for c in colors}))
         lo, hi, cur = parsed.price_bounds()
         if parsed.of(ConstraintKind.price):
             with np.errstate(invalid="ignore"):
@@ -197,10 +209,16 @@ class CatalogFacets:
             out = out & m
         return out
 
-    def allowed_ids(self, parsed: ParsedQuery) -> np.ndarray | None:
-        """int64 vector ids ``parsed`` allows (possibly empty), or None when it has no constraint."""
-        m = self.mask(parsed)
+    def allowed_ids(self, parsed: ParsedQuery, *, color: bool = False) -> np.ndarray | None:
+        """int64 vector ids ``parsed`` allows (possibly empty), or None when it has no constraint
+        (``color``: see ``mask``)."""
+        m = self.mask(parsed, color=color)
         return None if m is None else self.vector_ids[m]
+
+    def product_count(self, mask: np.ndarray | None) -> int:
+        """Distinct products among the images of ``mask`` (bool (N,); None: all images)."""
+        rows = self.product_row if self.product_row is not None else np.arange(len(self))
+        return int(len(np.unique(rows if mask is None else rows[mask])))
 
 
 def _families(texts: Iterable[str | None], lexicon: QueryLexicon, *, words: bool = False) -> set[str]:

@@ -201,8 +201,9 @@ class QueryParser:
         self._max_phrase = max((len(p) for p in self.lexicon.phrases), default=1)
         self.lexicon.speller()  # build now, not on the first query
 
-    def parse(self, text: str) -> ParsedQuery:
-        """Parse ``text``. Raises ValueError when it is empty or blank; never otherwise."""
+    def parse(self, text: str, *, correct: bool = True) -> ParsedQuery:
+        """Parse ``text`` (``correct=False``: the words as typed, no spelling correction).
+        Raises ValueError when it is empty or blank; never otherwise."""
         if text is None or not text.strip():
             raise ValueError("empty query: give a non-blank text")
         dropped: list[Dropped] = []
@@ -221,7 +222,7 @@ class QueryParser:
                 )
             )
         toks = tokenize(head)
-        corrections = self._correct(toks, text)
+        corrections = self._correct(toks, text) if correct else []
         constraints: list[Constraint] = []
         self._prices(toks, text, constraints, dropped)
         self._phrases(toks, text, constraints)

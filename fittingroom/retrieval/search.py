@@ -75,6 +75,8 @@ class SearchPage:
     #: No hit reaches the relevance floor, or nothing matches the query's constraints.
     no_good_match: bool = False
     relevance_floor: float | None = None
+    #: Constraint kinds parsed but not applied as filters (too few matches): ``["color"]``.
+    relaxed: list[str] = field(default_factory=list)
 
     @property
     def next_offset(self) -> int | None:
@@ -105,8 +107,11 @@ class Searcher:
         *,
         candidate_multiplier: int = 4,
         text_relevance_floor: float | None = None,
+        color_filter_min: int = 10,
     ) -> None:
         self.store = store
+        #: A named colour filters when at least this many products (one page) match it.
+        self.color_filter_min = color_filter_min
         self._index = index
         self.encoder = encoder
         self.candidate_multiplier = candidate_multiplier
@@ -308,22 +313,40 @@ class Searcher:
         offset: int = 0,
         flt: ProductFilter | None = None,
         parsed: ParsedQuery | None = None,
+        correct: bool = True,
     ) -> SearchPage:
-        """Search with an understood text (optionally with a query image).
+        """Search with an understood text (optionally with a query image; ``correct=False``:
+        no spelling correction, the words as typed).
 
         The text's constraints restrict the index search (id filter, together with ``flt``),
-        its residual is embedded (with ``image`` when given). Text-only pages label each hit
-        against ``text_relevance_floor``. ValueError when ``text`` is blank.
+        its residual is embedded (with ``image`` when given). A colour filters too when at
+        least ``color_filter_min`` products (one page, whatever ``k``, so pages of any size
+        agree) match it with the other constraints; else it only ranks (the
+        colour words are embedded) and ``page.relaxed`` lists ``"color"``. Text-only pages
+        label each hit against ``text_relevance_floor``. ValueError when ``text`` is blank.
         """
+        from fittingroom.retrieval.lexicon import ConstraintKind
+
         parser, facets = self.understanding()
-        parsed = parsed or parser.parse(text)
-        allowed = facets.allowed_ids(parsed)
+        parsed = parsed or parser.parse(text, correct=correct)
+        relaxed: list[str] = []
+        strict = facets.mask(parsed, color=True) if parsed.of(ConstraintKind.color) else None
+        if strict is not None and flt is not None and not flt.is_empty():
+            # count what the page could show: the explicit filters apply too
+            strict = strict & np.isin(facets.vector_ids, self.store.vector_ids_matching(flt))
+        if strict is not None and facets.product_count(strict) >= self.color_filter_min:
+            allowed: np.ndarray | None = facets.vector_ids[strict]
+        else:
+            allowed = facets.allowed_ids(parsed)
+            if strict is not None:
+                relaxed.append(ConstraintKind.color.value)
         query = Query(text=parsed.residual, image=image, image_weight=image_weight)
         if allowed is not None and len(allowed) == 0:
             page = SearchPage(hits=[], k=k, offset=offset, has_more=False)
         else:
             page = self.search(query, k=k, offset=offset, flt=flt, allowed_ids=allowed)
         page.parsed = parsed
+        page.relaxed = relaxed
         floor = self.text_relevance_floor if image is None else None
         page.relevance_floor = floor
         if floor is not None:

@@ -5,6 +5,7 @@
 
 import "./styles.css";
 
+import { renderChips } from "./chips";
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
@@ -170,7 +171,14 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
   loadMore.disabled = true;
   try {
     const page = await search(effective, filters, { k: PAGE_SIZE, offset: state.offset }, controller.signal);
-    if (!append) grid.replaceChildren();
+    if (!append) {
+      grid.replaceChildren();
+      const typed = query.image || query.productId ? undefined : effective.text;
+      renderChips($("query-chips"), typed, page, (rest) => {
+        textQuery.value = rest;
+        navigate(searchPath(rest, readFilters()));
+      }, typed ? () => navigate(searchPath(typed, readFilters(), true)) : undefined);
+    }
     rememberBrands(page.results.map((r) => r.brand));
     const note = filterMatchNote(page.filter_matches);
     grid.append(...page.results.map((r) => renderCard(r, cardActions)));
@@ -217,9 +225,11 @@ loadMore.addEventListener("click", () => {
   }
 });
 
-/** URL parameters of a text search and the filters: `?q=..&category=..&brand=..&min=..&max=..&tryon=1`. */
-function searchPath(text: string, filters: SearchFilters): string {
+/** URL parameters of a text search and the filters: `?q=..&category=..&brand=..&min=..&max=..&tryon=1`
+ * (`&exact=1`: the words as typed, no spelling correction). */
+function searchPath(text: string, filters: SearchFilters, exact = false): string {
   const params = new URLSearchParams({ q: text });
+  if (exact) params.set("exact", "1");
   if (filters.category) params.set("category", filters.category);
   if (filters.brand) params.set("brand", filters.brand);
   if (filters.min_price !== null && filters.min_price !== undefined) params.set("min", String(filters.min_price));
@@ -242,7 +252,7 @@ function refilter(): void {
   const query = state.query;
   if (!query) return;
   if (query.text && !query.image && !query.productId && !filterProblem(readFilters())) {
-    const path = searchPath(query.text, readFilters());
+    const path = searchPath(query.text, readFilters(), query.exact);
     if (path !== window.location.pathname + window.location.search) {
       navigate(path);
       return;
@@ -737,7 +747,7 @@ function route(): void {
       textQuery.value = q;
       applyFilterParams(url.searchParams);
       searchedPath = url.pathname + url.search;
-      void runSearch({ text: q }, `Results for “${q}”`);
+      void runSearch({ text: q, exact: url.searchParams.get("exact") === "1" }, `Results for “${q}”`);
     }
   } else if (!state.query) {
     showEmpty(

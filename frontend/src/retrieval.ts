@@ -4,6 +4,7 @@
  * `GET /products/{uid}`, `GET /products/{uid}/similar`, `GET /images/{sha256}`.
  */
 
+import type { ImageColor, ParsedQuery } from "./chips";
 import { postJson, requestJson, serviceUrl } from "./http";
 
 export interface SearchFilters {
@@ -89,6 +90,10 @@ export interface SearchResponse {
   next_offset: number | null;
   took_ms: number;
   filter_matches?: FilterMatch[];
+  parsed?: ParsedQuery | null;
+  corrected?: string | null;
+  relaxed?: string[];
+  image_color?: ImageColor | null;
 }
 
 /** The names the brand and category filters know (`GET /facets`). */
@@ -106,6 +111,8 @@ export interface SearchQuery {
   text?: string;
   image?: Blob;
   productId?: string;
+  /** The words as typed: no spelling correction. */
+  exact?: boolean;
 }
 
 /** Drop unset filters so the request carries only what the user chose. */
@@ -140,7 +147,7 @@ export async function search(
   return postJson<SearchResponse>(
     "retrieval",
     "/search",
-    { text, product_id: query.productId, filters: flt, k: page.k, offset: page.offset },
+    { text, product_id: query.productId, filters: flt, k: page.k, offset: page.offset, exact: query.exact || undefined },
     signal,
   );
 }

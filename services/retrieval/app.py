@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Path, Request, UploadFile
@@ -32,6 +33,7 @@ from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image, decode_image_sized
 from fittingroom.models.encoders.base import Encoder, Query
 from fittingroom.models.registry import ModelShelf, default_shelf
+from fittingroom.retrieval.garment_color import dominant_color
 from fittingroom.retrieval.product_page import product_page, similar_products
 from fittingroom.retrieval.resources import (
     ImageFetcher,
@@ -54,6 +56,7 @@ from services.retrieval.schemas import (
     FacetsOut,
     FilterMatchOut,
     Health,
+    ImageColorOut,
     ImageOut,
     IndexInfo,
     ParsedQueryOut,
@@ -215,6 +218,7 @@ def create_app(
             parsed=ParsedQueryOut.model_validate(parsed.as_dict()) if parsed is not None else None,
             corrected=parsed.corrected_text if parsed is not None else None,
             no_good_match=page.no_good_match,
+            relaxed=page.relaxed,
             results=results,
             k=page.k,
             offset=page.offset,
@@ -280,6 +284,7 @@ def create_app(
         k: int,
         offset: int,
         t0: float,
+        exact: bool = False,
     ) -> SearchResponse:
         st = state_of(request)
         weight = st.settings.default_image_weight if image_weight is None else image_weight
@@ -303,7 +308,9 @@ def create_app(
                     flt=flt,
                 )
             elif text and image is None:  # understood: constraints filter, the rest is embedded
-                page = await run_in_threadpool(st.searcher.search_text, text, k=k, offset=offset, flt=flt)
+                page = await run_in_threadpool(
+                    partial(st.searcher.search_text, correct=not exact), text, k=k, offset=offset, flt=flt
+                )
             else:
                 query = Query(image=image, text=text, image_weight=weight)
                 page = await run_in_threadpool(st.searcher.search, query, k=k, offset=offset, flt=flt)
@@ -373,6 +380,7 @@ def create_app(
             k=k,
             offset=body.offset,
             t0=t0,
+            exact=body.exact,
         )
 
     @app.post(
@@ -436,7 +444,7 @@ def create_app(
                 img = crop_box(img, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        return await run_search(
+        resp = await run_search(
             request,
             text=clean_text(st, text),
             image=img,
@@ -447,6 +455,10 @@ def create_app(
             offset=offset,
             t0=t0,
         )
+        color = await run_in_threadpool(dominant_color, img)
+        if color is not None:
+            resp.image_color = ImageColorOut(family=color.family, lab=color.lab, share=color.share)
+        return resp
 
     @app.get("/products/{uid}", response_model=ProductOut, responses=error_responses(404, 422))
     async def get_product(

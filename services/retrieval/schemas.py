@@ -58,6 +58,7 @@ class SearchRequest(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
     k: int | None = Field(default=None, description="Products per page (1..max_k, default 10).")
     offset: int = Field(default=0, ge=0, description="Products to skip (pagination).")
+    exact: bool = Field(default=False, description="Search the words as typed: no spelling correction.")
 
     @model_validator(mode="after")
     def _one_image(self) -> SearchRequest:
@@ -161,6 +162,14 @@ class FacetsOut(BaseModel):
     categories: list[str] = Field(description="Category path elements and garment categories, lower-case.")
 
 
+class ImageColorOut(BaseModel):
+    """Dominant colour of the query image's garment (opaque pixels of a cut-out)."""
+
+    family: str = Field(description="Colour family, e.g. 'red' (the query lexicon's families).")
+    lab: tuple[float, float, float] = Field(description="CIELAB (L 0..100, a, b) of the dominant cluster.")
+    share: float = Field(description="Fraction of the garment's pixels in that cluster (0..1).")
+
+
 class SearchResponse(BaseModel):
     results: list[SearchResult]
     k: int
@@ -172,6 +181,13 @@ class SearchResponse(BaseModel):
     corrected: str | None = Field(default=None, description="Spelling-corrected text: 'showing results for'.")
     no_good_match: bool = Field(
         default=False, description="No result reaches the relevance floor: the results are the nearest ones."
+    )
+    image_color: ImageColorOut | None = Field(
+        default=None, description="Image uploads: the dominant colour of the garment (a chip on the page)."
+    )
+    relaxed: list[str] = Field(
+        default_factory=list,
+        description="Parsed constraint kinds not applied as filters for lack of matches (e.g. 'color').",
     )
     filter_matches: list[FilterMatchOut] = Field(
         default_factory=list, description="Brand / category filters read as another (known) name, or none."

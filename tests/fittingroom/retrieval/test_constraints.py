@@ -94,3 +94,24 @@ def test_a_product_nothing_describes_stays_under_a_category_constraint() -> None
     setup = QueryParser(lexicon), CatalogFacets.from_products(products, lexicon)
     assert allowed(setup, "giraffe t-shirt") == {2, 4}
     assert allowed(setup, "chinos") == {1, 2, 4}
+
+
+def test_colour_filters_by_family_with_catalog_names_and_synonyms() -> None:
+    def coloured(pid: str, colors: list[str], title: str = "x") -> Product:
+        p = product(pid, GarmentCategory.top, title=title)
+        return p.model_copy(update={"colors": colors})
+
+    items = [
+        coloured("1", ["Blue"]),
+        coloured("2", ["Black"]),
+        coloured("3", [], title="Navy tee"),
+        coloured("4", []),
+    ]
+    lexicon = QueryLexicon.from_products(items)
+    parser, facets = QueryParser(lexicon), CatalogFacets.from_products(items, lexicon)
+    navy = parser.parse("navy tee")
+    assert facets.allowed_ids(navy) is not None and len(facets.allowed_ids(navy)) == 4  # ranks only
+    assert set(facets.allowed_ids(navy, color=True).tolist()) == {1, 3}  # navy -> blue family
+    assert set(facets.allowed_ids(parser.parse("black tee"), color=True).tolist()) == {2}
+    assert facets.product_count(facets.mask(navy, color=True)) == 2
+    assert facets.product_count(None) == 4

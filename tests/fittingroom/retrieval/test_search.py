@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import zlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 
 from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product, vector_id_for
 from fittingroom.catalog.sqlite import SQLiteStore
+from fittingroom.catalog.store import ProductFilter
 from fittingroom.index import VectorIndex, sync_index
 from fittingroom.models.encoders.base import Query, l2_normalize
 from fittingroom.retrieval.search import Searcher
@@ -125,3 +128,91 @@ def test_vocabulary_is_rebuilt_for_a_new_catalog_generation(searcher) -> None:
     assert p is not None
     searcher.store.delete_products([("t", "M2")])
     assert searcher.understanding()[1] is not facets and len(searcher.understanding()[1]) == len(facets) - 1
+
+
+def test_a_colour_filters_when_a_page_matches_else_is_relaxed(searcher) -> None:
+    searcher.color_filter_min = 3
+    page = searcher.search_text("red hoodie", k=5)  # red tops: H1, H2, T1
+    assert set(ids(page)) == {"H1", "H2", "T1"} and page.relaxed == []
+    searcher.color_filter_min = 4
+    wide = searcher.search_text("red hoodie", k=5)  # fewer than a page of red tops: ranks only
+    assert wide.relaxed == ["color"]
+    assert {"H3", "H4"} & set(ids(wide))  # other colours fill the page
+    assert ids(wide)[0] in {"H1", "H2"}  # the colour still ranks first
+    assert searcher.search_text("hoodie", k=5).relaxed == []  # no colour named: nothing relaxed
+    searcher.color_filter_min = 3
+    # the explicit filters count too: red tops up to 40 are H1 and T1 only, fewer than a page
+    cheap = searcher.search_text("red hoodie", k=5, flt=ProductFilter(max_price=40))
+    assert cheap.relaxed == ["color"] and "H4" in ids(cheap)
+
+
+class HashedWords:
+    """Hashed bag of words (64 dims) of a product title plus its image's colour."""
+
+    name = "fake-hashed-words"
+    dim = 64
+
+    def embed(self, text: str) -> np.ndarray:
+        v = np.full(self.dim, 0.05, np.float32)
+        for w in text.lower().split():
+            v[zlib.crc32(w.encode()) % self.dim] += 1.0
+        return v
+
+    def query_vectors(self, queries: Sequence[Query]) -> np.ndarray:
+        return l2_normalize(np.stack([self.embed(q.text or "") for q in queries]))
+
+
+@pytest.mark.real_data
+def test_black_hoodie_under_60_on_the_luma_catalog(tmp_path) -> None:
+    from catalog_ingest.mapper import FeedMapper
+    from catalog_ingest.readers import read_feed
+    from fittingroom.retrieval.constraints import CatalogFacets
+    from fittingroom.retrieval.lexicon import QueryLexicon
+    from fittingroom.settings import CoreSettings
+
+    feed = CoreSettings().shared_data / "luma-catalog" / "products.jsonl"
+    if not feed.exists():
+        pytest.skip(f"{feed} not found")
+    drafts, _ = FeedMapper("luma").map_records(read_feed(feed))
+    products = []
+    for d in drafts:
+        p = d.product
+        images = []
+        for ref in d.images:
+            sha = hashlib.sha256(ref.url.encode()).hexdigest()
+            images.append(
+                ImageRecord(
+                    url=ref.url,
+                    sha256=sha,
+                    vector_id=vector_id_for(p.source, p.id, sha),
+                    color=ref.color,
+                    is_main=ref.is_main,
+                )
+            )
+        products.append(p.model_copy(update={"images": images}))
+    store = SQLiteStore(tmp_path / "c.db")
+    enc = HashedWords()
+    store.upsert_products(products)
+    vids = [img.vector_id for p in products for img in p.images]
+    docs = [f"{p.title} {img.color or ''}" for p in products for img in p.images]
+    store.put_embeddings(enc.name, vids, l2_normalize(np.stack([enc.embed(t) for t in docs])))
+    sync_index(store, enc.name, tmp_path / "index")
+    searcher = Searcher(store, VectorIndex.open(tmp_path / "index", enc.name), enc)
+    lexicon = QueryLexicon.from_products(products)
+    try:
+        page = searcher.search_text("black hoodie under 60", k=6)
+        assert len(page.hits) == 6 and page.relaxed == []  # Luma has 10+ black hoodies under 60
+        assert all(h.product.price is not None and h.product.price <= 60 for h in page.hits)
+        if not page.relaxed:
+            # the hit's image is a black variant (or, without a variant colour, the product is black)
+            fams = [CatalogFacets.from_products([h.product], lexicon) for h in page.hits]
+            for h, f in zip(page.hits, fams, strict=True):
+                row = int(np.flatnonzero(f.vector_ids == h.image.vector_id)[0])
+                assert row in set(f.index.get(("color", "black"), np.empty(0)).tolist()), (
+                    h.product.title,
+                    h.image.color,
+                )
+        else:
+            assert page.relaxed == ["color"]
+    finally:
+        store.close()

@@ -390,3 +390,17 @@ def test_typos_bad_prices_and_nothing_matching(client):
     assert body["results"] == [] and body["no_good_match"] is True
     r = client.post("/search", json={"text": "x" * 10_000})
     assert r.status_code == 422
+
+
+def test_an_image_search_says_the_garments_dominant_colour(client):
+    body = upload(client, solid_png((220, 20, 20))).json()
+    assert body["image_color"]["family"] == "red" and body["image_color"]["share"] > 0.99
+    assert body["image_color"]["lab"][1] > 40  # CIELAB a*: red
+    assert client.post("/search", json={"text": "red"}).json()["image_color"] is None
+
+
+def test_exact_searches_the_words_as_typed(client):
+    fixed = client.post("/search", json={"text": "redd"}).json()
+    assert fixed["corrected"] == "red"
+    typed = client.post("/search", json={"text": "redd", "exact": True}).json()
+    assert typed["corrected"] is None and typed["parsed"]["constraints"] == []

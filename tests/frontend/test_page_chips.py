@@ -1,0 +1,111 @@
+"""Browser tests of the query chips (frontend/src/chips.ts) against the real retrieval service over
+the small colour catalog (fixture of test_page_product.py): each parsed constraint is a chip with a
+remove button; removing one searches again without its words (and the URL says so); a colour with
+too few matches is relaxed and the page says so; axe finds no serious violation."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from tests.frontend.test_page_a11y import violations
+from tests.frontend.test_page_product import retrieval as retrieval  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def chips(page) -> list[str]:  # noqa: ANN001
+    return page.locator("#query-chips .chip > span:not(.chip-swatch)").all_inner_texts()
+
+
+def prices(page) -> list[float]:  # noqa: ANN001
+    return [
+        float(t.strip().lstrip("$").replace(",", ""))
+        for t in page.locator("#results-grid > li .price").all_inner_texts()
+    ]
+
+
+def test_chips_show_the_parsed_query_and_remove_its_constraints(page, stub_server, retrieval, shot) -> None:  # noqa: F811
+    url = stub_server({"retrieval": retrieval})
+    page.goto(url)
+    page.fill("#text-query", "red top under 60")
+    page.press("#text-query", "Enter")
+    page.wait_for_function("() => document.querySelectorAll('#query-chips .chip').length >= 3")
+    assert chips(page) == ["red", "top", "under 60"]
+    assert page.locator("#query-chips").is_visible()
+    # 2 red products only: the colour ranks (red first) and the page says it was relaxed
+    assert "showing other colours too" in page.locator("#query-chips").inner_text()
+    first = page.locator("#results-grid > li h3").all_inner_texts()
+    assert first[0] == "Red tee" and all(p <= 60 for p in prices(page))
+    assert page.locator("#results-grid > li").count() == 3  # the tops under 60: three tees
+    page.screenshot(path="/tmp/chips.png", full_page=False)
+    shot(page, "chips", full_page=False)
+    assert violations(page) == []
+
+    remove = page.get_by_role("button", name="Remove colour “red”")
+    remove.focus()
+    page.keyboard.press("Enter")  # keyboard works
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#query-chips .chip > span')].every(s => s.textContent !== 'red')"
+        " && document.querySelectorAll('#query-chips .chip').length === 2"
+    )
+    assert chips(page) == ["top", "under 60"]
+    assert parse_qs(urlparse(page.url).query)["q"] == ["top under 60"]
+    assert page.input_value("#text-query") == "top under 60"
+    assert "other colours" not in page.locator("#query-chips").inner_text()
+
+    page.get_by_role("button", name="Remove price “under 60”").click()
+    page.wait_for_function("() => document.querySelectorAll('#query-chips .chip').length === 1")
+    assert parse_qs(urlparse(page.url).query)["q"] == ["top"]
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length > 3")
+    assert max(prices(page)) > 60  # the price bound is gone: the 80 hoodie is back
+    # the last chip would leave no text: no remove button
+    assert page.locator("#query-chips .chip-remove").count() == 0
+    page.go_back()
+    page.wait_for_function("() => document.querySelectorAll('#query-chips .chip').length === 2")
+    assert chips(page) == ["top", "under 60"]
+
+
+def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retrieval, tmp_path) -> None:  # noqa: F811
+    from PIL import Image
+
+    from tests.frontend.test_page_states import photo_services
+
+    services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
+    services["retrieval"] = retrieval
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    page.goto(stub_server(services))
+    page.set_input_files("#photo-input", str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#results-grid > li").first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips .chip[data-kind=\"image-color\"]') !== null"
+    )
+    assert chips(page) == ["blue garment"]
+    assert page.locator("#query-chips .chip-remove").count() == 0  # informative, nothing to remove
+    page.screenshot(path="/tmp/chips-photo.png", full_page=False)
+    assert violations(page) == []
+
+
+def test_a_spelling_correction_can_be_undone(page, stub_server, retrieval) -> None:  # noqa: F811
+    url = stub_server({"retrieval": retrieval})
+    page.goto(f"{url}?q=redd")
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips').textContent.includes('Showing results for')"
+    )
+    assert "Showing results for “red”." in page.locator("#query-chips").inner_text()
+    assert chips(page) == ["redd"]  # the colour, as typed
+    page.get_by_role("button", name="Search instead for “redd”").click()
+    page.wait_for_function("() => location.search.includes('exact=1')")
+    page.wait_for_function(
+        "() => !document.querySelector('#query-chips').textContent.includes('Showing results')"
+    )
+    assert parse_qs(urlparse(page.url).query) == {"q": ["redd"], "exact": ["1"]}
+    assert chips(page) == []
+    page.reload()  # the URL keeps it
+    page.locator("#results-grid > li").first.wait_for()
+    assert "Showing results" not in page.locator("#query-chips").inner_text()
