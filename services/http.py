@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fittingroom.images import ImageDecodeError
+
+if TYPE_CHECKING:
+    from fittingroom.models.registry import ModelShelf
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,11 @@ class LoadedModel(BaseModel):
     model_key: str | None = None
     load_s: float | None = None
     notes: str = ""
+
+
+def loaded_models(shelf: ModelShelf) -> list[LoadedModel]:
+    """``shelf.loaded()`` as health-answer models."""
+    return [LoadedModel.model_validate(d) for d in shelf.loaded()]
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:

@@ -50,7 +50,7 @@ from fittingroom.retrieval.search import (
     SearchPage,
 )
 from fittingroom.retrieval.settings import RetrievalSettings, get_retrieval_settings
-from services.http import error_responses, guard, image_error, read_upload
+from services.http import error_responses, guard, image_error, loaded_models, read_upload
 from services.retrieval.schemas import (
     ColorGroupOut,
     FacetsOut,
@@ -564,7 +564,7 @@ def create_app(
                 encoder=st.encoder.name,
                 products=products,
                 detail=st.holder.error,
-                models=models.loaded(),
+                models=loaded_models(models),
             )
             return JSONResponse(body.model_dump(), status_code=503)
         return Health(
@@ -572,7 +572,7 @@ def create_app(
             encoder=st.encoder.name,
             products=products,
             index=IndexInfo(kind=index.kind.value, count=len(index), dim=index.dim, params=index.params),
-            models=models.loaded(),
+            models=loaded_models(models),
         )
 
     return app

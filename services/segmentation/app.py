@@ -46,7 +46,7 @@ from fittingroom.segmentation.service import (
     mask_to_png_base64,
 )
 from fittingroom.segmentation.settings import SegmentationSettings
-from services.http import error_responses, guard, read_upload
+from services.http import error_responses, guard, loaded_models, read_upload
 from services.segmentation.schemas import (
     DotsResponse,
     GarmentDotOut,
@@ -102,7 +102,7 @@ def create_app(
             model=s.backend.model_key,
             ranker=s.ranker.name,
             cached_images=s.cached_images,
-            models=models.loaded(),
+            models=loaded_models(models),
         )
 
     @app.post("/images", response_model=ImageInfo, status_code=201, responses=_errors(413, 415, 422))

