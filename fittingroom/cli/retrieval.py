@@ -77,6 +77,7 @@ def _open_searcher(
         encoder,
         candidate_multiplier=settings.candidate_multiplier,
         text_relevance_floor=settings.text_relevance_floor,
+        color_boost=settings.image_color_boost,
     )
     return searcher, store, encoder
 

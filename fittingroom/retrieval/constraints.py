@@ -160,6 +160,10 @@ class CatalogFacets:
                 mask[rows] = True
         return mask
 
+    def color_rows(self, family: str) -> np.ndarray:
+        """bool (N,): the images of colour ``family`` (e.g. ``"blue"``; unknown family: none)."""
+        return self._rows("color", [family])
+
     def mask(self, parsed: ParsedQuery, *, color: bool = False) -> np.ndarray | None:
         """bool (N,) of the images ``parsed`` allows, or None when it has no constraint.
 

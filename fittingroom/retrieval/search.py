@@ -12,6 +12,9 @@ its constraints become an id filter inside the index search
 relevance floor (``text_relevance_floor``, calibrated per encoder: ``RELEVANCE_FLOORS``)
 every hit is labelled ``match = "good"`` or ``"weak"`` and the page says
 ``no_good_match`` when no hit reaches the floor (or nothing matches the constraints).
+
+Image searches may prefer a colour family (``Searcher.search(prefer_color=...)``, the dominant
+colour of the query garment): a bounded re-rank, not a filter (see ``Searcher.search``).
 """
 
 from __future__ import annotations
@@ -108,8 +111,11 @@ class Searcher:
         candidate_multiplier: int = 4,
         text_relevance_floor: float | None = None,
         color_filter_min: int = 10,
+        color_boost: float = 0.02,
     ) -> None:
         self.store = store
+        #: Cosine-score margin a hit of the preferred colour family jumps (``search(prefer_color=)``).
+        self.color_boost = color_boost
         #: A named colour filters when at least this many products (one page) match it.
         self.color_filter_min = color_filter_min
         self._index = index
@@ -185,6 +191,7 @@ class Searcher:
         flt: ProductFilter | None = None,
         exclude: Collection[str] = (),
         allowed_ids: np.ndarray | None = None,
+        prefer_color: str | None = None,
     ) -> SearchPage:
         """One page of products for ``query`` and/or a query ``vector`` (float32 (dim,)).
 
@@ -196,6 +203,13 @@ class Searcher:
         ``k`` products from rank ``offset``; ``flt`` restricts to matching products and
         ``allowed_ids`` to these image vector ids (both inside the index search);
         ``exclude`` lists product uids to leave out.
+
+        ``prefer_color`` (a colour family, e.g. ``"blue"``: the query garment's dominant colour)
+        re-ranks, it does not filter: the images of that family (catalog facets, as the text
+        colour filter) rank as if they scored ``color_boost`` more, so a matching product moves
+        ahead of non-matching ones at most that far below it (and never past a better match);
+        the reported scores stay the cosine similarities. The re-rank happens within the fetched
+        candidates (``candidate_multiplier``), so it is bounded by that window too.
         """
         if query is None and vector is None:
             raise ValueError("give a query, a query vector, or both")
@@ -217,6 +231,10 @@ class Searcher:
         t2 = time.perf_counter()
         timings["filter"] = (t2 - t1) * 1000
 
+        preferred: np.ndarray | None = None
+        if prefer_color and self.color_boost > 0:
+            _, facets = self.understanding()
+            preferred = facets.vector_ids[facets.color_rows(prefer_color)]
         index = self.index
         available = len(index) if allowed is None else min(len(index), len(allowed))
         expansion = int(getattr(self.encoder, "expansion_neighbors", 0) or 0)
@@ -241,6 +259,10 @@ class Searcher:
             tf = time.perf_counter()
             valid = ids[0] >= 0
             hit_ids, hit_scores = ids[0][valid], scores[0][valid]
+            if preferred is not None and len(preferred):
+                key = hit_scores + self.color_boost * np.isin(hit_ids, preferred)
+                order = np.argsort(-key, kind="stable")
+                hit_ids, hit_scores = hit_ids[order], hit_scores[order]
             products = self.store.products_by_vector_ids(hit_ids.tolist())
             groups = {}
             for vid, score in zip(hit_ids.tolist(), hit_scores.tolist(), strict=True):

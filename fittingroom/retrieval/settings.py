@@ -42,6 +42,13 @@ class RetrievalSettings(BaseSettings):
     candidate_multiplier: int = Field(
         default=4, ge=1, description="Image hits fetched per requested product (several images per product)."
     )
+    image_color_boost: float = Field(
+        default=0.02,
+        ge=0,
+        le=2,
+        description="Image searches: cosine-score margin by which results of the garment's dominant "
+        "colour family move ahead of others (0 = off; a re-rank, not a filter).",
+    )
     max_text_chars: int = Field(default=1000, ge=1)
     text_relevance_floor: float | None = Field(
         default=None,

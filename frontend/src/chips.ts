@@ -6,6 +6,10 @@
  *
  * Removing a chip cuts its source span out of the query text and searches again with the
  * shorter text (the caller puts it in the URL), so the URL is the whole state.
+ *
+ * An image search shows the garment's dominant colour (`image_color`), which re-ranks the
+ * results; removing that chip searches again without it (`use_color=false`; in the photo's
+ * URL `&color=0`: `withImageColorOff`, `imageColorOff`).
  */
 
 /** One parsed constraint as the API returns it (`start`/`end`: offsets into the query text). */
@@ -62,11 +66,22 @@ export function withoutSpan(text: string, start: number, end: number): string {
   return `${text.slice(0, start)} ${text.slice(end)}`.replace(/\s+/g, " ").trim();
 }
 
+/** `path` (a URL path with a query string) with `&color=0` when `off`: the image colour chip removed. */
+export function withImageColorOff(path: string, off: boolean | undefined): string {
+  return off ? `${path}${path.includes("?") ? "&" : "?"}color=0` : path;
+}
+
+/** Whether the URL query string `search` says the image colour chip was removed (`color=0`). */
+export function imageColorOff(search: string): boolean {
+  return new URLSearchParams(search).get("color") === "0";
+}
+
 /**
  * Show the chips of `page` for the query `text` in `box` (emptied first; hidden when there is
  * nothing to show). `onRemove(newText)` runs when a chip's remove button is pressed; a chip
  * whose removal would leave no text has no remove button. `onExact()`, when given, runs when the
- * shopper asks for the words as typed instead of the spelling correction.
+ * shopper asks for the words as typed instead of the spelling correction. The image colour chip
+ * shows only with `onRemoveColor()`, its remove button (search again without the colour re-rank).
  */
 export function renderChips(
   box: HTMLElement,
@@ -74,6 +89,7 @@ export function renderChips(
   page: UnderstoodPage,
   onRemove: (newText: string) => void,
   onExact?: () => void,
+  onRemoveColor?: () => void,
 ): void {
   box.replaceChildren();
   const constraints = text ? (page.parsed?.constraints ?? []) : [];
@@ -94,8 +110,8 @@ export function renderChips(
   const list = document.createElement("ul");
   list.className = "chips";
   list.setAttribute("aria-label", "Understood from your search");
-  if (page.image_color) {
-    // what the photo's garment looks like (informative: the image search itself ranks by it)
+  if (page.image_color && onRemoveColor) {
+    // what the photo's garment looks like: the image search ranks that colour a little higher
     const [l, a, b] = page.image_color.lab;
     const li = document.createElement("li");
     li.className = "chip";
@@ -107,7 +123,13 @@ export function renderChips(
     const span = document.createElement("span");
     span.textContent = `${page.image_color.family} garment`;
     span.title = "dominant colour of the selected garment";
-    li.append(swatch, span);
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "chip-remove";
+    btn.setAttribute("aria-label", `Remove colour “${page.image_color.family}”`);
+    btn.textContent = "×";
+    btn.addEventListener("click", onRemoveColor);
+    li.append(swatch, span, btn);
     list.append(li);
   }
   if (constraints.length && text) {

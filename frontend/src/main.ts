@@ -5,7 +5,7 @@
 
 import "./styles.css";
 
-import { renderChips } from "./chips";
+import { imageColorOff, renderChips, withImageColorOff } from "./chips";
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
@@ -177,7 +177,7 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
       renderChips($("query-chips"), typed, page, (rest) => {
         textQuery.value = rest;
         navigate(searchPath(rest, readFilters()));
-      }, typed ? () => navigate(searchPath(typed, readFilters(), true)) : undefined);
+      }, typed ? () => navigate(searchPath(typed, readFilters(), true)) : undefined, colorOff(query, label));
     }
     rememberBrands(page.results.map((r) => r.brand));
     const note = filterMatchNote(page.filter_matches);
@@ -311,6 +311,19 @@ interface PhotoSession {
   controller: AbortController;
   /** The candidate to select when the masks of the restored points come (a reopened URL). */
   restoreMask?: number;
+  /** The shopper removed the colour chip: the garment's colour does not re-rank (`&color=0`). */
+  colorOff?: boolean;
+}
+
+/** The image colour chip's remove action: search this photo again without the colour re-rank. */
+function colorOff(query: SearchQuery, label: string): (() => void) | undefined {
+  const session = photo;
+  if (!query.image || query.useColor === false || !session) return undefined;
+  return () => {
+    session.colorOff = true;
+    navigatePhoto(session);
+    void runSearch({ ...query, useColor: false }, label);
+  };
 }
 
 /** True when `next` is `prev` plus one more point: a correction of the mask `prev` gave. */
@@ -513,6 +526,7 @@ async function onPoints(points: PointPrompt[]): Promise<void> {
     renderChoices(session);
     const restored = session.restoreMask;
     session.restoreMask = undefined;
+    if (restored === undefined) session.colorOff = false; // new points, a new garment: its colour ranks
     selectMask(session, restored !== undefined && restored < res.candidates.length ? restored : 0);
   } catch (err) {
     showError(err);
@@ -560,7 +574,7 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
   try {
     const cutout = await fetchCutout(session.imageId, candidate.mask_id, session.controller.signal);
     if (photo !== session || session.selected !== index) return;
-    await runSearch({ image: cutout }, "Similar to the garment in your photo");
+    await runSearch({ image: cutout, useColor: !session.colorOff }, "Similar to the garment in your photo");
   } catch (err) {
     showError(err);
   }
@@ -573,7 +587,7 @@ function photoPath(session: PhotoSession): string {
   const points = stage.points;
   if (points.length) path += `&pts=${points.map((p) => `${p.x},${p.y},${p.label}`).join(";")}`;
   if (points.length && session.selected >= 0) path += `&mask=${session.selected}`;
-  return path;
+  return withImageColorOff(path, session.colorOff);
 }
 
 /** Point prompts from the URL's `pts` (malformed entries are skipped). */
@@ -611,6 +625,7 @@ async function restorePhoto(imageId: string, points: PointPrompt[], mask: number
     maskPoints: [],
     controller,
     restoreMask: mask,
+    colorOff: imageColorOff(window.location.search),
   };
   photo = session;
   photoPanel.hidden = false;

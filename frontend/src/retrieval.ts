@@ -113,6 +113,8 @@ export interface SearchQuery {
   productId?: string;
   /** The words as typed: no spelling correction. */
   exact?: boolean;
+  /** Image queries: false = the garment's colour does not re-rank the results (`use_color`). */
+  useColor?: boolean;
 }
 
 /** Drop unset filters so the request carries only what the user chose. */
@@ -139,6 +141,7 @@ export async function search(
     const form = new FormData();
     form.append("image", query.image, query.image instanceof File ? query.image.name : "garment.png");
     if (text) form.append("text", text);
+    if (query.useColor === false) form.append("use_color", "false");
     for (const [key, value] of Object.entries(flt)) form.append(key, String(value));
     form.append("k", String(page.k));
     form.append("offset", String(page.offset));

@@ -97,6 +97,7 @@ class RetrievalState:
             encoder,
             candidate_multiplier=settings.candidate_multiplier,
             text_relevance_floor=settings.text_relevance_floor,
+            color_boost=settings.image_color_boost,
         )
 
 
@@ -285,6 +286,7 @@ def create_app(
         offset: int,
         t0: float,
         exact: bool = False,
+        prefer_color: str | None = None,
     ) -> SearchResponse:
         st = state_of(request)
         weight = st.settings.default_image_weight if image_weight is None else image_weight
@@ -313,7 +315,9 @@ def create_app(
                 )
             else:
                 query = Query(image=image, text=text, image_weight=weight)
-                page = await run_in_threadpool(st.searcher.search, query, k=k, offset=offset, flt=flt)
+                page = await run_in_threadpool(
+                    partial(st.searcher.search, prefer_color=prefer_color), query, k=k, offset=offset, flt=flt
+                )
         except IndexUnavailableError as exc:
             raise HTTPException(503, str(exc)) from exc
         except ProductNotFoundError as exc:
@@ -405,9 +409,14 @@ def create_app(
         eligible: Annotated[bool | None, Form()] = None,
         k: Annotated[int | None, Form()] = None,
         offset: Annotated[int, Form(ge=0)] = 0,
+        use_color: Annotated[
+            bool,
+            Form(description="Rank results of the garment's dominant colour family a little higher."),
+        ] = True,
     ) -> SearchResponse:
         """Multipart search with an image file (field `image`) and the fields of `POST /search`
-        as form fields (filters flattened: `category`, `brand`, `min_price`, `max_price`, `eligible`)."""
+        as form fields (filters flattened: `category`, `brand`, `min_price`, `max_price`, `eligible`).
+        The garment's dominant colour (`image_color`) re-ranks the results unless `use_color` is false."""
         t0 = time.perf_counter()
         st = state_of(request)
         k = check_page(st, k, offset)
@@ -444,6 +453,7 @@ def create_app(
                 img = crop_box(img, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
+        color = await run_in_threadpool(dominant_color, img)
         resp = await run_search(
             request,
             text=clean_text(st, text),
@@ -454,8 +464,8 @@ def create_app(
             k=k,
             offset=offset,
             t0=t0,
+            prefer_color=color.family if (use_color and color is not None) else None,
         )
-        color = await run_in_threadpool(dominant_color, img)
         if color is not None:
             resp.image_color = ImageColorOut(family=color.family, lab=color.lab, share=color.share)
         return resp

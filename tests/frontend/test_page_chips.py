@@ -1,7 +1,8 @@
 """Browser tests of the query chips (frontend/src/chips.ts) against the real retrieval service over
 the small colour catalog (fixture of test_page_product.py): each parsed constraint is a chip with a
 remove button; removing one searches again without its words (and the URL says so); a colour with
-too few matches is relaxed and the page says so; axe finds no serious violation."""
+too few matches is relaxed and the page says so; an image search's colour chip removed searches
+again with ``use_color=false`` (kept in the photo's URL); axe finds no serious violation."""
 
 from __future__ import annotations
 
@@ -13,6 +14,36 @@ from tests.frontend.test_page_a11y import violations
 from tests.frontend.test_page_product import retrieval as retrieval  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
+
+
+class ImageSearchBodies:
+    """ASGI middleware keeping the bodies of ``POST /search/image`` (the multipart form the page sent)."""
+
+    def __init__(self, app, bodies: list[bytes]) -> None:  # noqa: ANN001
+        self.app, self.bodies = app, bodies
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http" or not scope["path"].endswith("/search/image"):
+            return await self.app(scope, receive, send)
+        chunks: list[bytes] = []
+
+        async def recording():  # noqa: ANN202
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self.bodies.append(b"".join(chunks))
+            return message
+
+        return await self.app(scope, recording, send)
+
+
+def use_color_field(body: bytes) -> bytes | None:
+    """The value of the multipart field ``use_color`` in ``body``, None when it is not there."""
+    head = b'name="use_color"'
+    if head not in body:
+        return None
+    return body.split(head, 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[0]
 
 
 def chips(page) -> list[str]:  # noqa: ANN001
@@ -70,12 +101,21 @@ def test_chips_show_the_parsed_query_and_remove_its_constraints(page, stub_serve
 def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retrieval, tmp_path) -> None:  # noqa: F811
     from PIL import Image
 
-    from tests.frontend.test_page_states import photo_services
+    from tests.frontend.test_page_photo import with_image_route
+    from tests.frontend.test_page_states import photo_services, wait_until
 
     services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
-    services["retrieval"] = retrieval
+    bodies: list[bytes] = []
+
+    def recorded_retrieval():  # noqa: ANN202
+        app = retrieval()
+        app.add_middleware(ImageSearchBodies, bodies=bodies)
+        return app
+
+    services["retrieval"] = recorded_retrieval
     photo = tmp_path / "street.jpg"
     Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    with_image_route(services, photo)  # the photo can be read back (a reload reopens it)
     page.goto(stub_server(services))
     page.set_input_files("#photo-input", str(photo))
     page.locator("#photo-busy").wait_for(state="hidden")
@@ -86,9 +126,26 @@ def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retri
         "() => document.querySelector('#query-chips .chip[data-kind=\"image-color\"]') !== null"
     )
     assert chips(page) == ["blue garment"]
-    assert page.locator("#query-chips .chip-remove").count() == 0  # informative, nothing to remove
+    assert bodies and use_color_field(bodies[-1]) is None  # the colour re-ranks (the default)
     page.screenshot(path="/tmp/chips-photo.png", full_page=False)
     assert violations(page) == []
+
+    # removing the chip searches again without the colour re-rank, and the URL keeps it
+    n = len(bodies)
+    page.get_by_role("button", name="Remove colour “blue”").click()
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips .chip[data-kind=\"image-color\"]') === null"
+    )
+    page.locator("#results-grid > li").first.wait_for()
+    assert chips(page) == []  # the chip is gone
+    assert len(bodies) == n + 1 and use_color_field(bodies[-1]) == b"false"
+    assert parse_qs(urlparse(page.url).query)["color"] == ["0"]
+    n = len(bodies)
+    page.reload()  # the URL keeps the colour off
+    wait_until(lambda: len(bodies) > n)
+    page.locator("#results-grid > li").first.wait_for()
+    assert use_color_field(bodies[-1]) == b"false"
+    assert chips(page) == [] and parse_qs(urlparse(page.url).query)["color"] == ["0"]
 
 
 def test_a_spelling_correction_can_be_undone(page, stub_server, retrieval) -> None:  # noqa: F811

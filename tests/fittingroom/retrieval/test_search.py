@@ -216,3 +216,20 @@ def test_black_hoodie_under_60_on_the_luma_catalog(tmp_path) -> None:
             assert page.relaxed == ["color"]
     finally:
         store.close()
+
+
+def test_an_image_colour_moves_matching_products_ahead_within_its_margin(searcher) -> None:
+    # "Black hoodie" scores a little above "Blue hoodie" (less than the 0.02 colour margin)
+    q = np.zeros(len(WORDS) + 1, np.float32)
+    q[WORDS.index("hoodie")], q[WORDS.index("black")], q[WORDS.index("blue")] = 1.0, 0.02, 0.01
+    q = l2_normalize(q[None])[0]
+    plain = searcher.search(vector=q, k=3)
+    assert ids(plain)[:2] == ["H4", "H3"]  # the embedding's order
+    assert plain.hits[0].score - plain.hits[1].score < searcher.color_boost
+    blue = searcher.search(vector=q, k=3, prefer_color="blue")
+    assert ids(blue)[:2] == ["H3", "H4"]  # the blue one first
+    assert [h.score for h in blue.hits[:2]] == [plain.hits[1].score, plain.hits[0].score]  # raw scores
+    searcher.color_boost = 0.001  # a margin smaller than the gap: no jump
+    assert ids(searcher.search(vector=q, k=3, prefer_color="blue"))[:2] == ["H4", "H3"]
+    searcher.color_boost = 0.0
+    assert ids(searcher.search(vector=q, k=3, prefer_color="blue"))[:2] == ["H4", "H3"]

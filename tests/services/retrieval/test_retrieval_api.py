@@ -404,3 +404,20 @@ def test_exact_searches_the_words_as_typed(client):
     assert fixed["corrected"] == "red"
     typed = client.post("/search", json={"text": "redd", "exact": True}).json()
     assert typed["corrected"] is None and typed["parsed"]["constraints"] == []
+
+
+def test_the_image_colour_reranks_unless_use_color_is_off(catalog, monkeypatch):
+    from fittingroom.retrieval.garment_color import GarmentColor
+
+    store, encoder, settings, _ = catalog
+    # a blue photo whose garment is said to be red, with a margin wide enough to show the re-rank
+    monkeypatch.setattr(
+        "services.retrieval.app.dominant_color", lambda img: GarmentColor("red", (50.0, 70.0, 50.0), 1.0)
+    )
+    app = create_app(settings.model_copy(update={"image_color_boost": 2.0}), store=store, encoder=encoder)
+    with TestClient(app) as c:
+        off = upload(c, solid_png(COLORS["blue"]), use_color="false", k="8")
+        on = upload(c, solid_png(COLORS["blue"]), k="8")
+    assert set(uids(off)[:3]) == {"test:T3", "test:P2", "test:H1"}  # the embedding: blue first
+    assert set(uids(on)[:3]) == {"test:T1", "test:P1", "test:H1"}  # the red ones (H1 has a red image)
+    assert on.json()["image_color"]["family"] == off.json()["image_color"]["family"] == "red"
