@@ -34,6 +34,13 @@ RECALL_K = 10
 QUERY_GROUP = 10
 
 
+def filtered_nprobe(nprobe: int, selectivity: float) -> int:
+    """Lists to probe when a filter keeps the share ``selectivity`` (0, 1] of the vectors:
+    ``ceil(nprobe / sqrt(selectivity))``, at least ``nprobe`` (e.g. 16 at 2 % -> 114). Not capped at
+    the index's nlist (the caller caps); queries it leaves short are retried with every list."""
+    return max(int(nprobe), math.ceil(int(nprobe) / math.sqrt(max(float(selectivity), 1e-12))))
+
+
 def as_ids(ids: Iterable[int] | np.ndarray) -> np.ndarray:
     """Contiguous int64 (N,) ids."""
     arr = np.asarray(ids if isinstance(ids, np.ndarray) else list(ids), dtype=np.int64).reshape(-1)

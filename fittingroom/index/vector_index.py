@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from fittingroom.index.tuning import (
     choose_nprobe,
     drop_self,
     exact_knn,
+    filtered_nprobe,
     recall_at_k,
     tuning_queries,
     with_query_vectors,
@@ -527,7 +527,9 @@ class VectorIndex:
         sel = None
         expected = kk
         if allowed_ids is not None:
-            allowed = np.unique(as_ids(allowed_ids))
+            allowed = as_ids(allowed_ids)
+            if len(allowed) > 1 and not bool(np.all(allowed[1:] > allowed[:-1])):
+                allowed = np.unique(allowed)  # sorting skipped when already sorted and unique
             if len(allowed) == 0:
                 return scores, out
             expected = min(kk, len(allowed))
@@ -545,7 +547,10 @@ class VectorIndex:
         else:
             ivf = faiss.extract_index_ivf(self._index)
             base = int(nprobe or self.params.get("nprobe") or ivf.nprobe)
-            probe = min(ivf.nlist, max(base, math.ceil(base / max(selectivity, 1e-9))))
+            # A filter keeping a share s of the vectors probes base / sqrt(s) lists (not base / s: the
+            # selector check of every scanned vector dominated the filtered latency); a probe that
+            # comes back short is retried with every list below, so pages stay full.
+            probe = min(ivf.nlist, filtered_nprobe(base, selectivity))
             gpu_ok = sel is None and nprobe is None and self.kind is not IndexKind.pca_ivf_sq8
             g = self._gpu() if gpu_ok else None
             if g is not None:  # pragma: no cover - GPU only

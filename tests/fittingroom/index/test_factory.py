@@ -19,8 +19,10 @@ from fittingroom.index import (
     max_nlist,
     recall_at_k,
 )
+from fittingroom.index import factory as fr_factory
 from fittingroom.index.factory import factory_string, new_pca_ivf, training_size
 from fittingroom.index.settings import RefineCodec
+from fittingroom.index.tuning import filtered_nprobe
 
 
 @pytest.mark.parametrize("n", [100_000, 1_000_000, 10_000_000])
@@ -144,6 +146,47 @@ def test_pca_index_filters_inside_the_search(pca_index: VectorIndex, corpus: tup
     few = allowed[:3]
     _, got3 = pca_index.search(q[:5], 10, few)
     assert set(got3[:, :3].ravel()) <= set(few.tolist()) and (got3[:, 3:] == -1).all()
+
+
+def test_filtered_search_probes_nprobe_over_sqrt_selectivity(
+    pca_index: VectorIndex, corpus: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+):
+    """A 2 % filter probes nprobe / sqrt(0.02) ~ 7 x nprobe lists (not nprobe / 0.02), pages stay
+    full of allowed ids, short pages are retried with every list, and an unsorted filter with
+    duplicates gives the same pages as the sorted unique one."""
+    x, ids = corpus
+    probes: list[tuple[int, int]] = []
+    real = fr_factory.search_ivf
+
+    def spy(index, q, k, sel, nprobe):
+        probes.append((len(q), int(nprobe)))
+        return real(index, q, k, sel, nprobe)
+
+    monkeypatch.setattr(fr_factory, "search_ivf", spy)
+    nlist, base = pca_index.params["nlist"], pca_index.params["nprobe"]
+    allowed = ids[np.random.default_rng(9).random(len(ids)) < 0.02]
+    expect = min(nlist, filtered_nprobe(base, len(allowed) / len(ids)))
+    assert base < expect < min(nlist, math.ceil(base * len(ids) / len(allowed)))
+    q = queries(x, 50)
+    _, got = pca_index.search(q, 10, allowed)
+    assert probes[0] == (50, expect)
+    assert (got >= 0).all() and np.isin(got, allowed).all()  # full pages of allowed ids only
+    keep = np.isin(ids, allowed)
+    _, truth = exact_knn(q, [(ids[keep], x[keep])], 10)
+    assert recall_at_k(got, truth) >= 0.9
+    shuffled = np.concatenate([allowed[::-1], allowed[:7]])
+    np.testing.assert_array_equal(pca_index.search(q, 10, shuffled)[1], got)
+    # 1 % of ids, all far from the query: the narrow probe comes back short, the retry fills the page
+    probes.clear()
+    far = ids[np.argsort(x @ q[0])[:200]]
+    _, got_far = pca_index.search(q[:1], 10, far)
+    assert probes[0][1] < nlist and probes[-1] == (1, nlist)
+    assert (got_far >= 0).all() and np.isin(got_far, far).all()
+
+
+def test_filtered_nprobe_rule():
+    assert filtered_nprobe(16, 0.02) == 114 and filtered_nprobe(16, 1.0) == 16
+    assert filtered_nprobe(16, 0.25) == 32 and filtered_nprobe(8, 1e-6) == 8000
 
 
 def test_pca_index_add_remove_save_open(tmp_path, corpus: tuple[np.ndarray, np.ndarray]):
