@@ -60,3 +60,14 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_settings() -> Iterator[None]:
+    """``get_settings()`` is read once per process; a test that changes the environment (a
+    temporary home, a model folder) must not leave its settings to the tests after it."""
+    from fittingroom.settings import get_settings
+
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

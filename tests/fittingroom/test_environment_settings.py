@@ -92,7 +92,9 @@ def parsing_head_loaded() -> bool:
     """Whether the segmentation service asks the shelf for the garment-parsing head."""
     from fittingroom.segmentation.ranking import SamScoreRanker
 
-    svc = SegmentationService(SegmentationSettings(), ranker=SamScoreRanker(), shelf=_ModelStubShelf())  # type: ignore[arg-type]
+    # fp32: the stub shelf builds the SAM backend; the int8 encoder file is checked before the shelf
+    settings = SegmentationSettings(encoder_precision="fp32")
+    svc = SegmentationService(settings, ranker=SamScoreRanker(), shelf=_ModelStubShelf())  # type: ignore[arg-type]
     return svc.parser is not None
 
 

@@ -101,8 +101,10 @@ def test_try_on_a_saleor_product(page, live_server: str, shot, shared: Path, req
     page.locator("#tryon-person-step").wait_for(state="visible")
     page.set_input_files("#person-input", str(shared / PERSON))
     page.locator("#tryon-result").wait_for(state="visible", timeout=180_000)
-    after = page.locator("#compare-after")
-    assert after.evaluate("i => i.complete && i.naturalWidth > 0")
+    page.wait_for_function(
+        "() => { const i = document.querySelector('#compare-after'); return i && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
     assert page.locator("#tryon-preview-label").is_visible()  # the CPU backend is labelled a preview
     assert page.locator("#tryon-download").get_attribute("href").startswith("blob:")
     shot(page, "result")
@@ -155,7 +157,11 @@ def test_open_a_real_product_and_its_shop_link(page, phone, live_server: str, sh
     href = page.locator("#product-content a.buy").get_attribute("href")
     assert href is not None and href.startswith(("http://", "https://"))
     assert page.locator("#product-content a.buy").inner_text().startswith("Buy at ")
-    assert page.locator(".product-main-img").evaluate("i => i.complete && i.naturalWidth > 0")
+    # the main image loads (it may still be on its way when the title shows)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.product-main-img'); return i && i.complete && i.naturalWidth > 0; }",
+        timeout=30_000,
+    )
     page.locator("#similar-grid > li").first.wait_for(timeout=60_000)
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "product", full_page=False)
