@@ -69,7 +69,9 @@ def product_tryon_eligible(product: Product) -> bool | None:
     return tryon_image(product) is not None
 
 
-def load_default_annotators(settings: CoreSettings, *, shelf: ModelShelf | None = None) -> list[ImageAnnotator]:
+def load_default_annotators(
+    settings: CoreSettings, *, shelf: ModelShelf | None = None
+) -> list[ImageAnnotator]:
     """``[the try-on eligibility annotator]`` from the model shelf, or ``[]`` when it cannot load.
 
     The annotator is the shelf's ``eligibility`` entry (one per process and device); an

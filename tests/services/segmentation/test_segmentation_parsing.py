@@ -309,4 +309,6 @@ def test_dots_of_a_photo_above_the_working_size_are_in_original_pixels(tmp_path)
             # the box of the true garment in upload pixels, to within the working pixel's size
             assert abs(x0 - xs.min()) <= 4 and abs(x1 - xs.max() - 1) <= 4, (group, d["bbox"])
             assert abs(y0 - ys.min()) <= 4 and abs(y1 - ys.max() - 1) <= 4, (group, d["bbox"])
-            assert abs(d["area"] - truth[name[group]].sum()) <= 0.25 * truth[name[group]].sum(), group  # not 4x or 16x off
+            assert abs(d["area"] - truth[name[group]].sum()) <= 0.25 * truth[name[group]].sum(), (
+                group
+            )  # not 4x or 16x off
