@@ -81,7 +81,7 @@ def test_a_search_on_a_server_loads_no_model_library() -> None:
     out = imported_after(["search", "--text", "red", "--server", f"http://127.0.0.1:{port}"])
     assert out["rc"] == 2  # nobody listens there
     mods = set(out["mods"])
-    assert "httpx" in mods
+    assert "urllib" in mods and "httpx" not in mods  # a text query: the standard library's client
     assert not mods & (HEAVY | {"numpy", "faiss", "onnxruntime", "tokenizers", "PIL"})
 
 
