@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from catalog_ingest.annotators import ANNOTATION_FIELDS, ImageAnnotator, is_annotated
+from catalog_ingest.annotators import ANNOTATION_FIELDS, ImageAnnotator, is_annotated, product_tryon_eligible
 from catalog_ingest.images import ImageFetcher, ImageFetchError
 from catalog_ingest.mapper import FeedMapper, FieldMapping, ImageRef, ProductDraft
 from catalog_ingest.readers import FeedError, FeedFormat, read_feed
@@ -370,10 +370,13 @@ class _Ingest:
             }
         )
         fill_tryon_modes(product)  # as the store derives them, so the comparison below is fair
+        if not pending:  # every image carries its annotations: the try-on rule can be applied now
+            product.tryon_eligible = product_tryon_eligible(product)
         self.report.images += len(records)
         if (
             stored is not None
             and not pending
+            and product.tryon_eligible == stored.tryon_eligible  # a flag stored under an older rule
             and product.content_hash() == stored.content_hash()
             and [r.model_dump() for r in records] == [r.model_dump() for r in stored.images]
         ):

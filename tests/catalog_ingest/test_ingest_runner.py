@@ -300,6 +300,14 @@ def test_annotators_run_on_the_same_batches_and_set_product_eligibility(env: Env
     # already classified: nothing to do
     report = env.run(feed, annotators=[FakeAnnotator()])
     assert (report.embedded, report.annotated, report.unchanged) == (0, 0, 3)
+    # a flag stored under an older rule (product-only shots only) is corrected by the next run,
+    # without re-embedding or re-classifying
+    stale = b.model_copy(update={"tryon_eligible": False})
+    env.store.upsert_products([stale])
+    report = env.run(feed, annotators=[FakeAnnotator()])
+    assert (report.embedded, report.annotated, report.unchanged) == (0, 0, 2)
+    fixed = env.store.get_product("shop", "B")
+    assert fixed is not None and fixed.tryon_eligible is True
 
 
 def _solid(color: tuple[int, int, int], fmt: str) -> bytes:
