@@ -61,6 +61,13 @@ from services.segmentation.schemas import (
 
 _errors = error_responses
 
+
+def _cutout_url_parts(request: Request, image_id: str) -> tuple[str, str]:
+    """(head, tail) of a mask's cut-out URL, ``mask_id.join(parts)``: under the mount prefix."""
+    prefix = request.scope.get("root_path", "").rstrip("/")
+    return f"{prefix}/images/{image_id}/masks/", "/cutout"
+
+
 #: Largest JSON body of a mask request (points, box, previous mask id).
 MASK_BODY_LIMIT = 64 * 1024
 
@@ -139,8 +146,7 @@ def create_app(
         segments = await run_in_threadpool(s.segment, image_id, points, labels, box, body.previous_mask_id)
         # A path relative to the server root. Built from root_path rather than url_for: url_for
         # cannot resolve this route's name when the app is mounted (``fittingroom serve``).
-        prefix = request.scope.get("root_path", "").rstrip("/")
-        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
+        base = _cutout_url_parts(request, image_id)
         return MaskResponse(
             image_id=image_id,
             width=entry.width,
@@ -167,8 +173,7 @@ def create_app(
         s = svc(request)
         entry = await run_in_threadpool(s.entry, image_id)
         garments = await run_in_threadpool(s.parse, image_id)
-        prefix = request.scope.get("root_path", "").rstrip("/")
-        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
+        base = _cutout_url_parts(request, image_id)
         return ParseResponse(
             image_id=image_id,
             width=entry.width,
@@ -195,8 +200,7 @@ def create_app(
         s = svc(request)
         entry = await run_in_threadpool(s.entry, image_id)
         dots = await run_in_threadpool(s.dots, image_id)
-        prefix = request.scope.get("root_path", "").rstrip("/")
-        base = (f"{prefix}/images/{image_id}/masks/", "/cutout")
+        base = _cutout_url_parts(request, image_id)
         return DotsResponse(
             image_id=image_id,
             width=entry.width,
