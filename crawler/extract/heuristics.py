@@ -155,14 +155,15 @@ def _heuristic_price(
         if not text or len(text) > 40:
             continue
         p = values.parse_price(text)
-        if p.amount is None or p.amount <= 0 or p.amount in exclude:
+        amount = p.amount
+        if amount is None or amount <= 0 or amount in exclude:
             continue
         if not p.symbol:
             # "<span class=price>24 990</span> <span>тг</span>": the currency sits beside the amount
             parent = el.getparent()
             around = _text(parent) if parent is not None else ""
             q = values.parse_price(around) if 0 < len(around) <= 60 else None
-            if q is not None and q.amount == p.amount and q.symbol:
+            if q is not None and q.amount == amount and q.symbol:
                 p = q
         score = 1.0
         if p.symbol:
@@ -173,7 +174,7 @@ def _heuristic_price(
             score -= 4
         if el.get("data-price") is not None:
             score += 0.5
-        cand = (score, -pos, p.amount, p.symbol)
+        cand = (score, -pos, amount, p.symbol)
         if best is None or cand[:2] > best[:2]:
             best = cand
     if best is None or best[0] < 1:
