@@ -1,8 +1,10 @@
 #!/bin/sh
 # Install optional try-on backends that are not on PyPI (used by docker/tryon.Dockerfile).
 #   sh scripts/install-tryon-extras.sh fashn
-# FASHN VTON v1.5 (code and weights Apache-2.0; its pipeline runs fashn-human-parser, whose weights are
-# NON-COMMERCIAL: not for commercial deployments as shipped) is installed from its repository at a pinned commit; override the pin with
+# FASHN VTON v1.5 (code and weights Apache-2.0) is installed from its repository at a pinned commit. Upstream's
+# pipeline runs fashn-human-parser, whose weights are NON-COMMERCIAL; the adapter's default TRYON_FASHN_PARSER=own
+# never loads them (the fashn-human-parser package is still installed: upstream imports its label constants).
+# TRYON_FASHN_PARSER=fashn downloads and runs them: not for commercial deployments. Override the pin with
 # FASHN_VTON_COMMIT after reviewing a newer one. Weights are NOT fetched here: run
 #   python /opt/fashn-vton-1.5/scripts/download_weights.py --weights-dir /models/fashn-vton-1.5
 # once into the models volume (TRYON_FASHN_WEIGHTS_DIR defaults to $FITTINGROOM_MODEL_DIR/fashn-vton-1.5).

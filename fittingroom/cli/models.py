@@ -27,8 +27,12 @@ def configured_models() -> list[dict[str, Any]]:
         typer.echo(f"Warning: the configured encoder is invalid: {exc}", err=True)
     spec, opts = sam_options(SegmentationSettings(), core)
     options[spec.name] = opts
-    weights = TryOnSettings().resolved_fashn_weights_dir
-    options["tryon.fashn"] = {"weights_dir": str(weights) if weights else None}
+    tryon = TryOnSettings()
+    weights = tryon.resolved_fashn_weights_dir
+    options["tryon.fashn"] = {
+        "weights_dir": str(weights) if weights else None,
+        "parser": tryon.fashn_parser.value,
+    }
     out = []
     for spec in (*ALL_SPECS, *RENDERERS.values()):
         desc = spec.describe(**options.get(spec.name, {}))

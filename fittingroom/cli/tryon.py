@@ -63,7 +63,9 @@ def tryon_command(
         name = settings.backend
         from fittingroom.tryon.renderers import create_backend
 
-        be = create_backend(name, fashn_weights_dir=settings.resolved_fashn_weights_dir)
+        be = create_backend(
+            name, fashn_weights_dir=settings.resolved_fashn_weights_dir, fashn_parser=settings.fashn_parser
+        )
         be.load()
         pdata = read_path_bytes(person)
         gpath = Path(garment)
@@ -144,7 +146,8 @@ def eval_tryon_command(
         ),
     ] = True,
     sheet: Annotated[
-        Path | None, typer.Option("--sheet", help="Write the contact sheet (person | garment | render | quality) here.")
+        Path | None,
+        typer.Option("--sheet", help="Write the contact sheet (person | garment | render | quality) here."),
     ] = None,
     on_model: Annotated[
         list[str] | None,
@@ -155,7 +158,8 @@ def eval_tryon_command(
         ),
     ] = None,
     extra_person: Annotated[
-        list[str] | None, typer.Option("--person", help="Extra person photo path (repeatable), e.g. a street photo.")
+        list[str] | None,
+        typer.Option("--person", help="Extra person photo path (repeatable), e.g. a street photo."),
     ] = None,
     non_person: Annotated[
         bool,
@@ -225,7 +229,7 @@ def eval_tryon_command(
         if k in ("non_person_accepted", "tryon_able_failures"):
             continue
         if k in ("per_category", "overall"):
-            for cat, metrics in (v.items() if k == "per_category" else [("overall", v)]):
+            for cat, metrics in v.items() if k == "per_category" else [("overall", v)]:
                 for mk, mv in metrics.items():
                     table.add_row(f"{cat}: {mk}", str(mv))
         else:

@@ -7,9 +7,11 @@
   pixels); the uncovered old garment replaced by skin or inpainting, the person's shading,
   a feathered edge (``cleanup.py``, :func:`compose`). A quick preview, not a generative model.
 * ``fashn`` (:class:`FashnBackend`, GPU): adapter for FASHN VTON v1.5
-  (https://github.com/fashn-AI/fashn-vton-1.5). Its code and weights are Apache-2.0, but
-  its pipeline always runs ``fashn-human-parser``, whose weights are licensed for
-  NON-COMMERCIAL use only: as shipped, this renderer is not for commercial deployments.
+  (https://github.com/fashn-AI/fashn-vton-1.5), code and weights Apache-2.0. Upstream's
+  pipeline always runs ``fashn-human-parser``, whose weights are licensed for NON-COMMERCIAL
+  use only; by default (``TRYON_FASHN_PARSER=own``) the adapter replaces that parser with our
+  own person analysis and garment mask (``fashn_parse.py``), so the GPU path is commercially
+  clean; ``TRYON_FASHN_PARSER=fashn`` runs upstream as shipped (non-commercial).
   The package ``fashn_vton`` is imported lazily at :meth:`load`.
 
 Both are model-shelf entries (:data:`TRYON_PREVIEW`, :data:`TRYON_FASHN`): built and loaded
@@ -31,6 +33,7 @@ from PIL import Image
 from fittingroom.caching import BoundedLRU, byte_lru
 from fittingroom.models.registry import ModelFile, ModelShelf, ModelSpec, default_shelf, file_sha256
 from fittingroom.tryon.cleanup import remove_old_garment, shade
+from fittingroom.tryon.fashn_parse import OwnParser, garment_label_map, person_label_map
 from fittingroom.tryon.garment import GarmentPrep
 from fittingroom.tryon.parts import GarmentPose, garment_pose, limb_affine, part_labels
 from fittingroom.tryon.person import (
@@ -50,6 +53,7 @@ from fittingroom.tryon.person import (
     TryOnCategory,
     waist_rise,
 )
+from fittingroom.tryon.settings import FashnParser
 
 
 class BackendUnavailable(RuntimeError):
@@ -464,21 +468,33 @@ FASHN_CATEGORIES = {
 
 class FashnBackend(TryOnBackend):
     """Adapter for FASHN VTON v1.5 (``fashn_vton.TryOnPipeline(weights_dir=...)``; code and weights
-    Apache-2.0, its bundled human parser fashn-human-parser non-commercial).
+    Apache-2.0).
 
-    Call signature used (upstream README): ``pipeline(person_image=PIL, garment_image=PIL,
-    category="tops"|"bottoms"|"one-pieces")`` -> object with ``.images[0]`` (PIL).
-    The pipeline masks the person itself (maskless model), so ``person_prep`` is only
-    used for the output size.
+    ``parser`` = :attr:`FashnParser.own` (default): the pipeline is built without its human parser
+    (``_setup_hp_model`` overridden: fashn-human-parser's non-commercial weights are never downloaded
+    or run); :class:`~fittingroom.tryon.fashn_parse.OwnParser` answers its parses with label maps from
+    our person analysis (agnostic mask, head, hands) and garment mask, and the call is
+    ``pipeline(person_image=, garment_image=, category=, garment_photo_type="model"|"flat-lay",
+    segmentation_free=False)``: FASHN repaints our clothing-agnostic region. The images passed are
+    the prepared ones (``person_prep.image``, ``garment_prep.image``), in the grid of our masks.
+
+    ``parser`` = :attr:`FashnParser.fashn`: upstream as shipped, ``pipeline(person_image=PIL,
+    garment_image=PIL, category="tops"|"bottoms"|"one-pieces")`` (maskless; its parser runs on both
+    images; non-commercial). Either returns an object with ``.images[0]`` (PIL), resized here to
+    ``person_prep.size``.
     """
 
     name = "fashn"
     preview = False
 
-    def __init__(self, weights_dir: Path | None, module: str = "fashn_vton") -> None:
+    def __init__(
+        self, weights_dir: Path | None, module: str = "fashn_vton", parser: FashnParser = FashnParser.own
+    ) -> None:
         self.weights_dir = weights_dir
         self.module = module
+        self.parser = FashnParser(parser)
         self._pipeline: Any = None
+        self._own: OwnParser | None = None
 
     def load(self) -> None:
         if self._pipeline is not None:
@@ -495,7 +511,19 @@ class FashnBackend(TryOnBackend):
                 f"FASHN VTON weights not found: expected model.safetensors in {self.weights_dir} "
                 "(set TRYON_FASHN_WEIGHTS_DIR; download with the repository's scripts/download_weights.py)"
             )
-        self._pipeline = mod.TryOnPipeline(weights_dir=str(self.weights_dir))
+        if self.parser is FashnParser.fashn:
+            self._pipeline = mod.TryOnPipeline(weights_dir=str(self.weights_dir))
+            return
+        own = OwnParser()
+
+        class OwnParsePipeline(mod.TryOnPipeline):  # type: ignore[misc,name-defined]
+            """FASHN's pipeline with our parse in place of fashn-human-parser (never loaded)."""
+
+            def _setup_hp_model(self) -> None:
+                self.hp_model = own
+
+        self._pipeline = OwnParsePipeline(weights_dir=str(self.weights_dir))
+        self._own = own
 
     def render(
         self,
@@ -506,11 +534,25 @@ class FashnBackend(TryOnBackend):
         category: TryOnCategory,
     ) -> Image.Image:
         self.load()
-        result = self._pipeline(
-            person_image=person_img.convert("RGB"),
-            garment_image=garment_img.convert("RGB"),
-            category=FASHN_CATEGORIES[category],
-        )
+        if self._own is None:
+            result = self._pipeline(
+                person_image=person_img.convert("RGB"),
+                garment_image=garment_img.convert("RGB"),
+                category=FASHN_CATEGORIES[category],
+            )
+        else:
+            with self._own.lock:
+                self._own.expect(
+                    person_label_map(person_prep, category), garment_label_map(garment_prep.mask, category)
+                )
+                result = self._pipeline(
+                    person_image=Image.fromarray(person_prep.image),
+                    garment_image=Image.fromarray(garment_prep.image),
+                    category=FASHN_CATEGORIES[category],
+                    garment_photo_type="model" if garment_prep.landmarks is not None else "flat-lay",
+                    segmentation_free=False,
+                )
+                self._own.done()
         out = result.images[0].convert("RGB")
         if out.size != person_prep.size:
             out = out.resize(person_prep.size, Image.Resampling.LANCZOS)
@@ -522,11 +564,25 @@ def _loaded(backend: TryOnBackend) -> TryOnBackend:
     return backend
 
 
-def _fashn_files(weights_dir: str | None = None) -> list[ModelFile]:
+def _fashn_files(weights_dir: str | None = None, parser: str = FashnParser.own.value) -> list[ModelFile]:
     if not weights_dir:
-        return [ModelFile("(TRYON_FASHN_WEIGHTS_DIR not set)", None, "huggingface fashn-ai/fashn-vton-1.5")]
-    path = Path(weights_dir) / "model.safetensors"
-    return [ModelFile(str(path), file_sha256(path), "huggingface fashn-ai/fashn-vton-1.5")]
+        files = [ModelFile("(TRYON_FASHN_WEIGHTS_DIR not set)", None, "huggingface fashn-ai/fashn-vton-1.5")]
+    else:
+        path = Path(weights_dir) / "model.safetensors"
+        files = [ModelFile(str(path), file_sha256(path), "huggingface fashn-ai/fashn-vton-1.5 (Apache-2.0)")]
+    if parser == FashnParser.fashn.value:
+        files.append(
+            ModelFile(
+                "(Hugging Face cache)",
+                None,
+                "huggingface fashn-ai/fashn-human-parser (NON-COMMERCIAL weights; TRYON_FASHN_PARSER=fashn)",
+            )
+        )
+    return files
+
+
+def _fashn_factory(weights_dir: str | None = None, parser: str = FashnParser.own.value) -> TryOnBackend:
+    return _loaded(FashnBackend(Path(weights_dir) if weights_dir else None, parser=FashnParser(parser)))
 
 
 TRYON_PREVIEW = ModelSpec(
@@ -542,20 +598,27 @@ TRYON_FASHN = ModelSpec(
     name="tryon.fashn",
     kind="tryon-renderer",
     source="FASHN VTON v1.5 (github.com/fashn-AI/fashn-vton-1.5), GPU",
-    licence="FASHN VTON v1.5 code and weights Apache-2.0, BUT its pipeline always runs fashn-human-parser, "
-    "whose weights are NON-COMMERCIAL: a commercial deployment must not use this renderer as shipped",
-    factory=lambda weights_dir=None: _loaded(FashnBackend(Path(weights_dir) if weights_dir else None)),
-    options=frozenset({"weights_dir"}),
+    licence="FASHN VTON v1.5 code and weights Apache-2.0. Person / garment parse: with TRYON_FASHN_PARSER=own "
+    "(default) this project's (fashn-human-parser is never loaded: commercially clean); with "
+    "TRYON_FASHN_PARSER=fashn FASHN's fashn-human-parser, whose weights are NON-COMMERCIAL only",
+    factory=_fashn_factory,
+    options=frozenset({"weights_dir", "parser"}),
     files=_fashn_files,
+    notes="option parser: 'own' (default, commercially clean) or 'fashn' (non-commercial human parser)",
 )
 
 RENDERERS: dict[str, ModelSpec] = {"preview": TRYON_PREVIEW, "fashn": TRYON_FASHN}
 
 
 def create_backend(
-    name: str, *, fashn_weights_dir: Path | None = None, shelf: ModelShelf | None = None
+    name: str,
+    *,
+    fashn_weights_dir: Path | None = None,
+    fashn_parser: FashnParser = FashnParser.own,
+    shelf: ModelShelf | None = None,
 ) -> TryOnBackend:
-    """The loaded renderer ``name`` ('preview' or 'fashn') from the model shelf (once per process).
+    """The loaded renderer ``name`` ('preview' or 'fashn') from the model shelf (once per process);
+    ``fashn_parser``: who parses person and garment for 'fashn' (:class:`FashnParser`).
 
     Raises BackendUnavailable for an unknown name or a renderer that cannot load.
     """
@@ -563,6 +626,11 @@ def create_backend(
     if spec is None:
         raise BackendUnavailable(f"unknown try-on backend {name!r}: choose 'preview' or 'fashn'")
     options = (
-        {"weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None} if name == "fashn" else {}
+        {
+            "weights_dir": str(fashn_weights_dir) if fashn_weights_dir else None,
+            "parser": FashnParser(fashn_parser).value,
+        }
+        if name == "fashn"
+        else {}
     )
     return (shelf or default_shelf()).get(spec, **options)  # type: ignore[no-any-return]

@@ -169,7 +169,10 @@ class TryOnService:
         for name in self.settings.enabled_backends:
             if name not in self.backends:
                 self.backends[name] = create_backend(
-                    name, fashn_weights_dir=self.settings.resolved_fashn_weights_dir, shelf=self.shelf
+                    name,
+                    fashn_weights_dir=self.settings.resolved_fashn_weights_dir,
+                    fashn_parser=self.settings.fashn_parser,
+                    shelf=self.shelf,
                 )
             else:
                 self.backends[name].load()

@@ -20,6 +20,13 @@ class GarmentRegionMode(StrEnum):
     pose = "pose"
 
 
+class FashnParser(StrEnum):
+    """Who parses the person and garment for FASHN VTON (``TRYON_FASHN_PARSER``, ``renderers.FashnBackend``)."""
+
+    own = "own"  # this project's person analysis and garment mask (fashn_parse.py): commercially clean
+    fashn = "fashn"  # FASHN's bundled fashn-human-parser: its weights are NON-COMMERCIAL
+
+
 class TryOnSettings(BaseSettings):
     """Settings of the try-on service, ``fittingroom tryon`` and ``eval tryon``."""
 
@@ -33,6 +40,12 @@ class TryOnSettings(BaseSettings):
     fashn_weights_dir: Path | None = Field(
         default=None,
         description="FASHN VTON v1.5 weights folder (model.safetensors, dwpose/); default model_dir/fashn-vton-1.5.",
+    )
+    fashn_parser: FashnParser = Field(
+        default=FashnParser.own,
+        description="Human parse for the 'fashn' backend: 'own' (this project's person analysis and garment mask; "
+        "fashn-human-parser is never loaded: commercially clean) or 'fashn' (FASHN's fashn-human-parser, whose "
+        "weights are NON-COMMERCIAL only).",
     )
     max_side: int = Field(
         default=1024, ge=64, le=4096, description="Longest side (px) images are resized to."

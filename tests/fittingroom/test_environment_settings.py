@@ -312,6 +312,7 @@ ROWS: list[Row] = [
     Row("TRYON_BACKENDS", '["fashn"]', lambda: TryOnSettings().enabled_backends, ["preview", "fashn"]),
     Row("TRYON_FASHN_WEIGHTS_DIR", str(BASE / "fashn"), lambda: TryOnSettings().resolved_fashn_weights_dir,
         BASE / "fashn"),
+    Row("TRYON_FASHN_PARSER", "fashn", lambda: TryOnSettings().fashn_parser.value, "fashn"),
     Row("TRYON_MAX_SIDE", "512", field(TryOnSettings, "max_side"), 512),
     Row("TRYON_MAX_UPLOAD_BYTES", "2048", field(TryOnSettings, "max_upload_bytes"), 2048),
     Row("TRYON_MAX_IMAGE_PIXELS", "4096", field(TryOnSettings, "max_image_pixels"), 4096),
