@@ -288,8 +288,35 @@ def eval_retrieval_command(
     index_dir: EvalIndexDir = None,
     workdir: EvalWorkdir = None,
     as_json: EvalJson = False,
+    standard: Annotated[
+        bool, typer.Option("--standard/--no-standard", help="Run the four tasks of issue 2 (crop eval).")
+    ] = True,
+    end_to_end: Annotated[
+        bool,
+        typer.Option(
+            "--end-to-end", help="Also click each street garment -> top mask -> the page's image search."
+        ),
+    ] = False,
+    product_only: Annotated[
+        bool,
+        typer.Option(
+            "--product-only",
+            help="Also search street crops in the garment-photos validation split as a catalog.",
+        ),
+    ] = False,
+    garment_photos: Annotated[
+        Path | None,
+        typer.Option("--garment-photos", help="garment-photos folder. Default: SHARED_DATA/garment-photos."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit", min=1, help="--end-to-end / --product-only: the first N labelled street photos only."
+        ),
+    ] = None,
 ) -> None:
-    """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8)."""
+    """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8); with
+    --end-to-end / --product-only also the evaluations of issue 16 step 6 (retrieval/click_eval.py)."""
     from fittingroom.retrieval.evaluation import (
         detect_source,
         evaluate_retrieval,
@@ -320,18 +347,49 @@ def eval_retrieval_command(
         encoder,
     ):
         source = detect_source(store, [p.sku for p in luma])
-        report = evaluate_retrieval(
-            luma,
-            catalog.parent,
-            street,
-            encoder.query_vectors,
-            searcher_search_fn(searcher, source),
-            progress=None if as_json else _progress_printer(),
-        )
+        report = None
+        if standard:
+            report = evaluate_retrieval(
+                luma,
+                catalog.parent,
+                street,
+                encoder.query_vectors,
+                searcher_search_fn(searcher, source),
+                progress=None if as_json else _progress_printer(),
+            )
+        e2e = None
+        if end_to_end:
+            from fittingroom.cli.retrieval_click import run_end_to_end
+
+            e2e = run_end_to_end(searcher, encoder, source, luma, street_photos, limit=limit, quiet=as_json)
+    product = None
+    if product_only:
+        from fittingroom.cli.retrieval_click import run_product_only
+
+        gp = garment_photos or shared / "garment-photos"
+        if not (gp / "index.csv").is_file():
+            raise typer.BadParameter(f"{gp}: no index.csv there", param_hint="--garment-photos")
+        product = run_product_only(encoder, street_photos, gp, limit=limit, quiet=as_json)
     if as_json:
-        typer.echo(json.dumps({"encoder": encoder.name, **report.as_json()}))
-    else:
+        out: dict[str, Any] = {"encoder": encoder.name, **(report.as_json() if report else {})}
+        if e2e is not None:
+            out["end_to_end"] = e2e.as_json()
+        if product is not None:
+            from fittingroom.cli.retrieval_click import product_only_json
+
+            out["product_only"] = product_only_json(product)
+        typer.echo(json.dumps(out))
+        return
+    if report is not None:
         _print_report(report, encoder.name)
+    if e2e is not None:
+        from fittingroom.cli.retrieval_click import print_end_to_end
+
+        print_end_to_end(e2e)
+    if product is not None:
+        from fittingroom.cli.retrieval_click import print_product_only
+
+        print_product_only(product)
 
 
 def _open_searcher_with(

@@ -231,6 +231,16 @@ def load_street_items(folder: str | Path, min_pixels: int = STREET_MIN_PIXELS) -
     return items
 
 
+def street_query(it: StreetItem) -> Any:
+    """The crop eval's query of a street garment: its ground-truth box cropped from the photo
+    (clipped to the image), as a ``fittingroom.models.encoders.Query``."""
+    from fittingroom.models.encoders.base import Query
+
+    img = load_image(it.photo)
+    x0, y0, x1, y1 = it.box
+    return Query(image=crop_box(img, (max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1))))
+
+
 # ---- running the queries ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class RankedProduct:
@@ -354,11 +364,6 @@ def evaluate_retrieval(
     for p in luma:
         if p.garment_type is not None:
             of_type[p.garment_type].add(p.sku)
-
-    def street_query(it: StreetItem) -> Any:
-        img = load_image(it.photo)
-        x0, y0, x1, y1 = it.box
-        return Query(image=crop_box(img, (max(0, x0), max(0, y0), min(img.width, x1), min(img.height, y1))))
 
     res2 = run(street_items, street_query, [set() for _ in street_items], "street photos")
     per_type_scores: dict[str, list[float]] = defaultdict(list)
