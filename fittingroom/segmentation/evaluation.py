@@ -82,14 +82,14 @@ def iter_photos(
     ``photo_ids``: only these photos (e.g. the parsing head's validation split).
     """
     ann = load_annotations(street_photos)
-    photo_ids = sorted(
+    chosen = sorted(
         pid
         for pid, rec in ann["images"].items()
         if rec.get("label_map") and (photo_ids is None or pid in photo_ids)
     )[::every]
     if limit is not None:
-        photo_ids = photo_ids[:limit]
-    for pid in photo_ids:
+        chosen = chosen[:limit]
+    for pid in chosen:
         rec = ann["images"][pid]
         label_map = np.asarray(Image.open(street_photos / rec["label_map"]))
         items = []

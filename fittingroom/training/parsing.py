@@ -88,6 +88,9 @@ def build_network(config: ParsingTrainConfig):  # type: ignore[no-untyped-def]
         return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
 
     class ParsingNet(nn.Module):
+        mean: torch.Tensor
+        std: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             self.register_buffer("mean", torch.zeros(256))

@@ -43,6 +43,8 @@ def collect(
     rows = []
     for _, photo, label_map, items in iter_photos(street_photos, photo_ids=photo_ids):
         entry = service.add_image(photo.read_bytes(), str(photo))
+        if entry.parsing is None:
+            raise RuntimeError("the parsing head is off: tuning its layer weights needs SEGMENTATION_PARSING=true and a head file")
         for item in items:
             pts, labs = np.array([item.click], dtype=np.float64), np.array([1])
             gt = label_map == item.label_id

@@ -27,7 +27,7 @@ from fittingroom.tryon.renderers import TryOnBackend
 from fittingroom.tryon.service import Job, JobStatus, NotFound, TryOnService
 from fittingroom.tryon.settings import TryOnSettings
 from services.http import error_responses, guard, read_upload
-from services.tryon.schemas import GarmentOut, JobOut, PersonOut, TryOnRequest
+from services.tryon.schemas import GarmentOut, JobOut, PersonOut, QualityOut, TryOnRequest
 
 ERRORS = error_responses(404, 409, 413, 415, 422)
 
@@ -44,7 +44,7 @@ def _job_out(job: Job) -> JobOut:
         error=job.error,
         result_url=f"/tryon/{job.job_id}/result.png" if job.status is JobStatus.done else None,
         timings=job.timings,
-        quality=job.quality,
+        quality=QualityOut.model_validate(job.quality) if job.quality is not None else None,
     )
 
 
