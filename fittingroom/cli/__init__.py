@@ -20,7 +20,17 @@ def _components() -> list[Any]:
     """The modules that add commands (each imports nothing heavy at module level)."""
     from catalog_ingest import cli as ingest_cli
     from crawler import cli as crawler_cli
-    from fittingroom.cli import eligibility, encoders, models, parsing, retrieval, segmentation, serve, tryon
+    from fittingroom.cli import (
+        eligibility,
+        encoders,
+        garment_type,
+        models,
+        parsing,
+        retrieval,
+        segmentation,
+        serve,
+        tryon,
+    )
 
     return [
         encoders,
@@ -29,6 +39,7 @@ def _components() -> list[Any]:
         retrieval,
         segmentation,
         parsing,
+        garment_type,
         tryon,
         eligibility,
         crawler_cli,

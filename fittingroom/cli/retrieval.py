@@ -314,6 +314,20 @@ def eval_retrieval_command(
             "--limit", min=1, help="--end-to-end / --product-only: the first N labelled street photos only."
         ),
     ] = None,
+    image_category: Annotated[
+        bool,
+        typer.Option(
+            "--image-category",
+            help="Run the four tasks again with every image query restricted to its inferred garment "
+            "category, as POST /search/image does (both tables are printed; JSON: 'image_category').",
+        ),
+    ] = False,
+    category_min_prob: Annotated[
+        float | None,
+        typer.Option(
+            "--category-min-prob", min=0.0, max=1.0, help="Default: RETRIEVAL_IMAGE_CATEGORY_MIN_PROB."
+        ),
+    ] = None,
 ) -> None:
     """Retrieval quality on the Luma catalog and the street photos (issue 2, section 8); with
     --end-to-end / --product-only also the evaluations of issue 16 step 6 (retrieval/click_eval.py)."""
@@ -348,14 +362,26 @@ def eval_retrieval_command(
     ):
         source = detect_source(store, [p.sku for p in luma])
         report = None
+        encode = encoder.query_vectors
+        if image_category:  # the second run reuses the query vectors of the first
+            from fittingroom.cli.retrieval_category import cached_encode
+
+            encode = cached_encode(encode)
         if standard:
             report = evaluate_retrieval(
                 luma,
                 catalog.parent,
                 street,
-                encoder.query_vectors,
+                encode,
                 searcher_search_fn(searcher, source),
                 progress=None if as_json else _progress_printer(),
+            )
+        with_category = None
+        if image_category:
+            from fittingroom.cli.retrieval_category import run_with_image_category
+
+            with_category = run_with_image_category(
+                searcher, encoder, encode, source, luma, catalog.parent, street, category_min_prob
             )
         e2e = None
         if end_to_end:
@@ -372,6 +398,8 @@ def eval_retrieval_command(
         product = run_product_only(encoder, street_photos, gp, limit=limit, quiet=as_json)
     if as_json:
         out: dict[str, Any] = {"encoder": encoder.name, **(report.as_json() if report else {})}
+        if with_category is not None:
+            out["image_category"] = with_category.as_json()
         if e2e is not None:
             out["end_to_end"] = e2e.as_json()
         if product is not None:
@@ -382,6 +410,8 @@ def eval_retrieval_command(
         return
     if report is not None:
         _print_report(report, encoder.name)
+    if with_category is not None:
+        _print_report(with_category.report, with_category.title(encoder.name))
     if e2e is not None:
         from fittingroom.cli.retrieval_click import print_end_to_end
 

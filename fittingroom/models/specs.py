@@ -305,3 +305,29 @@ PARSING = ModelSpec(
     options=frozenset({"path"}),
     files=_parsing_files,
 )
+
+
+# ------------------------------------------------------------------------------ garment type
+def _garment_type(path: str | None = None) -> Any:
+    from fittingroom.models.garment_type import GarmentTypeClassifier
+
+    return GarmentTypeClassifier.load(Path(path) if path else None)
+
+
+def _garment_type_files(path: str | None = None) -> list[ModelFile]:
+    from fittingroom.models.garment_type import DEFAULT_MODEL_PATH, REBUILD_COMMAND
+
+    p = Path(path) if path else DEFAULT_MODEL_PATH
+    return [ModelFile(str(p), file_sha256(p), f"trained here: `{REBUILD_COMMAND}`")]
+
+
+GARMENT_TYPE = ModelSpec(
+    name="garment_type",
+    kind="classifier",
+    source="10-class garment-type logistic regression on the catalog encoder's image embedding, "
+    "trained here on the shared garment photos (fittingroom/models/data/garment_type/MODEL_CARD.md)",
+    licence="trained here on CC0-1.0 photos, released with the project",
+    factory=_garment_type,
+    options=frozenset({"path"}),
+    files=_garment_type_files,
+)

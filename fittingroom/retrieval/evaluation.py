@@ -452,9 +452,17 @@ def detect_source(store: Any, skus: Collection[str]) -> str:
     return max(overlap, key=lambda s: overlap[s])
 
 
-def searcher_search_fn(searcher: Any, source: str | None = None) -> SearchFn:
+#: ``restrict(query, query_vector, allowed_ids or None) -> allowed_ids or None``: a further id
+#: filter per query (``fittingroom.retrieval.image_category.eval_restrictor``).
+RestrictFn = Callable[[Any, np.ndarray, "np.ndarray | None"], "np.ndarray | None"]
+
+
+def searcher_search_fn(
+    searcher: Any, source: str | None = None, restrict: RestrictFn | None = None
+) -> SearchFn:
     """A ``SearchFn`` over a ``fittingroom.retrieval.search.Searcher``: results restricted to
-    ``source`` and leave-out images removed inside the index search (id filter)."""
+    ``source`` and leave-out images removed inside the index search (id filter); ``restrict``,
+    when given, narrows each query's allowed ids further (the inferred image category)."""
     from fittingroom.catalog.store import ProductFilter
 
     store = searcher.store
@@ -475,6 +483,8 @@ def searcher_search_fn(searcher: Any, source: str | None = None) -> SearchFn:
             if lo:
                 drop = np.asarray([vid for sha in lo for vid in vids_of_sha.get(sha, ())], dtype=np.int64)
                 allowed = np.setdiff1d(all_ids, drop)
+            if restrict is not None:
+                allowed = restrict(q, v, allowed)
             page = searcher.search(q, vector=v, k=k, allowed_ids=allowed)
             out.append([RankedProduct(h.product.id, h.image.sha256, h.score) for h in page.hits])
         return out

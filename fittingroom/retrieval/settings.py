@@ -49,6 +49,13 @@ class RetrievalSettings(BaseSettings):
         description="Image searches: cosine-score margin by which results of the garment's dominant "
         "colour family move ahead of others (0 = off; a re-rank, not a filter).",
     )
+    image_category_min_prob: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Image searches: the garment category inferred from the image (garment-type "
+        "classifier) filters the results when its probability is at least this (1 = only when certain).",
+    )
     max_text_chars: int = Field(default=1000, ge=1)
     text_relevance_floor: float | None = Field(
         default=None,

@@ -32,8 +32,16 @@ from fittingroom.catalog.models import ImageRecord, Product, split_uid, tryon_im
 from fittingroom.catalog.store import CatalogStore, ProductFilter
 from fittingroom.images import ImageDecodeError, crop_box, decode_image, decode_image_sized
 from fittingroom.models.encoders.base import Encoder, Query
+from fittingroom.models.garment_type import GarmentTypeClassifier, classifier_for_encoder
 from fittingroom.models.registry import ModelShelf, default_shelf
 from fittingroom.retrieval.garment_color import dominant_color
+from fittingroom.retrieval.image_category import (
+    RELAXED_KIND,
+    InferredCategory,
+    infer_category,
+    query_image_embedding,
+    restrict_to_image_category,
+)
 from fittingroom.retrieval.product_page import product_page, similar_products
 from fittingroom.retrieval.resources import (
     ImageFetcher,
@@ -56,6 +64,7 @@ from services.retrieval.schemas import (
     FacetsOut,
     FilterMatchOut,
     Health,
+    ImageCategoryOut,
     ImageColorOut,
     ImageOut,
     IndexInfo,
@@ -76,7 +85,8 @@ _ERRORS = error_responses(400, 404, 413, 415, 422, 503)
 
 
 class RetrievalState:
-    """What the lifespan loads: settings, store, encoder, index holder, searcher, URL fetcher."""
+    """What the lifespan loads: settings, store, encoder, index holder, searcher, URL fetcher,
+    and the garment-type classifier (None when it was trained for another encoder)."""
 
     def __init__(
         self,
@@ -85,8 +95,10 @@ class RetrievalState:
         encoder: Encoder,
         holder: IndexHolder,
         fetcher: ImageFetcher,
+        garment_types: GarmentTypeClassifier | None = None,
     ) -> None:
         self.settings = settings
+        self.garment_types = garment_types
         self.store = store
         self.encoder = encoder
         self.holder = holder
@@ -140,7 +152,8 @@ def create_app(
                 enc.query_vectors(
                     [Query(text="warm-up"), Query(image=PILImage.new("RGB", (64, 64), (128, 128, 128)))]
                 )
-            return RetrievalState(settings, st, enc, holder, ImageFetcher(settings))
+            garment_types = classifier_for_encoder(enc, models)  # missing file: GarmentTypeModelError
+            return RetrievalState(settings, st, enc, holder, ImageFetcher(settings), garment_types)
 
         state = await run_in_threadpool(load)
         app.state.retrieval = state
@@ -287,6 +300,9 @@ def create_app(
         t0: float,
         exact: bool = False,
         prefer_color: str | None = None,
+        vector: Any = None,
+        image_category: InferredCategory | None = None,
+        use_category: bool = True,
     ) -> SearchResponse:
         st = state_of(request)
         weight = st.settings.default_image_weight if image_weight is None else image_weight
@@ -315,9 +331,22 @@ def create_app(
                 )
             else:
                 query = Query(image=image, text=text, image_weight=weight)
+                allowed = None
+                if image_category is not None and use_category:
+                    image_category, allowed = await run_in_threadpool(
+                        partial(restrict_to_image_category, flt=flt), st.searcher, image_category
+                    )
                 page = await run_in_threadpool(
-                    partial(st.searcher.search, prefer_color=prefer_color), query, k=k, offset=offset, flt=flt
+                    partial(
+                        st.searcher.search, prefer_color=prefer_color, vector=vector, allowed_ids=allowed
+                    ),
+                    query,
+                    k=k,
+                    offset=offset,
+                    flt=flt,
                 )
+                if image_category is not None and image_category.relaxed:
+                    page.relaxed = [*page.relaxed, RELAXED_KIND]
         except IndexUnavailableError as exc:
             raise HTTPException(503, str(exc)) from exc
         except ProductNotFoundError as exc:
@@ -326,6 +355,13 @@ def create_app(
             raise HTTPException(422, str(exc)) from exc
         response = page_response(request, st, page, echo, t0)
         response.filter_matches = notes
+        if image_category is not None:
+            response.image_category = ImageCategoryOut(
+                category=image_category.category.value,
+                probability=image_category.probability,
+                garment_class=image_category.garment_class,
+                applied=image_category.applied,
+            )
         return response
 
     # ---- routes --------------------------------------------------------------------------
@@ -413,10 +449,16 @@ def create_app(
             bool,
             Form(description="Rank results of the garment's dominant colour family a little higher."),
         ] = True,
+        use_category: Annotated[
+            bool,
+            Form(description="Restrict results to the garment category inferred from the image."),
+        ] = True,
     ) -> SearchResponse:
         """Multipart search with an image file (field `image`) and the fields of `POST /search`
         as form fields (filters flattened: `category`, `brand`, `min_price`, `max_price`, `eligible`).
-        The garment's dominant colour (`image_color`) re-ranks the results unless `use_color` is false."""
+        The garment's dominant colour (`image_color`) re-ranks the results unless `use_color` is false;
+        the inferred garment category (`image_category`, when confident) filters them unless
+        `use_category` is false (relaxed when fewer than a page of products match)."""
         t0 = time.perf_counter()
         st = state_of(request)
         k = check_page(st, k, offset)
@@ -454,9 +496,18 @@ def create_app(
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
         color = await run_in_threadpool(dominant_color, img)
+        text = clean_text(st, text)
+        vector, inferred = None, None
+        if st.garment_types is not None:  # one forward pass: the classifier reads the query vector
+            weight = st.settings.default_image_weight if image_weight is None else image_weight
+            query = Query(image=img, text=text, image_weight=weight)
+            vector = await run_in_threadpool(st.searcher.encode, query)
+            emb = await run_in_threadpool(query_image_embedding, st.encoder, vector, img)
+            guess = infer_category(st.garment_types, emb, st.settings.image_category_min_prob)
+            inferred = guess if guess.confident else None
         resp = await run_search(
             request,
-            text=clean_text(st, text),
+            text=text,
             image=img,
             product_id=None,
             image_weight=image_weight,
@@ -465,6 +516,9 @@ def create_app(
             offset=offset,
             t0=t0,
             prefer_color=color.family if (use_color and color is not None) else None,
+            vector=vector,
+            image_category=inferred,
+            use_category=use_category,
         )
         if color is not None:
             resp.image_color = ImageColorOut(family=color.family, lab=color.lab, share=color.share)

@@ -170,6 +170,18 @@ class ImageColorOut(BaseModel):
     share: float = Field(description="Fraction of the garment's pixels in that cluster (0..1).")
 
 
+class ImageCategoryOut(BaseModel):
+    """Garment category inferred from the query image (a chip the shopper can remove)."""
+
+    category: str = Field(description="GarmentCategory value, e.g. 'top'.")
+    probability: float = Field(description="Classifier probability of that category (0..1).")
+    garment_class: str = Field(description="Most likely finer class, e.g. 't-shirt'.")
+    applied: bool = Field(
+        description="Whether the results are restricted to it (false: turned off, or relaxed for lack "
+        "of matches: then `relaxed` lists 'image_category')."
+    )
+
+
 class SearchResponse(BaseModel):
     results: list[SearchResult]
     k: int
@@ -184,6 +196,11 @@ class SearchResponse(BaseModel):
     )
     image_color: ImageColorOut | None = Field(
         default=None, description="Image uploads: the dominant colour of the garment (a chip on the page)."
+    )
+    image_category: ImageCategoryOut | None = Field(
+        default=None,
+        description="Image uploads: the garment category inferred from the image when the classifier "
+        "is confident (RETRIEVAL_IMAGE_CATEGORY_MIN_PROB); it filters unless `use_category` is false.",
     )
     relaxed: list[str] = Field(
         default_factory=list,
