@@ -6,6 +6,7 @@
 import "./styles.css";
 
 import { imageColorOff, renderChips, withImageColorOff } from "./chips";
+import { imageCategoryOff, renderImageCategoryChip, withImageCategoryOff } from "./image-category";
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
@@ -178,6 +179,7 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
         textQuery.value = rest;
         navigate(searchPath(rest, readFilters()));
       }, typed ? () => navigate(searchPath(typed, readFilters(), true)) : undefined, colorOff(query, label));
+      renderImageCategoryChip($("query-chips"), page, chipOff(query, label, "useCategory"));
     }
     rememberBrands(page.results.map((r) => r.brand));
     const note = filterMatchNote(page.filter_matches);
@@ -313,16 +315,24 @@ interface PhotoSession {
   restoreMask?: number;
   /** The shopper removed the colour chip: the garment's colour does not re-rank (`&color=0`). */
   colorOff?: boolean;
+  /** The shopper removed the inferred category chip: it does not filter (`&cat=0`). */
+  categoryOff?: boolean;
 }
 
 /** The image colour chip's remove action: search this photo again without the colour re-rank. */
 function colorOff(query: SearchQuery, label: string): (() => void) | undefined {
+  return chipOff(query, label, "useColor");
+}
+
+/** Remove action of a photo chip (colour re-rank or inferred category): search the photo again without it. */
+function chipOff(query: SearchQuery, label: string, key: "useColor" | "useCategory"): (() => void) | undefined {
   const session = photo;
-  if (!query.image || query.useColor === false || !session) return undefined;
+  if (!query.image || query[key] === false || !session) return undefined;
   return () => {
-    session.colorOff = true;
+    if (key === "useColor") session.colorOff = true;
+    else session.categoryOff = true;
     navigatePhoto(session);
-    void runSearch({ ...query, useColor: false }, label);
+    void runSearch({ ...query, [key]: false }, label);
   };
 }
 
@@ -574,7 +584,10 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
   try {
     const cutout = await fetchCutout(session.imageId, candidate.mask_id, session.controller.signal);
     if (photo !== session || session.selected !== index) return;
-    await runSearch({ image: cutout, useColor: !session.colorOff }, "Similar to the garment in your photo");
+    await runSearch(
+      { image: cutout, useColor: !session.colorOff, useCategory: !session.categoryOff },
+      "Similar to the garment in your photo",
+    );
   } catch (err) {
     showError(err);
   }
@@ -587,7 +600,7 @@ function photoPath(session: PhotoSession): string {
   const points = stage.points;
   if (points.length) path += `&pts=${points.map((p) => `${p.x},${p.y},${p.label}`).join(";")}`;
   if (points.length && session.selected >= 0) path += `&mask=${session.selected}`;
-  return withImageColorOff(path, session.colorOff);
+  return withImageCategoryOff(withImageColorOff(path, session.colorOff), session.categoryOff);
 }
 
 /** Point prompts from the URL's `pts` (malformed entries are skipped). */
@@ -626,6 +639,7 @@ async function restorePhoto(imageId: string, points: PointPrompt[], mask: number
     controller,
     restoreMask: mask,
     colorOff: imageColorOff(window.location.search),
+    categoryOff: imageCategoryOff(window.location.search),
   };
   photo = session;
   photoPanel.hidden = false;

@@ -5,6 +5,7 @@
  */
 
 import type { ImageColor, ParsedQuery } from "./chips";
+import type { ImageCategory } from "./image-category";
 import { postJson, requestJson, serviceUrl } from "./http";
 
 export interface SearchFilters {
@@ -94,6 +95,7 @@ export interface SearchResponse {
   corrected?: string | null;
   relaxed?: string[];
   image_color?: ImageColor | null;
+  image_category?: ImageCategory | null;
 }
 
 /** The names the brand and category filters know (`GET /facets`). */
@@ -115,6 +117,8 @@ export interface SearchQuery {
   exact?: boolean;
   /** Image queries: false = the garment's colour does not re-rank the results (`use_color`). */
   useColor?: boolean;
+  /** Image queries: false = the category inferred from the photo does not filter (`use_category`). */
+  useCategory?: boolean;
 }
 
 /** Drop unset filters so the request carries only what the user chose. */
@@ -142,6 +146,7 @@ export async function search(
     form.append("image", query.image, query.image instanceof File ? query.image.name : "garment.png");
     if (text) form.append("text", text);
     if (query.useColor === false) form.append("use_color", "false");
+    if (query.useCategory === false) form.append("use_category", "false");
     for (const [key, value] of Object.entries(flt)) form.append(key, String(value));
     form.append("k", String(page.k));
     form.append("offset", String(page.offset));
