@@ -1,0 +1,94 @@
+"""Browser test of the inferred category chip (frontend/src/image-category.ts) against the real
+retrieval service over the small colour catalog, the classifier replaced by one that says
+"bottom, 90 %": the chip shows next to the colour chip and the results are the bottoms; removing it
+searches again with ``use_category=false`` (kept in the photo's URL as ``cat=0``)."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from fittingroom.catalog.models import GarmentCategory
+from fittingroom.models.garment_type import CategoryGuess
+from tests.frontend.test_page_a11y import violations
+from tests.frontend.test_page_chips import ImageSearchBodies, chips
+from tests.frontend.test_page_product import retrieval as retrieval  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.browser
+
+
+class Bottoms:
+    def guess(self, embedding):  # noqa: ANN001, ANN201
+        return CategoryGuess(GarmentCategory.bottom, 0.9, "pants", 0.8)
+
+
+def use_category_field(body: bytes) -> bytes | None:
+    head = b'name="use_category"'
+    if head not in body:
+        return None
+    return body.split(head, 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[0]
+
+
+def titles(page) -> list[str]:  # noqa: ANN001
+    return page.locator("#results-grid > li h3").all_inner_texts()
+
+
+def test_the_inferred_category_is_a_removable_chip(
+    page, stub_server, retrieval, tmp_path, monkeypatch
+) -> None:  # noqa: F811
+    from PIL import Image
+
+    import services.retrieval.app as app_module
+    from tests.frontend.test_page_photo import with_image_route
+    from tests.frontend.test_page_states import photo_services, wait_until
+
+    restrict = app_module.restrict_to_image_category
+
+    def one_page_is_two(searcher, inferred, **kw):  # noqa: ANN001, ANN003, ANN202
+        searcher.color_filter_min = 2  # "one page" of the 8-product catalog
+        return restrict(searcher, inferred, **kw)
+
+    monkeypatch.setattr(app_module, "classifier_for_encoder", lambda enc, shelf: Bottoms())
+    monkeypatch.setattr(app_module, "restrict_to_image_category", one_page_is_two)
+    services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
+    bodies: list[bytes] = []
+
+    def recorded_retrieval():  # noqa: ANN202
+        app = retrieval()
+        app.add_middleware(ImageSearchBodies, bodies=bodies)
+        return app
+
+    services["retrieval"] = recorded_retrieval
+    photo = tmp_path / "street.jpg"
+    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
+    with_image_route(services, photo)
+    page.goto(stub_server(services))
+    page.set_input_files("#photo-input", str(photo))
+    page.locator("#photo-busy").wait_for(state="hidden")
+    box = page.locator("#photo-img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#results-grid > li").first.wait_for()
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips .chip[data-kind=\"image-category\"]') !== null"
+    )
+    assert chips(page) == ["blue garment", "bottom (90 %)"]
+    assert use_category_field(bodies[-1]) is None  # the category filters (the default)
+    assert page.locator("#results-grid > li").count() == 2  # the two pants
+    assert violations(page) == []
+
+    n = len(bodies)
+    page.get_by_role("button", name="Remove category “bottom”").click()
+    page.wait_for_function(
+        "() => document.querySelector('#query-chips .chip[data-kind=\"image-category\"]') === null"
+    )
+    wait_until(lambda: len(bodies) > n)
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length > 2")
+    assert chips(page) == ["blue garment"]
+    assert use_category_field(bodies[-1]) == b"false"
+    assert parse_qs(urlparse(page.url).query)["cat"] == ["0"]
+    n = len(bodies)
+    page.reload()  # the URL keeps the category off
+    wait_until(lambda: len(bodies) > n)
+    page.locator("#results-grid > li").first.wait_for()
+    assert use_category_field(bodies[-1]) == b"false" and chips(page) == ["blue garment"]
