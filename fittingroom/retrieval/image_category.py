@@ -15,7 +15,7 @@ The retrieval service's ``POST /search/image`` and ``fittingroom eval retrieval
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -109,14 +109,8 @@ def restrict_to_image_category(
         searcher, inferred.category, flt=flt, allowed_ids=allowed_ids, min_products=searcher.color_filter_min
     )
     if ids is None:
-        return _with(inferred, applied=False, relaxed=True), allowed_ids
-    return _with(inferred, applied=True, relaxed=False), ids
-
-
-def _with(inferred: InferredCategory, **changes: bool) -> InferredCategory:
-    from dataclasses import replace
-
-    return replace(inferred, **changes)
+        return replace(inferred, applied=False, relaxed=True), allowed_ids
+    return replace(inferred, applied=True, relaxed=False), ids
 
 
 @dataclass
