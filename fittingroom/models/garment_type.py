@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from fittingroom.catalog.models import GarmentCategory
+from fittingroom.models.encoders.type_head import GARMENT_PHOTO_CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +38,10 @@ MODEL_FILENAME = "garment_type.npz"
 DEFAULT_MODEL_PATH = MODEL_DIR / MODEL_FILENAME
 REBUILD_COMMAND = "fittingroom train garment-type"
 
-#: garment-photos class -> coarse category of the catalog.
-CLASS_CATEGORIES: dict[str, GarmentCategory] = {
-    "t-shirt": GarmentCategory.top,
-    "shirt": GarmentCategory.top,
-    "longsleeve": GarmentCategory.top,
-    "outwear": GarmentCategory.outerwear,
-    "pants": GarmentCategory.bottom,
-    "shorts": GarmentCategory.bottom,
-    "skirt": GarmentCategory.bottom,
-    "dress": GarmentCategory.one_piece,
-    "shoes": GarmentCategory.footwear,
-    "hat": GarmentCategory.headwear,
-}
+#: garment-photos class -> coarse category of the catalog (the mapping the offline encoder's
+#: type head was trained with: t-shirt / shirt / longsleeve -> top, outwear -> outerwear,
+#: pants / shorts / skirt -> bottom, dress -> one_piece, shoes -> footwear, hat -> headwear).
+CLASS_CATEGORIES: dict[str, GarmentCategory] = GARMENT_PHOTO_CLASSES
 
 
 class GarmentTypeModelError(RuntimeError):

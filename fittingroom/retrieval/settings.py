@@ -49,12 +49,18 @@ class RetrievalSettings(BaseSettings):
         description="Image searches: cosine-score margin by which results of the garment's dominant "
         "colour family move ahead of others (0 = off; a re-rank, not a filter).",
     )
+    image_category_filter: bool = Field(
+        default=False,
+        description="Image searches: restrict the results to the garment category inferred from the "
+        "image when a request does not say (form field use_category). Off by default: on the shared "
+        "evals it left street-photo type precision@10 as it was and lowered Luma other-colour hit@1.",
+    )
     image_category_min_prob: float = Field(
         default=0.6,
         ge=0,
         le=1,
         description="Image searches: the garment category inferred from the image (garment-type "
-        "classifier) filters the results when its probability is at least this (1 = only when certain).",
+        "classifier) is reported, and filters when asked, when its probability is at least this.",
     )
     max_text_chars: int = Field(default=1000, ge=1)
     text_relevance_floor: float | None = Field(

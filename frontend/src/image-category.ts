@@ -1,10 +1,11 @@
 /**
  * The garment category inferred from an image search's photo (`image_category` of
- * `POST /search/image`: e.g. "top", 92 %): a chip next to the query chips. While it is there the
- * results are restricted to that category; removing it searches again without the restriction
- * (`use_category=false`; in the photo's URL `&cat=0`: `withImageCategoryOff`, `imageCategoryOff`).
- * When too few products of the category match, the service relaxes it (`relaxed:
- * ["image_category"]`) and the page says so.
+ * `POST /search/image`: e.g. "top", 92 %): a chip next to the query chips. When it filters
+ * (`applied`; the server's default is RETRIEVAL_IMAGE_CATEGORY_FILTER) the chip has a remove
+ * button that searches again without the restriction (`use_category=false`, `&cat=0` in the photo's
+ * URL); when it does not, the chip offers to filter by it (`use_category=true`, `&cat=1`):
+ * `withImageCategory`, `imageCategoryChoice`. When too few products of the category match, the
+ * service relaxes it (`relaxed: ["image_category"]`) and the page says so.
  */
 
 /** `image_category` of a search response. */
@@ -35,24 +36,31 @@ export function categoryLabel(c: ImageCategory): string {
   return `${LABEL[c.category] ?? c.category.replace(/_/g, " ")} (${Math.round(c.probability * 100)} %)`;
 }
 
-/** `path` with `&cat=0` when `off`: the inferred category chip removed. */
-export function withImageCategoryOff(path: string, off: boolean | undefined): string {
-  return off ? `${path}${path.includes("?") ? "&" : "?"}cat=0` : path;
+/** `path` with `&cat=1` / `&cat=0` when the shopper chose to filter by the category or not. */
+export function withImageCategory(path: string, use: boolean | undefined): string {
+  return use === undefined ? path : `${path}${path.includes("?") ? "&" : "?"}cat=${use ? 1 : 0}`;
 }
 
-/** Whether the URL query string `search` says the inferred category chip was removed (`cat=0`). */
-export function imageCategoryOff(search: string): boolean {
-  return new URLSearchParams(search).get("cat") === "0";
+/** The shopper's choice in the URL query string `search` (`cat=1` / `cat=0`), else undefined. */
+export function imageCategoryChoice(search: string): boolean | undefined {
+  const v = new URLSearchParams(search).get("cat");
+  return v === "1" ? true : v === "0" ? false : undefined;
 }
 
 /**
- * Add the inferred category chip of `page` to the chips in `box` (after `renderChips`), with a
- * remove button running `onRemove`; nothing without `onRemove` (the shopper removed it) or when the
- * service inferred nothing. A relaxed category adds a note.
+ * Add the inferred category chip of `page` to the chips in `box` (after `renderChips`): when it
+ * filters (or was relaxed), a remove button running `onChoose(false)`; else a button filtering by it,
+ * `onChoose(true)`. Nothing without `onChoose` (not a photo search) or when nothing was inferred.
  */
-export function renderImageCategoryChip(box: HTMLElement, page: CategoryPage, onRemove?: () => void): void {
+export function renderImageCategoryChip(
+  box: HTMLElement,
+  page: CategoryPage,
+  onChoose?: (use: boolean) => void,
+): void {
   const c = page.image_category;
-  if (!c || !onRemove) return;
+  if (!c || !onChoose) return;
+  const relaxed = page.relaxed?.includes("image_category") ?? false;
+  const on = c.applied || relaxed;
   let list = box.querySelector<HTMLUListElement>("ul.chips");
   if (!list) {
     list = document.createElement("ul");
@@ -63,21 +71,23 @@ export function renderImageCategoryChip(box: HTMLElement, page: CategoryPage, on
   const li = document.createElement("li");
   li.className = "chip";
   li.dataset.kind = "image-category";
+  li.dataset.applied = String(c.applied);
+  const name = LABEL[c.category] ?? c.category;
   const span = document.createElement("span");
   span.textContent = categoryLabel(c);
   span.title = `category seen in the photo (${c.garment_class})`;
   const btn = document.createElement("button");
   btn.type = "button";
-  btn.className = "chip-remove";
-  btn.setAttribute("aria-label", `Remove category “${LABEL[c.category] ?? c.category}”`);
-  btn.textContent = "×";
-  btn.addEventListener("click", onRemove);
+  btn.className = on ? "chip-remove" : "chip-add";
+  btn.setAttribute("aria-label", on ? `Remove category “${name}”` : `Show only “${name}”`);
+  btn.textContent = on ? "×" : "+";
+  btn.addEventListener("click", () => onChoose(!on));
   li.append(span, btn);
   list.append(li);
-  if (page.relaxed?.includes("image_category")) {
+  if (relaxed) {
     const p = document.createElement("p");
     p.className = "chips-note";
-    p.textContent = `Not enough ${LABEL[c.category] ?? c.category} products; showing other categories too.`;
+    p.textContent = `Not enough ${name} products; showing other categories too.`;
     box.append(p);
   }
   box.hidden = false;

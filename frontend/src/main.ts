@@ -6,7 +6,7 @@
 import "./styles.css";
 
 import { imageColorOff, renderChips, withImageColorOff } from "./chips";
-import { imageCategoryOff, renderImageCategoryChip, withImageCategoryOff } from "./image-category";
+import { imageCategoryChoice, renderImageCategoryChip, withImageCategory } from "./image-category";
 import { ApiError } from "./http";
 import { MASK_COLORS, PhotoStage, cutoutPreview, type DrawableMask, type PointPrompt } from "./photo";
 import { preparePhoto } from "./photo-prep";
@@ -179,7 +179,7 @@ async function runSearch(query: SearchQuery | null, label: string, append = fals
         textQuery.value = rest;
         navigate(searchPath(rest, readFilters()));
       }, typed ? () => navigate(searchPath(typed, readFilters(), true)) : undefined, colorOff(query, label));
-      renderImageCategoryChip($("query-chips"), page, chipOff(query, label, "useCategory"));
+      renderImageCategoryChip($("query-chips"), page, query.image ? (use) => photoChip(query, label, use) : undefined);
     }
     rememberBrands(page.results.map((r) => r.brand));
     const note = filterMatchNote(page.filter_matches);
@@ -315,25 +315,24 @@ interface PhotoSession {
   restoreMask?: number;
   /** The shopper removed the colour chip: the garment's colour does not re-rank (`&color=0`). */
   colorOff?: boolean;
-  /** The shopper removed the inferred category chip: it does not filter (`&cat=0`). */
-  categoryOff?: boolean;
+  /** The shopper's choice on the inferred category chip (`&cat=1` / `&cat=0`); unset: the server's default. */
+  useCategory?: boolean;
 }
 
 /** The image colour chip's remove action: search this photo again without the colour re-rank. */
 function colorOff(query: SearchQuery, label: string): (() => void) | undefined {
-  return chipOff(query, label, "useColor");
+  if (!query.image || query.useColor === false || !photo) return undefined;
+  return () => photoChip(query, label, undefined, false);
 }
 
-/** Remove action of a photo chip (colour re-rank or inferred category): search the photo again without it. */
-function chipOff(query: SearchQuery, label: string, key: "useColor" | "useCategory"): (() => void) | undefined {
+/** A photo chip pressed: search the photo again with (`use`) or without the inferred category, or without the colour. */
+function photoChip(query: SearchQuery, label: string, use: boolean | undefined, color?: boolean): void {
   const session = photo;
-  if (!query.image || query[key] === false || !session) return undefined;
-  return () => {
-    if (key === "useColor") session.colorOff = true;
-    else session.categoryOff = true;
-    navigatePhoto(session);
-    void runSearch({ ...query, [key]: false }, label);
-  };
+  if (!session) return;
+  if (color === false) session.colorOff = true;
+  if (use !== undefined) session.useCategory = use;
+  navigatePhoto(session);
+  void runSearch({ ...query, useColor: !session.colorOff, useCategory: session.useCategory }, label);
 }
 
 /** True when `next` is `prev` plus one more point: a correction of the mask `prev` gave. */
@@ -585,7 +584,7 @@ async function searchWithMask(session: PhotoSession, index: number): Promise<voi
     const cutout = await fetchCutout(session.imageId, candidate.mask_id, session.controller.signal);
     if (photo !== session || session.selected !== index) return;
     await runSearch(
-      { image: cutout, useColor: !session.colorOff, useCategory: !session.categoryOff },
+      { image: cutout, useColor: !session.colorOff, useCategory: session.useCategory },
       "Similar to the garment in your photo",
     );
   } catch (err) {
@@ -600,7 +599,7 @@ function photoPath(session: PhotoSession): string {
   const points = stage.points;
   if (points.length) path += `&pts=${points.map((p) => `${p.x},${p.y},${p.label}`).join(";")}`;
   if (points.length && session.selected >= 0) path += `&mask=${session.selected}`;
-  return withImageCategoryOff(withImageColorOff(path, session.colorOff), session.categoryOff);
+  return withImageCategory(withImageColorOff(path, session.colorOff), session.useCategory);
 }
 
 /** Point prompts from the URL's `pts` (malformed entries are skipped). */
@@ -639,7 +638,7 @@ async function restorePhoto(imageId: string, points: PointPrompt[], mask: number
     controller,
     restoreMask: mask,
     colorOff: imageColorOff(window.location.search),
-    categoryOff: imageCategoryOff(window.location.search),
+    useCategory: imageCategoryChoice(window.location.search),
   };
   photo = session;
   photoPanel.hidden = false;

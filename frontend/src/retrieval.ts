@@ -117,7 +117,7 @@ export interface SearchQuery {
   exact?: boolean;
   /** Image queries: false = the garment's colour does not re-rank the results (`use_color`). */
   useColor?: boolean;
-  /** Image queries: false = the category inferred from the photo does not filter (`use_category`). */
+  /** Image queries: whether the category inferred from the photo filters (`use_category`; unset: the server's default). */
   useCategory?: boolean;
 }
 
@@ -146,7 +146,7 @@ export async function search(
     form.append("image", query.image, query.image instanceof File ? query.image.name : "garment.png");
     if (text) form.append("text", text);
     if (query.useColor === false) form.append("use_color", "false");
-    if (query.useCategory === false) form.append("use_category", "false");
+    if (query.useCategory !== undefined) form.append("use_category", String(query.useCategory));
     for (const [key, value] of Object.entries(flt)) form.append(key, String(value));
     form.append("k", String(page.k));
     form.append("offset", String(page.offset));

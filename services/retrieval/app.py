@@ -450,15 +450,19 @@ def create_app(
             Form(description="Rank results of the garment's dominant colour family a little higher."),
         ] = True,
         use_category: Annotated[
-            bool,
-            Form(description="Restrict results to the garment category inferred from the image."),
-        ] = True,
+            bool | None,
+            Form(
+                description="Restrict results to the garment category inferred from the image "
+                "(default: RETRIEVAL_IMAGE_CATEGORY_FILTER)."
+            ),
+        ] = None,
     ) -> SearchResponse:
         """Multipart search with an image file (field `image`) and the fields of `POST /search`
         as form fields (filters flattened: `category`, `brand`, `min_price`, `max_price`, `eligible`).
         The garment's dominant colour (`image_color`) re-ranks the results unless `use_color` is false;
-        the inferred garment category (`image_category`, when confident) filters them unless
-        `use_category` is false (relaxed when fewer than a page of products match)."""
+        the inferred garment category (`image_category`, when confident) filters them when
+        `use_category` is true (default: the server's setting; relaxed when fewer than a page of
+        products match)."""
         t0 = time.perf_counter()
         st = state_of(request)
         k = check_page(st, k, offset)
@@ -518,7 +522,7 @@ def create_app(
             prefer_color=color.family if (use_color and color is not None) else None,
             vector=vector,
             image_category=inferred,
-            use_category=use_category,
+            use_category=st.settings.image_category_filter if use_category is None else use_category,
         )
         if color is not None:
             resp.image_color = ImageColorOut(family=color.family, lab=color.lab, share=color.share)

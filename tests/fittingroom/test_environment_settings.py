@@ -234,6 +234,9 @@ ROWS: list[Row] = [
     Row(
         "RETRIEVAL_IMAGE_CATEGORY_MIN_PROB", "0.8", field(RetrievalSettings, "image_category_min_prob"), 0.8
     ),
+    Row(
+        "RETRIEVAL_IMAGE_CATEGORY_FILTER", "true", field(RetrievalSettings, "image_category_filter"), True
+    ),
     Row("RETRIEVAL_MAX_TEXT_CHARS", "64", field(RetrievalSettings, "max_text_chars"), 64),
     Row("RETRIEVAL_MAX_UPLOAD_BYTES", "1024", field(RetrievalSettings, "max_upload_bytes"), 1024),
     Row("RETRIEVAL_MAX_IMAGE_PIXELS", "4096", field(RetrievalSettings, "max_image_pixels"), 4096),

@@ -1,7 +1,8 @@
 """Browser test of the inferred category chip (frontend/src/image-category.ts) against the real
 retrieval service over the small colour catalog, the classifier replaced by one that says
-"bottom, 90 %": the chip shows next to the colour chip and the results are the bottoms; removing it
-searches again with ``use_category=false`` (kept in the photo's URL as ``cat=0``)."""
+"bottom, 90 %": the chip shows next to the colour chip as a suggestion (the server's default does
+not filter); pressing it searches again with ``use_category=true`` (the bottoms only, ``cat=1`` in
+the photo's URL), removing it with ``use_category=false`` (``cat=0``, kept on reload)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,6 @@ def use_category_field(body: bytes) -> bytes | None:
     if head not in body:
         return None
     return body.split(head, 1)[1].split(b"\r\n\r\n", 1)[1].split(b"\r\n", 1)[0]
-
-
-def titles(page) -> list[str]:  # noqa: ANN001
-    return page.locator("#results-grid > li h3").all_inner_texts()
 
 
 def test_the_inferred_category_is_a_removable_chip(
@@ -69,26 +66,32 @@ def test_the_inferred_category_is_a_removable_chip(
     box = page.locator("#photo-img").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.locator("#results-grid > li").first.wait_for()
-    page.wait_for_function(
-        "() => document.querySelector('#query-chips .chip[data-kind=\"image-category\"]') !== null"
-    )
+    chip = '#query-chips .chip[data-kind="image-category"]'
+    page.wait_for_function(f"() => document.querySelector('{chip}') !== null")
+    # the server's default (RETRIEVAL_IMAGE_CATEGORY_FILTER off): a suggestion, all 8 products
     assert chips(page) == ["blue garment", "bottom (90 %)"]
-    assert use_category_field(bodies[-1]) is None  # the category filters (the default)
-    assert page.locator("#results-grid > li").count() == 2  # the two pants
+    assert use_category_field(bodies[-1]) is None and page.locator("#results-grid > li").count() == 8
+    assert page.locator(chip).get_attribute("data-applied") == "false"
     assert violations(page) == []
 
     n = len(bodies)
-    page.get_by_role("button", name="Remove category “bottom”").click()
-    page.wait_for_function(
-        "() => document.querySelector('#query-chips .chip[data-kind=\"image-category\"]') === null"
-    )
+    page.get_by_role("button", name="Show only “bottom”").click()
     wait_until(lambda: len(bodies) > n)
-    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length > 2")
-    assert chips(page) == ["blue garment"]
+    page.wait_for_function(f"() => document.querySelector('{chip}')?.dataset.applied === 'true'")
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length === 2")  # the pants
+    assert use_category_field(bodies[-1]) == b"true"
+    assert parse_qs(urlparse(page.url).query)["cat"] == ["1"]
+    assert chips(page) == ["blue garment", "bottom (90 %)"]
+
+    n = len(bodies)
+    page.get_by_role("button", name="Remove category “bottom”").click()
+    wait_until(lambda: len(bodies) > n)
+    page.wait_for_function(f"() => document.querySelector('{chip}')?.dataset.applied === 'false'")
+    page.wait_for_function("() => document.querySelectorAll('#results-grid > li').length === 8")
     assert use_category_field(bodies[-1]) == b"false"
     assert parse_qs(urlparse(page.url).query)["cat"] == ["0"]
     n = len(bodies)
-    page.reload()  # the URL keeps the category off
+    page.reload()  # the URL keeps the choice
     wait_until(lambda: len(bodies) > n)
     page.locator("#results-grid > li").first.wait_for()
-    assert use_category_field(bodies[-1]) == b"false" and chips(page) == ["blue garment"]
+    assert use_category_field(bodies[-1]) == b"false"

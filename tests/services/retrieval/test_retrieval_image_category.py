@@ -25,12 +25,11 @@ class FakeTypes:
         return CategoryGuess(self.category, self.probability, "pants", self.probability)
 
 
-def run(catalog, monkeypatch, fake, *, min_page: int = 2, **form: str):  # noqa: ANN001, ANN201
+def run(catalog, monkeypatch, fake, *, min_page: int = 2, on: bool = True, **form: str):  # noqa: ANN001, ANN201
     store, encoder, settings, _ = catalog
     monkeypatch.setattr("services.retrieval.app.classifier_for_encoder", lambda enc, shelf: fake)
-    app = create_app(
-        settings.model_copy(update={"image_category_min_prob": 0.6}), store=store, encoder=encoder
-    )
+    update = {"image_category_min_prob": 0.6, "image_category_filter": on}
+    app = create_app(settings.model_copy(update=update), store=store, encoder=encoder)
     with TestClient(app) as c:
         app.state.retrieval.searcher.color_filter_min = min_page  # "one page" of the 8-product catalog
         calls = encoder.calls
@@ -61,6 +60,14 @@ def test_use_category_false_turns_the_filter_off(catalog, monkeypatch) -> None:
     body, uids = run(catalog, monkeypatch, FakeTypes(GarmentCategory.bottom, 0.9), use_category="false")
     assert set(uids[:3]) == {"test:T1", "test:P1", "test:H1"}  # the red ones first, of any category
     assert body["image_category"]["applied"] is False and body["relaxed"] == []
+
+
+def test_the_setting_is_the_default_and_the_form_field_wins(catalog, monkeypatch) -> None:
+    fake = FakeTypes(GarmentCategory.bottom, 0.9)
+    body, uids = run(catalog, monkeypatch, fake, on=False)  # reported, not applied
+    assert body["image_category"]["applied"] is False and set(uids) > BOTTOMS
+    body, uids = run(catalog, monkeypatch, fake, on=False, use_category="true")
+    assert body["image_category"]["applied"] is True and set(uids) == BOTTOMS
 
 
 def test_too_few_matching_products_relax_the_filter_and_say_so(catalog, monkeypatch) -> None:
