@@ -31,6 +31,9 @@ def train_garment_type_cmd(
     c: Annotated[float, typer.Option("--c", min=1e-6, help="Inverse L2 regularisation strength.")] = 1.0,
     crops: Annotated[int, typer.Option("--crops", min=0, help="Random crop views per train image.")] = 1,
     mirror: Annotated[bool, typer.Option("--mirror/--no-mirror", help="Also train on mirror images.")] = True,
+    context: Annotated[
+        int, typer.Option("--context", min=0, help="Views per train image pasted over another class's photo.")
+    ] = 0,
     seed: Annotated[int, typer.Option("--seed", help="Augmentation seed.")] = 0,
 ) -> None:
     """Train the garment-type classifier on the garment photos; writes weights, metrics and model card."""
@@ -63,16 +66,20 @@ def train_garment_type_cmd(
             c=c,
             crops=crops,
             mirror=mirror,
+            context=context,
             seed=seed,
             progress=progress,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--garment-photos") from None
-    command = "fittingroom train garment-type" + (
-        ""
-        if (c, crops, mirror, seed) == (1.0, 1, True, 0)
-        else f" --c {c} --crops {crops} {'--mirror' if mirror else '--no-mirror'} --seed {seed}"
-    )
+    given = [
+        f"--c {c}" if c != 1.0 else "",
+        f"--crops {crops}" if crops != 1 else "",
+        "" if mirror else "--no-mirror",
+        f"--context {context}" if context != 0 else "",
+        f"--seed {seed}" if seed != 0 else "",
+    ]
+    command = " ".join(["fittingroom train garment-type", *[g for g in given if g]])
     target = out or DEFAULT_MODEL_PATH
     write_outputs(result, target, command)
     out_console = Console()

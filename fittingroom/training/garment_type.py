@@ -123,6 +123,17 @@ def random_view(img: Image.Image, rng: random.Random, crop_min: float) -> Image.
     return ImageOps.mirror(view) if rng.random() < 0.5 else view
 
 
+def context_view(img: Image.Image, background: Image.Image, rng: random.Random) -> Image.Image:
+    """``img`` pasted at a random place over ``background`` (another garment photo) stretched to
+    1.15-1.5 x its size: the garment with clutter around it, as in a box cut from a photo of a
+    dressed person (other garments and the background at the edges)."""
+    s = rng.uniform(1.15, 1.5)
+    w, h = round(img.width * s), round(img.height * s)
+    canvas = background.convert("RGB").resize((w, h))
+    canvas.paste(img.convert("RGB"), (rng.randint(0, w - img.width), rng.randint(0, h - img.height)))
+    return canvas
+
+
 def embed_rows(
     rows: Sequence[LabelledImage],
     embed: EmbedFn,
@@ -130,11 +141,13 @@ def embed_rows(
     crops: int = 0,
     mirror: bool = False,
     crop_min: float = 0.75,
+    context: int = 0,
     seed: int = 0,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, list[str]]:
-    """Embed every row as is, plus its mirror image and ``crops`` random views when asked.
+    """Embed every row as is, plus its mirror image, ``crops`` random views and ``context``
+    views (``context_view`` over a random row of another class) when asked.
 
     Returns float32 ``(N_views, D)`` and the label of each view.
     """
@@ -147,6 +160,9 @@ def embed_rows(
             img = r.load()
             vs = [img] + ([ImageOps.mirror(img)] if mirror else [])
             vs += [random_view(img, rng, crop_min) for _ in range(crops)]
+            for _ in range(context):
+                other = rng.choice([o for o in rows if o.label != r.label] or list(rows))
+                vs.append(context_view(img, other.load(), rng))
             views += vs
             labels += [r.label] * len(vs)
         feats.append(np.asarray(embed(views), np.float32))
@@ -220,6 +236,7 @@ def train_garment_type(
     crops: int = 1,
     mirror: bool = True,
     crop_min: float = 0.75,
+    context: int = 0,
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> TrainResult:
@@ -247,6 +264,7 @@ def train_garment_type(
         crops=crops,
         mirror=mirror,
         crop_min=crop_min,
+        context=context,
         seed=seed,
         progress=ticker("train", len(train)),
     )
@@ -256,7 +274,13 @@ def train_garment_type(
         "trained_on": "garment-photos train split (CC0-1.0)",
         "train_images": len(train),
         "train_views": len(y),
-        "augmentation": {"mirror": mirror, "crops": crops, "crop_min": crop_min, "seed": seed},
+        "augmentation": {
+            "mirror": mirror,
+            "crops": crops,
+            "crop_min": crop_min,
+            "context": context,
+            "seed": seed,
+        },
         "c": c,
     }
     clf = GarmentTypeClassifier(w, b, tuple(classes), encoder.name, encoder_feature_id(encoder), meta)
@@ -322,7 +346,9 @@ category filter inside the index search when confident). Not for anything about 
 **Data**: `../shared/data/garment-photos` (crowd-sourced photos of single garments, no person;
 **CC0-1.0**), its own split: train {clf.meta["train_images"]} images -> {result.train_views} views
 (each image as is{", mirrored" if aug["mirror"] else ""}, and {aug["crops"]} random crop(s) of
-{aug["crop_min"]:.0%}-100 % per side, mirrored at random; seed {aug["seed"]}); validation
+{aug["crop_min"]:.0%}-100 % per side, mirrored at random; {aug.get("context", 0)} context view(s): the
+photo pasted over another class's photo stretched to 1.15-1.5 x, clutter at the edges as in a box
+cut from a street photo; seed {aug["seed"]}); validation
 {result.validation.n} images, never trained on. No street photo and no catalog image is trained on.
 
 ## Metrics

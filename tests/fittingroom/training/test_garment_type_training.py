@@ -14,6 +14,7 @@ from PIL import Image
 from fittingroom.training.garment_type import (
     STREET_CLASSES,
     accuracy,
+    context_view,
     embed_rows,
     random_view,
     read_split,
@@ -90,12 +91,20 @@ def test_random_views_are_seeded_crops() -> None:
     assert a == b and all(75 <= w <= 100 and 45 <= h <= 60 for w, h in a)
 
 
+def test_a_context_view_keeps_the_garment_whole_over_another_photo() -> None:
+    img, bg = Image.new("RGB", (20, 30), (255, 0, 0)), Image.new("RGB", (50, 50), (0, 0, 255))
+    view = np.asarray(context_view(img, bg, random.Random(1)))
+    assert 23 <= view.shape[1] <= 30 and 34 <= view.shape[0] <= 45
+    red = (view[..., 0] > 200) & (view[..., 2] < 50)
+    assert red.sum() == 20 * 30 and (view[..., 2] > 200).any()  # all of the garment, clutter around
+
+
 def test_augmented_views_are_counted_and_labelled(photos: Path) -> None:
     enc = MeanColour()
     rows = read_split(photos, "train")
-    x, y = embed_rows(rows, enc.embed_images, crops=2, mirror=True, batch_size=5)
-    assert x.shape == (len(rows) * 4, 3) and len(y) == len(x) and enc.images == len(x)
-    assert y[:4] == [rows[0].label] * 4
+    x, y = embed_rows(rows, enc.embed_images, crops=2, mirror=True, context=1, batch_size=5)
+    assert x.shape == (len(rows) * 5, 3) and len(y) == len(x) and enc.images == len(x)
+    assert y[:5] == [rows[0].label] * 5
 
 
 def test_unknown_class_names_the_line(photos: Path) -> None:
