@@ -45,7 +45,7 @@ def test_each_model_is_constructed_once_per_process(fresh_shelf: registry.ModelS
         assert fresh_shelf.constructions["tryon.preview"] == 1
         assert all(n == 1 for n in fresh_shelf.constructions.values()), fresh_shelf.constructions
         names = {m["name"] for m in health["models"]}
-        assert {"sam.onnx", "person.mediapipe", "encoder.offline", "tryon.preview"} <= names
+        assert {"sam.onnx", "person.mediapipe", "encoder.offline", "tryon.preview", "garment_type"} <= names
         seg = client.get("/api/segmentation/healthz").json()
         assert "sam.onnx" in {m["name"] for m in seg["models"]}
         tryon = client.get("/api/tryon/healthz").json()
