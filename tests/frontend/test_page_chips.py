@@ -98,13 +98,15 @@ def test_chips_show_the_parsed_query_and_remove_its_constraints(page, stub_serve
     assert chips(page) == ["top", "under 60"]
 
 
-def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retrieval, tmp_path) -> None:  # noqa: F811
+def click_photo_garment(page, stub_server, retrieval, tmp_path) -> list[bytes]:  # noqa: ANN001, F811
+    """Upload a photo, click its middle (the stand-in segmentation cuts out a blue garment) and wait
+    for the results; returns the bodies of every ``POST /search/image`` the page sends."""
     from PIL import Image
 
     from tests.frontend.test_page_photo import with_image_route
-    from tests.frontend.test_page_states import photo_services, wait_until
+    from tests.frontend.test_page_states import photo_services
 
-    services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
+    services, _ = photo_services()
     bodies: list[bytes] = []
 
     def recorded_retrieval():  # noqa: ANN202
@@ -122,6 +124,13 @@ def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retri
     box = page.locator("#photo-img").bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.locator("#results-grid > li").first.wait_for()
+    return bodies
+
+
+def test_an_image_search_shows_the_garments_colour_chip(page, stub_server, retrieval, tmp_path) -> None:  # noqa: F811
+    from tests.frontend.test_page_states import wait_until
+
+    bodies = click_photo_garment(page, stub_server, retrieval, tmp_path)
     page.wait_for_function(
         "() => document.querySelector('#query-chips .chip[data-kind=\"image-color\"]') !== null"
     )

@@ -13,7 +13,7 @@ import pytest
 from fittingroom.catalog.models import GarmentCategory
 from fittingroom.models.garment_type import CategoryGuess
 from tests.frontend.test_page_a11y import violations
-from tests.frontend.test_page_chips import ImageSearchBodies, chips
+from tests.frontend.test_page_chips import chips, click_photo_garment
 from tests.frontend.test_page_product import retrieval as retrieval  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.browser
@@ -34,11 +34,8 @@ def use_category_field(body: bytes) -> bytes | None:
 def test_the_inferred_category_is_a_removable_chip(
     page, stub_server, retrieval, tmp_path, monkeypatch
 ) -> None:  # noqa: F811
-    from PIL import Image
-
     import services.retrieval.app as app_module
-    from tests.frontend.test_page_photo import with_image_route
-    from tests.frontend.test_page_states import photo_services, wait_until
+    from tests.frontend.test_page_states import wait_until
 
     restrict = app_module.restrict_to_image_category
 
@@ -48,24 +45,7 @@ def test_the_inferred_category_is_a_removable_chip(
 
     monkeypatch.setattr(app_module, "classifier_for_encoder", lambda enc, shelf: Bottoms())
     monkeypatch.setattr(app_module, "restrict_to_image_category", one_page_is_two)
-    services, _ = photo_services()  # the stand-in segmentation cuts out a blue garment
-    bodies: list[bytes] = []
-
-    def recorded_retrieval():  # noqa: ANN202
-        app = retrieval()
-        app.add_middleware(ImageSearchBodies, bodies=bodies)
-        return app
-
-    services["retrieval"] = recorded_retrieval
-    photo = tmp_path / "street.jpg"
-    Image.new("RGB", (400, 600), (180, 170, 160)).save(photo)
-    with_image_route(services, photo)
-    page.goto(stub_server(services))
-    page.set_input_files("#photo-input", str(photo))
-    page.locator("#photo-busy").wait_for(state="hidden")
-    box = page.locator("#photo-img").bounding_box()
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.locator("#results-grid > li").first.wait_for()
+    bodies = click_photo_garment(page, stub_server, retrieval, tmp_path)
     chip = '#query-chips .chip[data-kind="image-category"]'
     page.wait_for_function(f"() => document.querySelector('{chip}') !== null")
     # the server's default (RETRIEVAL_IMAGE_CATEGORY_FILTER off): a suggestion, all 8 products
