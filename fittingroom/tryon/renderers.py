@@ -177,7 +177,11 @@ def correspondences(
         length = s * (kp["hem_left"][1] - wb_l[1])
         hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
         mid = (top_l + top_r) / 2 + down * length
-        side = np.array([down[1], -down[0]]) * -1
+        # unit vector across the body towards the image's right (the garment's left/right corners keep
+        # their sides: a waistband / hem corner on the image's left lands on the image's left)
+        side = np.array([-down[1], down[0]])
+        if side[0] < 0:
+            side = -side
         hem_l, hem_r = mid - side * hem_half, mid + side * hem_half
         w_len = s * (kp["waist_left"][1] - wb_l[1])
         w_half = s * (kp["waist_right"][0] - kp["waist_left"][0]) / 2
