@@ -59,6 +59,15 @@ def _vis(lm: np.ndarray, i: int) -> bool:
     return bool(lm[i, 2] >= MIN_VIS)
 
 
+def shoulders_in_frame(lm: np.ndarray | None, shape: tuple[int, ...]) -> bool:
+    """Whether both shoulders of landmarks ``lm`` (float (33, 3) x px, y px, visibility) are visible and
+    inside an image of ``shape`` (H, W, ...)."""
+    if lm is None:
+        return False
+    h, w = shape[:2]
+    return all(_vis(lm, i) and 0 <= lm[i, 0] < w and 0 <= lm[i, 1] < h for i in (L_SHOULDER, R_SHOULDER))
+
+
 def garment_prompts(lm: np.ndarray, category: TryOnCategory) -> tuple[np.ndarray, np.ndarray]:
     """SAM point prompts: (points float32 (N, 2) x, y px; labels int32 (N,), 1 = the garment)."""
     p = lm[:, :2].astype(np.float32)
@@ -248,7 +257,9 @@ class OnModelExtractor:
         selfie, pose_seg, lm = self.analyzer.run(rgb)
         no_pose = lm is None or selfie is None or not (lm[[L_HIP, R_HIP], 2] >= MIN_VIS).all()
         try:
-            if no_pose and category is TryOnCategory.bottom:  # waist-down shot: no face, no shoulders
+            if category is TryOnCategory.bottom and (no_pose or not shoulders_in_frame(lm, rgb.shape)):
+                # waist-down shot: no face, no shoulders (BlazePose guesses them outside the photo, and its
+                # legs are often flipped): the colour cut-out, leg parts then come from the mask's shape
                 mask, source = bottom_mask_without_pose(rgb, self.sam)
                 lm = None
             elif lm is None or selfie is None:
