@@ -53,6 +53,8 @@ from fittingroom.tryon.person import (
 MIN_VIS = 0.5
 #: The cut-out must cover at least this share of the pose prior to count as the garment.
 MIN_PRIOR_COVER = 0.3
+#: SAM's mask of a waist-down bottom is kept only when it covers this share of the colour cut-out.
+SAM_KEEPS_ROUGH = 0.9
 
 
 def _vis(lm: np.ndarray, i: int) -> bool:
@@ -182,7 +184,8 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
 
     The model (background removal of the plain studio background) minus skin and the lowest 7 % of
     its height (shoes), the largest component; refined by SAM (positive points deep inside that mask,
-    negative points on the skin) when configured. Raises TryOnInputError when nothing is left.
+    negative points on the skin) when configured, kept when it covers ``SAM_KEEPS_ROUGH`` of that mask.
+    Raises TryOnInputError when nothing is left.
     """
     from fittingroom.tryon.garment import remove_background
 
@@ -223,7 +226,8 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
         iou = float((m & rough).sum()) / float((m | rough).sum())
         if iou > best_iou:
             best, best_iou = m, iou
-    if best is not None and best_iou >= 0.5:
+    # SAM often drops a leg or the part under a hand: keep its mask only when it keeps the colour mask
+    if best is not None and best_iou >= 0.5 and (best & rough).sum() >= SAM_KEEPS_ROUGH * rough.sum():
         return best, "sam"
     return rough, "colour"
 

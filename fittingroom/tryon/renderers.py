@@ -367,6 +367,25 @@ def _limb_start(person: PersonPrep, garment: GarmentPrep, joint: int) -> np.ndar
     return p[joint]
 
 
+def _bottom_torso_affine(person: PersonPrep, pose: GarmentPose, across: float) -> np.ndarray | None:
+    """2x3 affine float32 of the waistband-to-crotch part of product-only trousers with leg parts: the
+    template's hip-joint midpoint -> knee midpoint onto the person's (:func:`limb_affine`, across-body scale
+    ``across``), the transform the thigh parts below it get too, so no seam opens at the crotch. None when
+    the person's knees are hidden."""
+    lm = person.landmarks
+    if min(lm[j, 2] for j in (L_HIP, R_HIP, L_KNEE, R_KNEE)) < 0.5:
+        return None
+    g = pose.landmarks[:, :2].astype(np.float64)
+    p = lm[:, :2].astype(np.float64)
+    return limb_affine(
+        (g[L_HIP] + g[R_HIP]) / 2,
+        (g[L_KNEE] + g[R_KNEE]) / 2,
+        (p[L_HIP] + p[R_HIP]) / 2,
+        (p[L_KNEE] + p[R_KNEE]) / 2,
+        across,
+    )
+
+
 _PARTS_CACHE: list[BoundedLRU] = []  # created on first use (no work at import time)
 
 PartsEntry = tuple[GarmentPose | None, dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]
@@ -418,10 +437,18 @@ def warp_parts(
     else:
         src, dst = correspondences(person, torso_garment, category)
     across = float(np.linalg.norm(dst[1] - dst[0])) / max(1.0, float(np.linalg.norm(src[1] - src[0])))
-    out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
+    w, h = person.size
+    m_torso = None
+    if garment.landmarks is None and category is TryOnCategory.bottom:
+        m_torso = _bottom_torso_affine(person, pose, across)
+    if m_torso is not None:
+        out = cv2.warpAffine(
+            part_rgba[(-1, -1)], m_torso, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+        )
+    else:
+        out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
     g = pose.landmarks[:, :2]
     lm = person.landmarks
-    w, h = person.size
     for chain in pose.limbs:
         for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
             if min(lm[a, 2], lm[b, 2]) < 0.5:
