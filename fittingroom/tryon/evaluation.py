@@ -43,6 +43,9 @@ CATEGORY_KEYS = {"top": "tops", "bottom": "bottoms", "one_piece": "one_pieces"}
 INSIDE_MIN = 0.8  # share of warped garment pixels inside the silhouette for "inside"
 IOU_MIN = 0.5  # IoU with the agnostic region for "covers"
 FACE_MAX_DIFF = 2.0  # mean abs difference (0..255) in the face box for "face unchanged"
+#: Product-only garments always added to the chosen set (when the examples folder has them): a pair of
+#: straight full-length jeans, so the set has trousers with leg parts besides the classifier's first skirt.
+EXTRA_PRODUCTS: tuple[tuple[str, TryOnCategory], ...] = (("fitdit/garment/0329.jpg", TryOnCategory.bottom),)
 
 
 def category_from_path(path: str) -> TryOnCategory | None:
@@ -268,15 +271,22 @@ def run_eval(
     on_model: list[tuple[str, TryOnCategory]] | None = None,
     extra_persons: list[str] | None = None,
     sheet: Path | None = None,
+    products: list[tuple[str, TryOnCategory]] | None = None,
 ) -> EvalResult:
     """Render every person x garment; ``on_model`` garments are cut out of on-model photos, paths
-    may be absolute (``extra_persons`` likewise); the contact sheet goes to ``sheet`` (default
-    ``out_dir/tryon-contact-sheet.png``)."""
+    may be absolute (``extra_persons`` likewise); ``products``: product-only garments added to the
+    chosen set (default :data:`EXTRA_PRODUCTS`, those the examples folder has; ``[]`` = none); the
+    contact sheet goes to ``sheet`` (default ``out_dir/tryon-contact-sheet.png``)."""
     from fittingroom.tryon.onmodel import OnModelExtractor, rgba_image
 
     persons, garments, category_source = load_examples(examples, use_classifier=use_classifier)
     persons = (persons[:limit] if limit else persons) + list(extra_persons or [])
     chosen = [(g, c, False) for g, c in pick_garments(garments, n_garments)]
+    chosen += [
+        (g, c, False)
+        for g, c in (EXTRA_PRODUCTS if products is None else products)
+        if (examples / g).is_file() and all(g != have for have, _, _ in chosen)
+    ]
     chosen += [(g, c, True) for g, c in on_model or []]
     pp = PersonPreprocessor(max_side=max_side, sam_backend=sam_backend)
     pp.load()

@@ -42,6 +42,8 @@ LEGS = ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE))
 LONG_SLEEVE_RATIO = 0.85
 #: Trouser legs at least this long relative to the waistband width are full length.
 FULL_LEG_RATIO = 1.8
+#: Limb parts overlap the torso part by this share of the garment mask's height.
+PART_OVERLAP = 0.015
 #: A limb "reaches" its end joint when its covered length is within this share of the limb length.
 REACH_TOL = 0.1
 
@@ -239,7 +241,10 @@ def _template_bottom(mask: np.ndarray) -> GarmentPose | None:
         lm[k] = (*(hip + 0.5 * (ankle - hip)), 1)
         limbs.append((h, k, a))
         full.append(is_full)
-    torso = np.array([[wl - ww, y0 - 1], [wr + ww, y0 - 1], [wr + ww, crotch + 1], [wl - ww, crotch + 1]])
+    # the waistband-to-crotch part reaches 4 % of the length below the crotch (the thigh parts paint over
+    # it): no seam opens where the warps meet
+    low = crotch + 1 + 0.04 * gh
+    torso = np.array([[wl - ww, y0 - 1], [wr + ww, y0 - 1], [wr + ww, low], [wl - ww, low]])
     return GarmentPose(lm, tuple(limbs), tuple(full), torso)
 
 
@@ -329,7 +334,12 @@ def part_labels(mask: np.ndarray, pose: GarmentPose) -> dict[tuple[int, int], np
     torso = np.zeros((h, w), np.uint8)
     cv2.fillPoly(torso, [np.round(pose.torso).astype(np.int32)], (1,))
     torso_m = mask & torso.astype(bool)
-    ys, xs = np.nonzero(mask & ~torso_m)
+    # limb parts also take the torso's pixels within PART_OVERLAP of the mask height of its edge: both warps
+    # paint that band (limbs last), so no one-pixel crack opens where two affines meet
+    rows = np.nonzero(mask.any(1))[0]
+    k = max(2, int(PART_OVERLAP * (rows[-1] - rows[0]))) if len(rows) else 2
+    core = cv2.erode(torso, np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(mask & ~core)
     out: dict[tuple[int, int], np.ndarray] = {(-1, -1): torso_m}
     if len(ys) == 0:
         return out
