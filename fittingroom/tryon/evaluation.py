@@ -141,7 +141,8 @@ def _reach_figures(rs: list[dict]) -> dict:
 
 def limb_reach(person: PersonPrep, layers: RenderLayers) -> bool | None:
     """Whether the rendered garment reaches the wrists (long sleeves) or the ankles (full-length trousers):
-    along every limb the garment covers to its end in its own pose and that is visible on the person, the
+    along every limb the garment covers to its end in its own pose and that is visible on the person (joints
+    visible and inside the photo), the
     render's garment (alpha >= 0.5, within 5 % of the limb length of the limb's axis) ends within
     ``REACH_TOL`` of the limb length from the end joint. None when no such limb (short sleeves, shorts)."""
     pose = layers.pose
@@ -149,10 +150,13 @@ def limb_reach(person: PersonPrep, layers: RenderLayers) -> bool | None:
         return None
     lm = person.landmarks
     painted = layers.alpha >= 0.5
+    h, w = painted.shape
     ok: list[bool] = []
     for chain, full in zip(pose.limbs, pose.full, strict=True):
         if not full or min(lm[j, 2] for j in chain) < 0.5:
             continue
+        if not all(0 <= lm[j, 0] < w and 0 <= lm[j, 1] < h for j in chain):
+            continue  # the photo is cropped above the wrist / ankle BlazePose guesses: nothing to reach
         p = lm[list(chain), :2].astype(np.float64)
         length = float(np.linalg.norm(p[1] - p[0]) + np.linalg.norm(p[2] - p[1]))
         ok.append(covered_reach(painted, lm, chain, 0.05 * length) >= 1 - REACH_TOL)

@@ -92,3 +92,31 @@ def test_waist_down_luma_bottoms_get_leg_parts_from_the_mask(shared_data, extrac
     lm = pose.landmarks
     assert lm[23, 1] < lm[25, 1] < lm[27, 1] and lm[24, 1] < lm[26, 1] < lm[28, 1]  # legs go down
     assert time.perf_counter() - t0 < 10
+
+
+def test_legs_cropped_above_the_ankles_do_not_count_for_the_ankle_figure():
+    from tryon_fakes import POINTS, SKIN, landmarks
+
+    from fittingroom.tryon.evaluation import limb_reach
+    from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
+    from fittingroom.tryon.person import build_person_prep
+    from fittingroom.tryon.renderers import compose
+
+    rgb = np.full((384, 256, 3), 250, np.uint8)
+    body = np.zeros((384, 256), np.uint8)
+    cv2.circle(body, (128, 52), 26, (1,), -1)
+    cv2.rectangle(body, (85, 80), (171, 215), 1, -1)
+    for a, b in ((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)):
+        cv2.line(body, POINTS[a], POINTS[b], (1,), 18)
+    rgb[body.astype(bool)] = SKIN
+    mask = touching_trousers()
+    img = np.full((*mask.shape, 3), 255, np.uint8)
+    img[mask] = (40, 60, 120)
+    bbox, kp = keypoints_from_mask(mask)
+    garment = GarmentPrep("jeans", img, mask, bbox, kp)
+    lm = landmarks()
+    prep = build_person_prep(rgb, body.astype(bool), lm, BOTTOM, "p")
+    assert limb_reach(prep, compose(prep, garment, BOTTOM)) is True
+    lm[[27, 28], 1] = 420  # the photo ends at the shins: BlazePose guesses the ankles below it
+    prep = build_person_prep(rgb, body.astype(bool), lm, BOTTOM, "p")
+    assert limb_reach(prep, compose(prep, garment, BOTTOM)) is None
