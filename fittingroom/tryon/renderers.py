@@ -175,6 +175,13 @@ def correspondences(
         kl, kr = _sorted_pair(p[L_KNEE], p[R_KNEE])
         down = ((kl + kr) / 2 - (hl + hr) / 2) / max(1e-6, np.linalg.norm((kl + kr) / 2 - (hl + hr) / 2))
         length = s * (kp["hem_left"][1] - wb_l[1])
+        # a maxi skirt ends at the ankles + HEM_BELOW_ANKLE of the body height, as a dress does
+        limit = _hem_limit(person)
+        sv = 1.0
+        if limit is not None and down[1] > 1e-6 and length > 1.0:
+            top_y = float((top_l[1] + top_r[1]) / 2)
+            sv = min(1.0, max(1.0, (limit - top_y) / down[1]) / length)
+        length *= sv
         hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
         mid = (top_l + top_r) / 2 + down * length
         # unit vector across the body towards the image's right (the garment's left/right corners keep
@@ -183,7 +190,7 @@ def correspondences(
         if side[0] < 0:
             side = -side
         hem_l, hem_r = mid - side * hem_half, mid + side * hem_half
-        w_len = s * (kp["waist_left"][1] - wb_l[1])
+        w_len = s * sv * (kp["waist_left"][1] - wb_l[1])
         w_half = s * (kp["waist_right"][0] - kp["waist_left"][0]) / 2
         wmid = (top_l + top_r) / 2 + down * w_len
         collar = (top_l + top_r) / 2 - down * s * (wb_l[1] - kp["collar"][1])
@@ -210,6 +217,20 @@ def correspondences(
 WAIST_PER_HIP = 1.45
 #: A dress's hem ends at most this share of the body height below the ankles.
 HEM_BELOW_ANKLE = 0.03
+
+
+def _hem_limit(person: PersonPrep) -> float | None:
+    """Lowest row (y px) a skirt's or dress's hem may reach: the lower visible ankle + ``HEM_BELOW_ANKLE`` of
+    the body height (top of the silhouette -> ankles); None when no ankle is visible inside the photo."""
+    lm = person.landmarks
+    h = person.image.shape[0]
+    ankles = [float(lm[i, 1]) for i in (L_ANKLE, R_ANKLE) if lm[i, 2] >= 0.5 and lm[i, 1] < h]
+    if not ankles:
+        return None
+    rows = np.nonzero(person.person_mask.any(1))[0]
+    ankle_y = max(ankles)
+    top_y = float(rows[0]) if len(rows) else 0.0
+    return ankle_y + HEM_BELOW_ANKLE * max(1.0, ankle_y - top_y)
 
 
 def dress_rows(mask: np.ndarray) -> tuple[int, int, int, float]:
@@ -239,8 +260,8 @@ def one_piece_correspondences(person: PersonPrep, mask: np.ndarray) -> tuple[np.
     One similarity along the torso: the garment's waist width (:func:`dress_rows`) becomes the person's
     (``WAIST_PER_HIP`` x the hip-joint distance), its shoulder row goes onto the shoulder line (a halter neck
     or straps above that row end up at the neck), centred on the shoulders. The length keeps the garment's
-    aspect, compressed so that the hem ends no lower than the ankles + ``HEM_BELOW_ANKLE`` of the body
-    height (top of the silhouette -> ankles) when the ankles are visible."""
+    aspect, compressed so that the hem ends no lower than :func:`_hem_limit` (the ankles + ``HEM_BELOW_ANKLE``
+    of the body height) when an ankle is visible."""
     lm = person.landmarks
     p = lm[:, :2].astype(np.float64)
     y0, sh_y, y1, waist_w = dress_rows(mask)
@@ -258,14 +279,9 @@ def one_piece_correspondences(person: PersonPrep, mask: np.ndarray) -> tuple[np.
     if side[0] < 0:
         side = -side
     length = s * (y1 - sh_y)
-    ankles = [p[i] for i in (L_ANKLE, R_ANKLE) if lm[i, 2] >= 0.5]
-    if ankles:
-        rows = np.nonzero(person.person_mask.any(1))[0]
-        ankle_y = float(max(a[1] for a in ankles))
-        top_y = float(rows[0]) if len(rows) else 0.0
-        limit = ankle_y + HEM_BELOW_ANKLE * max(1.0, ankle_y - top_y)
-        if down[1] > 1e-6:
-            length = min(length, max(1.0, (limit - mid[1]) / down[1]))
+    limit = _hem_limit(person)
+    if limit is not None and down[1] > 1e-6:
+        length = min(length, max(1.0, (limit - mid[1]) / down[1]))
     sv = length / max(1.0, s * (y1 - sh_y))  # vertical compression below the shoulder row (1 = none)
     ys, xs = np.nonzero(mask)
     x0, x1 = float(xs.min()), float(xs.max())

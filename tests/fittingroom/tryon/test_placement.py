@@ -112,3 +112,15 @@ def test_maxi_dress_hem_stops_at_the_ankles():
     # a short dress keeps its own length
     _, short = correspondences(person, _dress(halter_dress_mask(length=120)), TryOnCategory.one_piece)
     assert short[4, 1] < lm[25, 1]
+
+
+def test_maxi_skirt_hem_stops_at_the_ankles():
+    mask = np.zeros((700, 260), np.uint8)
+    cv2.fillConvexPoly(mask, np.array([[100, 20], [160, 20], [230, 690], [30, 690]], np.int32), (1,))
+    person = _person(TryOnCategory.bottom)
+    lm = person.landmarks
+    _, dst = correspondences(person, _halves(mask.astype(bool)), TryOnCategory.bottom)
+    rows = np.nonzero(person.person_mask.any(1))[0]
+    ankle_y = max(lm[27, 1], lm[28, 1])
+    assert ankle_y - 5 < dst[4, 1] <= ankle_y + HEM_BELOW_ANKLE * (ankle_y - rows[0]) + 1
+    assert dst[0, 1] < dst[2, 1] < dst[4, 1]  # waistband, waist, hem keep their order
