@@ -232,6 +232,29 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
     return rough, "colour"
 
 
+def fill_hand_occlusions(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A waist-down cut-out with the model's hands put back as garment: skin pixels that a morphological
+    closing (20 % of the mask's width) adds to ``mask`` in its upper 60 % (hands in pockets, on the hips; not
+    the gap between the legs lower down), and enclosed holes, become garment, their colour Telea-inpainted
+    from the garment around them (OpenCV). ``rgb`` uint8 (H, W, 3), ``mask`` bool (H, W); returns both,
+    new arrays."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return rgb, mask
+    k = max(3, int(0.2 * (xs.max() - xs.min())) | 1)
+    closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)).astype(bool)
+    upper = np.zeros_like(mask)
+    upper[: int(ys.min() + 0.6 * (ys.max() - ys.min())) + 1] = True
+    added = closed & ~mask & upper & skin_mask(rgb)
+    pad = np.pad((mask | added).astype(np.uint8), 1)
+    cv2.floodFill(pad, np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8), (0, 0), (1,))
+    added |= (pad == 0)[1:-1, 1:-1]
+    if not added.any():
+        return rgb, mask
+    repaired = cv2.inpaint(np.ascontiguousarray(rgb), added.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    return np.asarray(repaired, np.uint8), mask | added
+
+
 class OnModelExtractor:
     """On-model photo -> :class:`GarmentPrep` with the model's landmarks, cached per (sha256, category).
 
@@ -282,6 +305,8 @@ class OnModelExtractor:
         except TryOnInputError as e:
             raise TryOnInputError(f"on-model product photo: {e.reason}") from None
         mask = drop_specks(mask)
+        if lm is None:  # waist-down colour / SAM cut-out: the model's hands over the garment go
+            rgb, mask = fill_hand_occlusions(rgb, mask)
         rgba, crop_lm = cutout(rgb, mask, lm if lm is not None else np.zeros((33, 3), np.float32))
         gmask = rgba[:, :, 3] > 127
         bbox, kp = keypoints_from_mask(gmask)

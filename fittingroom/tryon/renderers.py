@@ -176,7 +176,7 @@ def correspondences(
         down = ((kl + kr) / 2 - (hl + hr) / 2) / max(1e-6, np.linalg.norm((kl + kr) / 2 - (hl + hr) / 2))
         length = s * (kp["hem_left"][1] - wb_l[1])
         # a maxi skirt ends at the ankles + HEM_BELOW_ANKLE of the body height, as a dress does
-        limit = _hem_limit(person)
+        limit = hem_limit(person)
         sv = 1.0
         if limit is not None and down[1] > 1e-6 and length > 1.0:
             top_y = float((top_l[1] + top_r[1]) / 2)
@@ -219,7 +219,7 @@ WAIST_PER_HIP = 1.45
 HEM_BELOW_ANKLE = 0.03
 
 
-def _hem_limit(person: PersonPrep) -> float | None:
+def hem_limit(person: PersonPrep) -> float | None:
     """Lowest row (y px) a skirt's or dress's hem may reach: the lower visible ankle + ``HEM_BELOW_ANKLE`` of
     the body height (top of the silhouette -> ankles); None when no ankle is visible inside the photo."""
     lm = person.landmarks
@@ -260,7 +260,7 @@ def one_piece_correspondences(person: PersonPrep, mask: np.ndarray) -> tuple[np.
     One similarity along the torso: the garment's waist width (:func:`dress_rows`) becomes the person's
     (``WAIST_PER_HIP`` x the hip-joint distance), its shoulder row goes onto the shoulder line (a halter neck
     or straps above that row end up at the neck), centred on the shoulders. The length keeps the garment's
-    aspect, compressed so that the hem ends no lower than :func:`_hem_limit` (the ankles + ``HEM_BELOW_ANKLE``
+    aspect, compressed so that the hem ends no lower than :func:`hem_limit` (the ankles + ``HEM_BELOW_ANKLE``
     of the body height) when an ankle is visible."""
     lm = person.landmarks
     p = lm[:, :2].astype(np.float64)
@@ -279,7 +279,7 @@ def one_piece_correspondences(person: PersonPrep, mask: np.ndarray) -> tuple[np.
     if side[0] < 0:
         side = -side
     length = s * (y1 - sh_y)
-    limit = _hem_limit(person)
+    limit = hem_limit(person)
     if limit is not None and down[1] > 1e-6:
         length = min(length, max(1.0, (limit - mid[1]) / down[1]))
     sv = length / max(1.0, s * (y1 - sh_y))  # vertical compression below the shoulder row (1 = none)

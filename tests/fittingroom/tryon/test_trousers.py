@@ -120,3 +120,21 @@ def test_legs_cropped_above_the_ankles_do_not_count_for_the_ankle_figure():
     lm[[27, 28], 1] = 420  # the photo ends at the shins: BlazePose guesses the ankles below it
     prep = build_person_prep(rgb, body.astype(bool), lm, BOTTOM, "p")
     assert limb_reach(prep, compose(prep, garment, BOTTOM)) is None
+
+
+def test_a_hand_over_waist_down_trousers_becomes_trousers():
+    from tryon_fakes import SKIN, TROUSERS
+
+    from fittingroom.tryon.onmodel import bottom_mask_without_pose, fill_hand_occlusions
+
+    rgb = np.full((300, 200, 3), 250, np.uint8)
+    rgb[10:100, 60:140] = SKIN  # bare torso
+    rgb[100:270, 60:140] = TROUSERS
+    rgb[125:137, 128:150] = SKIN  # a hand in the pocket, over the trousers' edge
+    rgb[150:175, 85:100] = SKIN  # a hand on the thigh, inside the trousers
+    mask, _ = bottom_mask_without_pose(rgb)
+    assert not mask[130, 134] and not mask[160, 92]
+    fixed_rgb, fixed = fill_hand_occlusions(rgb, mask)
+    assert fixed[130, 134] and fixed[160, 92] and not fixed[50, 100]  # hands back in, the torso not
+    assert np.abs(fixed_rgb[160, 92].astype(int) - TROUSERS).sum() < 40  # inpainted in the trousers' colour
+    assert not fixed[130, 147]  # skin beyond the trousers' outline stays out
