@@ -43,6 +43,9 @@ CATEGORY_KEYS = {"top": "tops", "bottom": "bottoms", "one_piece": "one_pieces"}
 INSIDE_MIN = 0.8  # share of warped garment pixels inside the silhouette for "inside"
 IOU_MIN = 0.5  # IoU with the agnostic region for "covers"
 FACE_MAX_DIFF = 2.0  # mean abs difference (0..255) in the face box for "face unchanged"
+#: Product-only garments always added to the chosen set (when the examples folder has them): a pair of
+#: straight full-length jeans, so the set has trousers with leg parts besides the classifier's first skirt.
+EXTRA_PRODUCTS: tuple[tuple[str, TryOnCategory], ...] = (("fitdit/garment/0329.jpg", TryOnCategory.bottom),)
 
 
 def category_from_path(path: str) -> TryOnCategory | None:
@@ -138,7 +141,8 @@ def _reach_figures(rs: list[dict]) -> dict:
 
 def limb_reach(person: PersonPrep, layers: RenderLayers) -> bool | None:
     """Whether the rendered garment reaches the wrists (long sleeves) or the ankles (full-length trousers):
-    along every limb the garment covers to its end in its own pose and that is visible on the person, the
+    along every limb the garment covers to its end in its own pose and that is visible on the person (joints
+    visible and inside the photo), the
     render's garment (alpha >= 0.5, within 5 % of the limb length of the limb's axis) ends within
     ``REACH_TOL`` of the limb length from the end joint. None when no such limb (short sleeves, shorts)."""
     pose = layers.pose
@@ -146,10 +150,13 @@ def limb_reach(person: PersonPrep, layers: RenderLayers) -> bool | None:
         return None
     lm = person.landmarks
     painted = layers.alpha >= 0.5
+    h, w = painted.shape
     ok: list[bool] = []
     for chain, full in zip(pose.limbs, pose.full, strict=True):
         if not full or min(lm[j, 2] for j in chain) < 0.5:
             continue
+        if not all(0 <= lm[j, 0] < w and 0 <= lm[j, 1] < h for j in chain):
+            continue  # the photo is cropped above the wrist / ankle BlazePose guesses: nothing to reach
         p = lm[list(chain), :2].astype(np.float64)
         length = float(np.linalg.norm(p[1] - p[0]) + np.linalg.norm(p[2] - p[1]))
         ok.append(covered_reach(painted, lm, chain, 0.05 * length) >= 1 - REACH_TOL)
@@ -268,15 +275,22 @@ def run_eval(
     on_model: list[tuple[str, TryOnCategory]] | None = None,
     extra_persons: list[str] | None = None,
     sheet: Path | None = None,
+    products: list[tuple[str, TryOnCategory]] | None = None,
 ) -> EvalResult:
     """Render every person x garment; ``on_model`` garments are cut out of on-model photos, paths
-    may be absolute (``extra_persons`` likewise); the contact sheet goes to ``sheet`` (default
-    ``out_dir/tryon-contact-sheet.png``)."""
+    may be absolute (``extra_persons`` likewise); ``products``: product-only garments added to the
+    chosen set (default :data:`EXTRA_PRODUCTS`, those the examples folder has; ``[]`` = none); the
+    contact sheet goes to ``sheet`` (default ``out_dir/tryon-contact-sheet.png``)."""
     from fittingroom.tryon.onmodel import OnModelExtractor, rgba_image
 
     persons, garments, category_source = load_examples(examples, use_classifier=use_classifier)
     persons = (persons[:limit] if limit else persons) + list(extra_persons or [])
     chosen = [(g, c, False) for g, c in pick_garments(garments, n_garments)]
+    chosen += [
+        (g, c, False)
+        for g, c in (EXTRA_PRODUCTS if products is None else products)
+        if (examples / g).is_file() and all(g != have for have, _, _ in chosen)
+    ]
     chosen += [(g, c, True) for g, c in on_model or []]
     pp = PersonPreprocessor(max_side=max_side, sam_backend=sam_backend)
     pp.load()

@@ -53,10 +53,21 @@ from fittingroom.tryon.person import (
 MIN_VIS = 0.5
 #: The cut-out must cover at least this share of the pose prior to count as the garment.
 MIN_PRIOR_COVER = 0.3
+#: SAM's mask of a waist-down bottom is kept only when it covers this share of the colour cut-out.
+SAM_KEEPS_ROUGH = 0.9
 
 
 def _vis(lm: np.ndarray, i: int) -> bool:
     return bool(lm[i, 2] >= MIN_VIS)
+
+
+def shoulders_in_frame(lm: np.ndarray | None, shape: tuple[int, ...]) -> bool:
+    """Whether both shoulders of landmarks ``lm`` (float (33, 3) x px, y px, visibility) are visible and
+    inside an image of ``shape`` (H, W, ...)."""
+    if lm is None:
+        return False
+    h, w = shape[:2]
+    return all(_vis(lm, i) and 0 <= lm[i, 0] < w and 0 <= lm[i, 1] < h for i in (L_SHOULDER, R_SHOULDER))
 
 
 def garment_prompts(lm: np.ndarray, category: TryOnCategory) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +184,8 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
 
     The model (background removal of the plain studio background) minus skin and the lowest 7 % of
     its height (shoes), the largest component; refined by SAM (positive points deep inside that mask,
-    negative points on the skin) when configured. Raises TryOnInputError when nothing is left.
+    negative points on the skin) when configured, kept when it covers ``SAM_KEEPS_ROUGH`` of that mask.
+    Raises TryOnInputError when nothing is left.
     """
     from fittingroom.tryon.garment import remove_background
 
@@ -214,9 +226,33 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
         iou = float((m & rough).sum()) / float((m | rough).sum())
         if iou > best_iou:
             best, best_iou = m, iou
-    if best is not None and best_iou >= 0.5:
+    # SAM often drops a leg or the part under a hand: keep its mask only when it keeps the colour mask
+    if best is not None and best_iou >= 0.5 and (best & rough).sum() >= SAM_KEEPS_ROUGH * rough.sum():
         return best, "sam"
     return rough, "colour"
+
+
+def fill_hand_occlusions(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A waist-down cut-out with the model's hands put back as garment: skin pixels that a morphological
+    closing (20 % of the mask's width) adds to ``mask`` in its upper 60 % (hands in pockets, on the hips; not
+    the gap between the legs lower down), and enclosed holes, become garment, their colour Telea-inpainted
+    from the garment around them (OpenCV). ``rgb`` uint8 (H, W, 3), ``mask`` bool (H, W); returns both,
+    new arrays."""
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return rgb, mask
+    k = max(3, int(0.2 * (xs.max() - xs.min())) | 1)
+    closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((k, k), np.uint8)).astype(bool)
+    upper = np.zeros_like(mask)
+    upper[: int(ys.min() + 0.6 * (ys.max() - ys.min())) + 1] = True
+    added = closed & ~mask & upper & skin_mask(rgb)
+    pad = np.pad((mask | added).astype(np.uint8), 1)
+    cv2.floodFill(pad, np.zeros((pad.shape[0] + 2, pad.shape[1] + 2), np.uint8), (0, 0), (1,))
+    added |= (pad == 0)[1:-1, 1:-1]
+    if not added.any():
+        return rgb, mask
+    repaired = cv2.inpaint(np.ascontiguousarray(rgb), added.astype(np.uint8), 5, cv2.INPAINT_TELEA)
+    return np.asarray(repaired, np.uint8), mask | added
 
 
 class OnModelExtractor:
@@ -248,7 +284,9 @@ class OnModelExtractor:
         selfie, pose_seg, lm = self.analyzer.run(rgb)
         no_pose = lm is None or selfie is None or not (lm[[L_HIP, R_HIP], 2] >= MIN_VIS).all()
         try:
-            if no_pose and category is TryOnCategory.bottom:  # waist-down shot: no face, no shoulders
+            if category is TryOnCategory.bottom and (no_pose or not shoulders_in_frame(lm, rgb.shape)):
+                # waist-down shot: no face, no shoulders (BlazePose guesses them outside the photo, and its
+                # legs are often flipped): the colour cut-out, leg parts then come from the mask's shape
                 mask, source = bottom_mask_without_pose(rgb, self.sam)
                 lm = None
             elif lm is None or selfie is None:
@@ -267,6 +305,8 @@ class OnModelExtractor:
         except TryOnInputError as e:
             raise TryOnInputError(f"on-model product photo: {e.reason}") from None
         mask = drop_specks(mask)
+        if lm is None:  # waist-down colour / SAM cut-out: the model's hands over the garment go
+            rgb, mask = fill_hand_occlusions(rgb, mask)
         rgba, crop_lm = cutout(rgb, mask, lm if lm is not None else np.zeros((33, 3), np.float32))
         gmask = rgba[:, :, 3] > 127
         bbox, kp = keypoints_from_mask(gmask)

@@ -42,6 +42,8 @@ LEGS = ((L_HIP, L_KNEE, L_ANKLE), (R_HIP, R_KNEE, R_ANKLE))
 LONG_SLEEVE_RATIO = 0.85
 #: Trouser legs at least this long relative to the waistband width are full length.
 FULL_LEG_RATIO = 1.8
+#: Limb parts overlap the torso part by this share of the garment mask's height.
+PART_OVERLAP = 0.015
 #: A limb "reaches" its end joint when its covered length is within this share of the limb length.
 REACH_TOL = 0.1
 
@@ -137,8 +139,65 @@ def _template_top(mask: np.ndarray) -> GarmentPose:
     return GarmentPose(lm, tuple(limbs), tuple(full), torso, kp if limbs else None)
 
 
+#: Trousers whose legs touch (no clean crotch above this share of the mask length) are split from here.
+CROTCH_MAX_SHARE = 0.3
+#: A bottom without a gap between the legs that is at some row this many times its waistband wide is a
+#: skirt (flared); trousers and shorts stay within about 1.45 waistbands.
+SKIRT_FLARE = 1.5
+#: Without a notch between the legs at the hem, only a bottom this many waistbands long is split as
+#: trousers (a knee-length pencil skirt is shorter).
+TOUCHING_LEGS_MIN_LENGTH = 2.5
+
+
+def _crotch_row(mask: np.ndarray, y0: int, y1: int, cx: int) -> int | None:
+    """First row from 15 % of the height down where the centre column ``cx`` leaves the mask and the row
+    splits into two runs, the gap persisting 5 % and 10 % of the height lower (not a hole or a slit)."""
+    gh = max(1, y1 - y0)
+    for y in range(y0 + int(0.15 * gh), y1 - int(0.1 * gh)):
+        below_gap = all(not mask[min(y1, y + k), cx] for k in (int(0.05 * gh), int(0.1 * gh)))
+        if not mask[y, cx] and len(_runs(mask[y])) >= 2 and below_gap:
+            return y
+    return None
+
+
+def _legs_touch(mask: np.ndarray, y0: int, y1: int, cx: int, waist_w: float) -> bool:
+    """Whether a bottom without a crotch gap is trousers / shorts with touching legs, not a skirt: never
+    wider than ``SKIRT_FLARE`` x the waistband ``waist_w``, and either a notch between the legs at the hem
+    (the centre column ``cx`` ends 2 % of the height above both legs) or at least
+    ``TOUCHING_LEGS_MIN_LENGTH`` waistbands long."""
+    gh = max(1, y1 - y0)
+    cols = mask[y0 : y1 + 1]
+    has = cols.any(0)
+    xs = np.nonzero(has)[0]
+    if xs.max() - xs.min() > SKIRT_FLARE * waist_w:
+        return False
+    lowest = np.where(has, gh - np.argmax(cols[::-1], 0), -1)  # rows below y0 of each column's last pixel
+    left, right = lowest[xs.min() : cx], lowest[cx + 1 : xs.max() + 1]
+    if len(left) and len(right) and min(left.max(), right.max()) - lowest[cx] >= 0.02 * gh:
+        return True
+    return gh >= TOUCHING_LEGS_MIN_LENGTH * waist_w
+
+
+def _split_columns(mask: np.ndarray, crotch: int, cx: int) -> np.ndarray:
+    """Per row, the column between the left and the right leg, int (H,): the middle of the gap nearest
+    ``cx`` where the row has one, else ``cx`` (legs that touch are cut down the middle)."""
+    split = np.full(mask.shape[0], cx, np.int64)
+    for y in range(crotch, mask.shape[0]):
+        runs = _runs(mask[y])
+        gaps = [(b0, a1) for (_, b0), (a1, _) in zip(runs, runs[1:], strict=False)]
+        if gaps:
+            g0, g1 = min(gaps, key=lambda g: abs((g[0] + g[1]) / 2 - cx))
+            split[y] = (g0 + g1) // 2
+    return split
+
+
 def _template_bottom(mask: np.ndarray) -> GarmentPose | None:
-    """Template pose of trousers / shorts (two leg runs below a crotch); None for a skirt."""
+    """Template pose of trousers / shorts (two legs below a crotch); None for a skirt.
+
+    The crotch is the first row where the legs part (:func:`_crotch_row`); trousers whose legs touch
+    (no gap, or a gap only below ``CROTCH_MAX_SHARE`` of the length on full-length trousers) are split
+    from ``CROTCH_MAX_SHARE`` of the mask length down, along the gap where there is one.
+    """
     ys, xs = np.nonzero(mask)
     y0, y1 = int(ys.min()), int(ys.max())
     gh = max(1, y1 - y0)
@@ -147,16 +206,16 @@ def _template_bottom(mask: np.ndarray) -> GarmentPose | None:
     if not wb:
         return None
     wl, wr = float(np.median([a for a, _ in wb])), float(np.median([b for _, b in wb]))
-    crotch = None
-    for y in range(y0 + int(0.15 * gh), y1 - int(0.1 * gh)):
-        # the gap between the legs must persist downwards (not a hole or a slit)
-        below_gap = all(not mask[min(y1, y + k), cx] for k in (int(0.05 * gh), int(0.1 * gh)))
-        if not mask[y, cx] and len(_runs(mask[y])) >= 2 and below_gap:
-            crotch = y
-            break
-    if crotch is None:
-        return None
     ww = max(1.0, wr - wl)
+    crotch = _crotch_row(mask, y0, y1, cx)
+    low_crotch = y0 + int(CROTCH_MAX_SHARE * gh)
+    if crotch is None:
+        if not _legs_touch(mask, y0, y1, cx, ww):
+            return None
+        crotch = low_crotch
+    elif crotch > low_crotch and gh >= FULL_LEG_RATIO * ww:
+        crotch = low_crotch  # full-length legs touching down to the knees: split at the usual rise
+    split = _split_columns(mask, crotch, cx)
     mid = (wl + wr) / 2
     hip_half = ww / 2 / 1.45
     # the waistband is the hip line raised by 45 % of the hip-joint distance (person.waist_rise)
@@ -167,7 +226,8 @@ def _template_bottom(mask: np.ndarray) -> GarmentPose | None:
     yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
     limbs, full = [], []
     below = yy > crotch
-    for (h, k, a), side in zip(LEGS, (xx >= cx, xx < cx), strict=True):
+    right_of = xx >= split[:, None]
+    for (h, k, a), side in zip(LEGS, (right_of, ~right_of), strict=True):
         leg = mask & below & side
         if leg.sum() < 0.02 * mask.sum():
             return None
@@ -181,7 +241,10 @@ def _template_bottom(mask: np.ndarray) -> GarmentPose | None:
         lm[k] = (*(hip + 0.5 * (ankle - hip)), 1)
         limbs.append((h, k, a))
         full.append(is_full)
-    torso = np.array([[wl - ww, y0 - 1], [wr + ww, y0 - 1], [wr + ww, crotch + 1], [wl - ww, crotch + 1]])
+    # the waistband-to-crotch part reaches 4 % of the length below the crotch (the thigh parts paint over
+    # it): no seam opens where the warps meet
+    low = crotch + 1 + 0.04 * gh
+    torso = np.array([[wl - ww, y0 - 1], [wr + ww, y0 - 1], [wr + ww, low], [wl - ww, low]])
     return GarmentPose(lm, tuple(limbs), tuple(full), torso)
 
 
@@ -271,7 +334,12 @@ def part_labels(mask: np.ndarray, pose: GarmentPose) -> dict[tuple[int, int], np
     torso = np.zeros((h, w), np.uint8)
     cv2.fillPoly(torso, [np.round(pose.torso).astype(np.int32)], (1,))
     torso_m = mask & torso.astype(bool)
-    ys, xs = np.nonzero(mask & ~torso_m)
+    # limb parts also take the torso's pixels within PART_OVERLAP of the mask height of its edge: both warps
+    # paint that band (limbs last), so no one-pixel crack opens where two affines meet
+    rows = np.nonzero(mask.any(1))[0]
+    k = max(2, int(PART_OVERLAP * (rows[-1] - rows[0]))) if len(rows) else 2
+    core = cv2.erode(torso, np.ones((2 * k + 1, 2 * k + 1), np.uint8)).astype(bool)
+    ys, xs = np.nonzero(mask & ~core)
     out: dict[tuple[int, int], np.ndarray] = {(-1, -1): torso_m}
     if len(ys) == 0:
         return out

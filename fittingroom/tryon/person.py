@@ -42,6 +42,7 @@ from PIL import Image
 
 from fittingroom.atomicio import atomic_write
 from fittingroom.caching import BoundedLRU, byte_lru
+from fittingroom.tryon.person_check import implausible_pose
 
 
 class TryOnInputError(ValueError):
@@ -440,6 +441,9 @@ def build_person_prep(
             raise TryOnInputError(
                 "the pose cannot carry the garment: the person is lying or upside down; upload a photo standing"
             )
+    reason = implausible_pose(landmarks, category.value, min_visibility)
+    if reason is not None:
+        raise TryOnInputError(reason)
 
     region = np.zeros((h, w), np.uint8)
     if category in (TryOnCategory.top, TryOnCategory.one_piece):

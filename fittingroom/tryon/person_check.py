@@ -101,3 +101,44 @@ def check_faces(
             "no person found in the photo (the body found does not match the face): "
             "upload a photo showing one person"
         )
+
+
+# BlazePose indices (kept here so this module needs nothing from ``person.py`` at import time)
+_SHOULDERS, _HIPS, _KNEES, _ANKLES = (11, 12), (23, 24), (25, 26), (27, 28)
+#: A knee must lie this many hip-joint distances below its hip, an ankle below its knee.
+LEG_DROP_MIN = 0.5
+
+
+def implausible_pose(landmarks: np.ndarray, category: str, min_visibility: float = 0.5) -> str | None:
+    """Why a pose cannot carry a garment of ``category`` (``top`` | ``bottom`` | ``one_piece``), or None.
+
+    ``landmarks``: float (33, 3) = x px, y px (origin top left), visibility 0..1. Reasons (user facing,
+    HTTP 422): the hips are hidden; the shoulders (when visible) are not above the hips (lying, upside
+    down, or BlazePose flipped on a waist-down shot); for bottoms and one-pieces only, a visible knee not
+    ``LEG_DROP_MIN`` hip-joint distances below its hip (sitting, a flipped pose) or a visible ankle not
+    that far below its knee.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    vis = lm[:, 2] >= min_visibility
+    y = lm[:, 1]
+    if not vis[list(_HIPS)].all():
+        return "the pose cannot carry the garment: the hips are hidden; upload a photo showing your hips"
+    hip_w = max(1.0, float(np.linalg.norm(lm[_HIPS[0], :2] - lm[_HIPS[1], :2])))
+    if vis[list(_SHOULDERS)].all():
+        shoulder_w = float(np.linalg.norm(lm[_SHOULDERS[0], :2] - lm[_SHOULDERS[1], :2]))
+        if y[list(_HIPS)].mean() - y[list(_SHOULDERS)].mean() < 0.3 * max(shoulder_w, hip_w):
+            return (
+                "the pose cannot carry the garment: the shoulders are not above the hips (lying or upside "
+                "down); upload a photo standing"
+            )
+    if category not in ("bottom", "one_piece"):
+        return None
+    for hip, knee, ankle in zip(_HIPS, _KNEES, _ANKLES, strict=True):
+        if vis[knee] and y[knee] - y[hip] < LEG_DROP_MIN * hip_w:
+            return (
+                "the pose cannot carry the garment: the knees are not below the hips (sitting or bent); "
+                "upload a photo standing"
+            )
+        if vis[knee] and vis[ankle] and y[ankle] - y[knee] < LEG_DROP_MIN * hip_w:
+            return "the pose cannot carry the garment: the ankles are not below the knees; upload a photo standing"
+    return None

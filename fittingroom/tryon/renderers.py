@@ -175,45 +175,125 @@ def correspondences(
         kl, kr = _sorted_pair(p[L_KNEE], p[R_KNEE])
         down = ((kl + kr) / 2 - (hl + hr) / 2) / max(1e-6, np.linalg.norm((kl + kr) / 2 - (hl + hr) / 2))
         length = s * (kp["hem_left"][1] - wb_l[1])
+        # a maxi skirt ends at the ankles + HEM_BELOW_ANKLE of the body height, as a dress does
+        limit = hem_limit(person)
+        sv = 1.0
+        if limit is not None and down[1] > 1e-6 and length > 1.0:
+            top_y = float((top_l[1] + top_r[1]) / 2)
+            sv = min(1.0, max(1.0, (limit - top_y) / down[1]) / length)
+        length *= sv
         hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
         mid = (top_l + top_r) / 2 + down * length
-        side = np.array([down[1], -down[0]]) * -1
+        # unit vector across the body towards the image's right (the garment's left/right corners keep
+        # their sides: a waistband / hem corner on the image's left lands on the image's left)
+        side = np.array([-down[1], down[0]])
+        if side[0] < 0:
+            side = -side
         hem_l, hem_r = mid - side * hem_half, mid + side * hem_half
-        w_len = s * (kp["waist_left"][1] - wb_l[1])
+        w_len = s * sv * (kp["waist_left"][1] - wb_l[1])
         w_half = s * (kp["waist_right"][0] - kp["waist_left"][0]) / 2
         wmid = (top_l + top_r) / 2 + down * w_len
         collar = (top_l + top_r) / 2 - down * s * (wb_l[1] - kp["collar"][1])
         dst = [top_l, top_r, wmid - side * w_half, wmid + side * w_half, hem_l, hem_r, collar]
         return src.astype(np.float32), np.array(dst, np.float32)
+    if category is TryOnCategory.one_piece:
+        return one_piece_correspondences(person, garment.mask)
     sl, sr = _sorted_pair(p[L_SHOULDER], p[R_SHOULDER])
     hl, hr = _sorted_pair(p[L_HIP], p[R_HIP])
     sw = np.linalg.norm(sr - sl)
     sl, sr = _widen(sl, sr, 1.12)
     up = np.array([0.0, -0.06 * sw])
     sl, sr = sl + up, sr + up
-    if category is TryOnCategory.top:
-        torso = (hl + hr) / 2 - (sl + sr) / 2
-        hem_l, hem_r = _widen(hl, hr, 1.45)
-        hem_l, hem_r = hem_l + 0.12 * torso, hem_r + 0.12 * torso
-        wl, wr = sl + 0.55 * (hem_l - sl), sr + 0.55 * (hem_r - sr)
-    else:  # one piece: shoulders fixed, length from the garment's aspect scaled by shoulder width
-        s = float(np.linalg.norm(sr - sl)) / max(
-            1.0, float(np.linalg.norm(kp["shoulder_right"] - kp["shoulder_left"]))
-        )
-        down = (hl + hr) / 2 - (sl + sr) / 2
-        down = down / max(1e-6, np.linalg.norm(down))
-        side = np.array([-down[1], down[0]])
-        if side[0] < 0:
-            side = -side
-        mid = (sl + sr) / 2
-        length = s * (kp["hem_left"][1] - kp["shoulder_left"][1])
-        hem_half = s * (kp["hem_right"][0] - kp["hem_left"][0]) / 2
-        hem_mid = mid + down * length
-        hem_l, hem_r = hem_mid - side * hem_half, hem_mid + side * hem_half
-        wl, wr = _widen(hl, hr, 1.5)
+    torso = (hl + hr) / 2 - (sl + sr) / 2
+    hem_l, hem_r = _widen(hl, hr, 1.45)
+    hem_l, hem_r = hem_l + 0.12 * torso, hem_r + 0.12 * torso
+    wl, wr = sl + 0.55 * (hem_l - sl), sr + 0.55 * (hem_r - sr)
     collar = (sl + sr) / 2 + np.array([0.0, -0.05 * sw])
     dst = [sl, sr, wl, wr, hem_l, hem_r, collar]
     return src.astype(np.float32), np.array(dst, np.float32)
+
+
+#: A person's waist is this many hip-joint distances wide (the bottoms' waistband uses the same).
+WAIST_PER_HIP = 1.45
+#: A dress's hem ends at most this share of the body height below the ankles.
+HEM_BELOW_ANKLE = 0.03
+
+
+def hem_limit(person: PersonPrep) -> float | None:
+    """Lowest row (y px) a skirt's or dress's hem may reach: the lower visible ankle + ``HEM_BELOW_ANKLE`` of
+    the body height (top of the silhouette -> ankles); None when no ankle is visible inside the photo."""
+    lm = person.landmarks
+    h = person.image.shape[0]
+    ankles = [float(lm[i, 1]) for i in (L_ANKLE, R_ANKLE) if lm[i, 2] >= 0.5 and lm[i, 1] < h]
+    if not ankles:
+        return None
+    rows = np.nonzero(person.person_mask.any(1))[0]
+    ankle_y = max(ankles)
+    top_y = float(rows[0]) if len(rows) else 0.0
+    return ankle_y + HEM_BELOW_ANKLE * max(1.0, ankle_y - top_y)
+
+
+def dress_rows(mask: np.ndarray) -> tuple[int, int, int, float]:
+    """(top row, shoulder row, hem row, waist width px) of a product-only dress mask, bool (H, W).
+
+    Waist = the narrowest row between 25 % and 60 % of the height (width = outline extent); shoulder row =
+    the first row from the top at least 0.7 x the waist width (straps and a halter neck lie above it).
+    Raises ValueError for an empty mask."""
+    rows = np.nonzero(mask.any(1))[0]
+    if len(rows) == 0:
+        raise ValueError("empty garment mask")
+    y0, y1 = int(rows[0]), int(rows[-1])
+    left = np.argmax(mask, 1)
+    right = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], 1)
+    width = np.where(mask.any(1), right - left + 1, 0)
+    gh = y1 - y0
+    band = np.arange(y0 + int(0.25 * gh), y0 + int(0.6 * gh) + 1)
+    waist_w = float(width[band].min()) if len(band) else float(width[y0 : y1 + 1].max())
+    wide = np.nonzero(width[y0 : y1 + 1] >= 0.7 * waist_w)[0]
+    shoulder_y = y0 + int(wide[0]) if len(wide) else y0
+    return y0, shoulder_y, y1, max(1.0, waist_w)
+
+
+def one_piece_correspondences(person: PersonPrep, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Control points of a product-only dress / jumpsuit, garment (src) -> person (dst), float32 (N, 2) px.
+
+    One similarity along the torso: the garment's waist width (:func:`dress_rows`) becomes the person's
+    (``WAIST_PER_HIP`` x the hip-joint distance), its shoulder row goes onto the shoulder line (a halter neck
+    or straps above that row end up at the neck), centred on the shoulders. The length keeps the garment's
+    aspect, compressed so that the hem ends no lower than :func:`hem_limit` (the ankles + ``HEM_BELOW_ANKLE``
+    of the body height) when an ankle is visible."""
+    lm = person.landmarks
+    p = lm[:, :2].astype(np.float64)
+    y0, sh_y, y1, waist_w = dress_rows(mask)
+    cols = np.nonzero(mask[sh_y])[0]
+    gcx = float(cols.min() + cols.max()) / 2
+    s = WAIST_PER_HIP * float(np.linalg.norm(p[L_HIP] - p[R_HIP])) / waist_w
+    mid = (p[L_SHOULDER] + p[R_SHOULDER]) / 2
+    down = (p[L_HIP] + p[R_HIP]) / 2 - mid
+    # the shoulder line on top of the shoulders, as for tops (the joints sit below the seam)
+    mid = mid - down * 0.06 * float(np.linalg.norm(p[L_SHOULDER] - p[R_SHOULDER])) / max(
+        1e-6, float(np.linalg.norm(down))
+    )
+    down = down / max(1e-6, float(np.linalg.norm(down)))
+    side = np.array([-down[1], down[0]])
+    if side[0] < 0:
+        side = -side
+    length = s * (y1 - sh_y)
+    limit = hem_limit(person)
+    if limit is not None and down[1] > 1e-6:
+        length = min(length, max(1.0, (limit - mid[1]) / down[1]))
+    sv = length / max(1.0, s * (y1 - sh_y))  # vertical compression below the shoulder row (1 = none)
+    ys, xs = np.nonzero(mask)
+    x0, x1 = float(xs.min()), float(xs.max())
+    wy = y0 + (y1 - y0) * 0.45
+    src = np.array([[x0, sh_y], [x1, sh_y], [x0, wy], [x1, wy], [x0, y1], [x1, y1], [gcx, y0]], np.float64)
+
+    def place(pt: np.ndarray) -> np.ndarray:
+        dy = pt[1] - sh_y
+        return mid + side * s * (pt[0] - gcx) + down * s * (dy * sv if dy > 0 else dy)
+
+    dst = np.array([place(q) for q in src])
+    return src.astype(np.float32), dst.astype(np.float32)
 
 
 def waistband(mask: np.ndarray, depth: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
@@ -303,6 +383,25 @@ def _limb_start(person: PersonPrep, garment: GarmentPrep, joint: int) -> np.ndar
     return p[joint]
 
 
+def _bottom_torso_affine(person: PersonPrep, pose: GarmentPose, across: float) -> np.ndarray | None:
+    """2x3 affine float32 of the waistband-to-crotch part of product-only trousers with leg parts: the
+    template's hip-joint midpoint -> knee midpoint onto the person's (:func:`limb_affine`, across-body scale
+    ``across``), the transform the thigh parts below it get too, so no seam opens at the crotch. None when
+    the person's knees are hidden."""
+    lm = person.landmarks
+    if min(lm[j, 2] for j in (L_HIP, R_HIP, L_KNEE, R_KNEE)) < 0.5:
+        return None
+    g = pose.landmarks[:, :2].astype(np.float64)
+    p = lm[:, :2].astype(np.float64)
+    return limb_affine(
+        (g[L_HIP] + g[R_HIP]) / 2,
+        (g[L_KNEE] + g[R_KNEE]) / 2,
+        (p[L_HIP] + p[R_HIP]) / 2,
+        (p[L_KNEE] + p[R_KNEE]) / 2,
+        across,
+    )
+
+
 _PARTS_CACHE: list[BoundedLRU] = []  # created on first use (no work at import time)
 
 PartsEntry = tuple[GarmentPose | None, dict[tuple[int, int], np.ndarray], dict[tuple[int, int], np.ndarray]]
@@ -354,10 +453,18 @@ def warp_parts(
     else:
         src, dst = correspondences(person, torso_garment, category)
     across = float(np.linalg.norm(dst[1] - dst[0])) / max(1.0, float(np.linalg.norm(src[1] - src[0])))
-    out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
+    w, h = person.size
+    m_torso = None
+    if garment.landmarks is None and category is TryOnCategory.bottom:
+        m_torso = _bottom_torso_affine(person, pose, across)
+    if m_torso is not None:
+        out = cv2.warpAffine(
+            part_rgba[(-1, -1)], m_torso, (w, h), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0, 0)
+        )
+    else:
+        out = piecewise_affine_warp(part_rgba[(-1, -1)], src, dst, person.size)
     g = pose.landmarks[:, :2]
     lm = person.landmarks
-    w, h = person.size
     for chain in pose.limbs:
         for a, b in ((chain[0], chain[1]), (chain[1], chain[2])):
             if min(lm[a, 2], lm[b, 2]) < 0.5:
