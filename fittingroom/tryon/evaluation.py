@@ -297,7 +297,7 @@ def run_eval(
     gp = GarmentPreprocessor(max_side=max_side)
     extractor = OnModelExtractor(pp._analyzer, sam_backend, max_side=max_side)
     res = EvalResult(category_source=category_source)
-    tiles: list[tuple[Image.Image, Image.Image, Image.Image, str]] = []
+    tiles: list[tuple[Image.Image, Image.Image, Image.Image, str, str]] = []
     total = len(persons) * len(chosen)
     done = 0
     try:

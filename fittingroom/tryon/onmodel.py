@@ -119,7 +119,7 @@ def worn_garment_mask(
     prior = prior_prep.garment_region.copy()
     sw = float(np.linalg.norm(lm[L_SHOULDER, :2] - lm[R_SHOULDER, :2]))
     if category is not TryOnCategory.bottom and sw > 0:
-        prior |= _sleeves(lm, prior.shape, 0.3 * sw) & person_mask
+        prior |= _sleeves(lm, (prior.shape[0], prior.shape[1]), 0.3 * sw) & person_mask
     prior &= ~prior_prep.keep_mask
     mask, source = prior, "pose"
     if sam is not None and prior.any():
@@ -193,9 +193,9 @@ def bottom_mask_without_pose(rgb: np.ndarray, sam: Any = None) -> tuple[np.ndarr
     ys = np.nonzero(body.any(1))[0]
     cut = np.zeros_like(body)
     cut[: int(ys[-1] - 0.07 * (ys[-1] - ys[0]))] = True
-    rough = (body & ~skin_mask(rgb) & cut).astype(np.uint8)
-    rough = cv2.morphologyEx(rough, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(rough, connectivity=8)
+    candidate = (body & ~skin_mask(rgb) & cut).astype(np.uint8)
+    opened = cv2.morphologyEx(candidate, cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
     if n <= 1:
         raise TryOnInputError("no garment found on the model in the product photo")
     rough = labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))

@@ -88,8 +88,8 @@ def _template_top(mask: np.ndarray) -> GarmentPose:
     gh = max(1, y1 - y0)
     cx = int(round(np.median(xs)))
     # torso columns: the central run in the lowest rows it exists (the hem), below the sleeves
-    central = [(y, _central_run(mask[y], cx)) for y in range(y0, y1 + 1)]
-    central = [(y, r) for y, r in central if r is not None]
+    runs = [(y, _central_run(mask[y], cx)) for y in range(y0, y1 + 1)]
+    central = [(y, r) for y, r in runs if r is not None]
     hem_y = central[-1][0]
     low = [r for y, r in central if y >= hem_y - 0.08 * gh]
     # a sleeve cuff touching the hem merges with it on one side: the torso is symmetric, take the nearer edge
@@ -310,6 +310,7 @@ def garment_pose(
     dress: the whole garment is then one torso part)."""
     if not mask.any() or category is TryOnCategory.one_piece:
         return None
+    pose: GarmentPose | None
     if landmarks is not None:
         pose = _onmodel_pose(mask, landmarks, category)
     elif category is TryOnCategory.top:
