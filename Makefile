@@ -20,6 +20,7 @@ run: install models frontend
 test: install models frontend system-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 install: $(VENV)/.installed
