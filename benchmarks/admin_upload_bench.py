@@ -1,11 +1,12 @@
 """A big feed uploaded from the admin page, with the real encoder: time to the job's report.
 
-    python benchmarks/admin_upload_bench.py [--rows 10000] [--distinct 10000] [--json]
+    python benchmarks/admin_upload_bench.py [--rows 10000] [--distinct 10000] [--broken-every 500] [--json]
+    python benchmarks/admin_upload_bench.py --quick   # 100 rows, one in 50 broken
 
 Builds a JSONL feed of ``--rows`` products whose images are ``--distinct`` different JPEGs
 (crops, flips and colour shifts of the shared product-only garment photos, written to a
 temporary folder: a real shop's products have different photos, so each image is fetched,
-decoded and embedded once). One row in 500 is broken on purpose. Starts ``fittingroom serve``
+decoded and embedded once). One row in ``--broken-every`` (500) is broken on purpose. Starts ``fittingroom serve``
 on a free loopback port with a temporary home, an admin token and that folder as the admin's
 image root, the configured (real) models. Then drives the admin page in real Chromium
 (Playwright, ``/usr/bin/chromium`` unless ``--chromium``): token, file, source, Preview,
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import make_parser, parse
 from PIL import Image, ImageEnhance, ImageOps
 from rich.console import Console
 from rich.table import Table
@@ -59,14 +61,16 @@ def make_images(src: list[Path], out: Path, n: int, seed: int = 0) -> list[Path]
     return paths
 
 
-def make_feed(images: list[Path], labels: list[str], rows: int, path: Path) -> list[str]:
-    """Write the feed; returns its titles (row order)."""
+def make_feed(
+    images: list[Path], labels: list[str], rows: int, path: Path, broken_every: int = 500
+) -> list[str]:
+    """Write the feed, every ``broken_every``-th row broken JSON; returns its titles (row order)."""
     titles = []
     lines = []
     for i in range(rows):
         title = f"{labels[i % len(labels)].replace('_', ' ').title()} no. {i}"
         titles.append(title)
-        if i % 500 == 499:
+        if i % broken_every == broken_every - 1:
             lines.append('{"id": "broken", ')
             continue
         lines.append(
@@ -164,15 +168,20 @@ def first_hit(base: str, title: str, timeout: float) -> float | None:
     return None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"rows": 100, "broken_every": 50})
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--distinct", type=int, default=None, help="Different images (default: one per row).")
+    ap.add_argument("--broken-every", type=int, default=500, help="One row in this many is broken JSON.")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     ap.add_argument("--job-timeout", type=float, default=3600.0)
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--json", dest="as_json", action="store_true")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
     from fittingroom.settings import get_settings
 
     photos_root = get_settings().shared_data / "garment-photos"
@@ -182,7 +191,7 @@ def main() -> None:
         root = Path(tmp)
         t0 = time.perf_counter()
         images = make_images(src, root / "img", args.distinct or args.rows)
-        titles = make_feed(images, labels, args.rows, root / "bench.jsonl")
+        titles = make_feed(images, labels, args.rows, root / "bench.jsonl", args.broken_every)
         prep = time.perf_counter() - t0
         env = dict(os.environ, FITTINGROOM_HOME=str(root / "home"), FITTINGROOM_ADMIN_TOKEN=TOKEN)
         env["FITTINGROOM_ADMIN_IMAGE_ROOTS"] = json.dumps([str(root / "img")])

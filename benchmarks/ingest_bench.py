@@ -7,7 +7,8 @@
    into a fresh SQLite store (fetch, hash, decode and prepare in the thread pool, embed,
    annotate, commit; index sync excluded), same encoder object. Ratio = ingest / encoder
    alone (target, issue 20: >= 0.7).
-3. *First ingest, fresh home*: ``python -m fittingroom.cli ingest <luma>`` in a subprocess
+3. *First ingest, fresh home*: ``python -m fittingroom.cli ingest <luma>`` (the same
+   ``--products`` products) in a subprocess
    with ``FITTINGROOM_HOME`` a new temp folder, wall time including imports, model loading
    and the index sync: once with an empty model cache (the ONNX export runs: what a new
    machine pays once) and once with the models already exported (``FITTINGROOM_MODEL_DIR``
@@ -16,6 +17,7 @@
     python benchmarks/ingest_bench.py                      # offline encoder, all 191 products
     python benchmarks/ingest_bench.py --products 60 --no-fresh-home
     python benchmarks/ingest_bench.py --encoder standin    # random-weight MobileNetV3 + hashed text
+    python benchmarks/ingest_bench.py --quick              # 12 products, 64 images alone
 
 ``standin`` is a randomly initialised torchvision MobileNetV3-Small (224 px) plus a hashed
 bag of words, for machines where the offline encoder's weights are not installed.
@@ -36,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -110,22 +113,24 @@ def encoder_alone(encoder: Encoder, paths: Sequence[Path], batch_size: int) -> t
     return len(images), time.perf_counter() - t0
 
 
-def fresh_home_ingest(feed: Path, home: Path, model_dir: Path | None) -> tuple[float, dict]:
-    """Wall seconds and JSON summary of ``fittingroom ingest feed`` in a subprocess, home = ``home``."""
+def fresh_home_ingest(feed: Path, home: Path, model_dir: Path | None, image_root: Path) -> tuple[float, dict]:
+    """Wall seconds and JSON summary of ``fittingroom ingest feed`` in a subprocess, home = ``home``,
+    source ``luma``, local images allowed under ``image_root``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     env["FITTINGROOM_HOME"] = str(home)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     if model_dir is not None:
         env["FITTINGROOM_MODEL_DIR"] = str(model_dir)
     cmd = [sys.executable, "-m", "fittingroom.cli", "ingest", str(feed), "--no-progress", "--json"]
+    cmd += ["--source", "luma", "--image-root", str(image_root)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1800, check=True)
     wall = time.perf_counter() - t0
     return wall, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"products": 12, "alone_images": 64})
     ap.add_argument("--catalog", type=Path, default=CoreSettings().shared_data / "luma-catalog")
     ap.add_argument("--products", type=int, default=191, help="first N products of the feed")
     ap.add_argument("--encoder", default="offline", help="registry name, or 'standin'")
@@ -134,7 +139,11 @@ def main() -> None:
     ap.add_argument("--alone-images", type=int, default=256, help="images for the encoder-alone figure")
     ap.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--fresh-home", action=argparse.BooleanOptionalAction, default=True)
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
 
     console = Console()
     load_before = os.getloadavg()[0]
@@ -186,12 +195,13 @@ def main() -> None:
 
         fresh: list[tuple[str, float, dict]] = []
         if args.fresh_home:
-            luma = catalog / "products.jsonl"
             with console.status("first ingest into a fresh home, empty model cache..."):
-                wall, summary = fresh_home_ingest(luma, tmpdir / "home-cold", None)
+                wall, summary = fresh_home_ingest(feed, tmpdir / "home-cold", None, catalog)
             fresh.append(("fresh home, empty model cache (ONNX export included)", wall, summary))
             with console.status("first ingest into a fresh home, models exported..."):
-                wall, summary = fresh_home_ingest(luma, tmpdir / "home-warm", tmpdir / "home-cold" / "models")
+                wall, summary = fresh_home_ingest(
+                    feed, tmpdir / "home-warm", tmpdir / "home-cold" / "models", catalog
+                )
             fresh.append(("fresh home, models already exported", wall, summary))
 
     alone_rate = n_alone / alone_s
@@ -214,7 +224,7 @@ def main() -> None:
     console.print(table)
     if fresh:
         ft = Table(
-            title="Luma first ingest (191 products, 725 images), `fittingroom ingest`, fresh FITTINGROOM_HOME"
+            title=f"Luma first ingest ({len(lines)} products), `fittingroom ingest`, fresh FITTINGROOM_HOME"
         )
         for col in ("case", "wall s (incl. start-up, index sync)", "ingest's own s", "embedded"):
             ft.add_column(col, justify="left" if col == "case" else "right")
