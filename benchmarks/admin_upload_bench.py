@@ -9,7 +9,8 @@ temporary folder: a real shop's products have different photos, so each image is
 decoded and embedded once). One row in ``--broken-every`` (500) is broken on purpose. Starts ``fittingroom serve``
 on a free loopback port with a temporary home, an admin token and that folder as the admin's
 image root, the configured (real) models. Then drives the admin page in real Chromium
-(Playwright, ``/usr/bin/chromium`` unless ``--chromium``): token, file, source, Preview,
+(Playwright, ``/usr/bin/chromium`` unless ``--chromium`` or ``FITTINGROOM_CHROMIUM``; ``make
+system-deps`` installs it): token, file, source, Preview,
 Upload and ingest; reads the job row every 0.5 s until it says done, and counts the
 distinct progress readings the page showed. Last, searches ``/api/retrieval/search`` for a
 title of the feed until the product is found, without a restart.
@@ -116,11 +117,11 @@ def start_server(env: dict[str, str], timeout: float, log: Path) -> tuple[subpro
     raise SystemExit(f"server did not start in time (exit {proc.poll()}); its log: {log}")
 
 
-def drive_page(base: str, feed: Path, chromium: str, job_timeout: float) -> dict[str, object]:
+def drive_page(base: str, feed: Path, chromium: Path, job_timeout: float) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(base + "/admin.html")
         page.fill("#token", TOKEN)
@@ -173,7 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--distinct", type=int, default=None, help="Different images (default: one per row).")
     ap.add_argument("--broken-every", type=int, default=500, help="One row in this many is broken JSON.")
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument(
+        "--chromium",
+        type=Path,
+        default=Path(os.environ.get("FITTINGROOM_CHROMIUM", "/usr/bin/chromium")),
+        help="Chromium executable (default: FITTINGROOM_CHROMIUM, else /usr/bin/chromium).",
+    )
     ap.add_argument("--job-timeout", type=float, default=3600.0)
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--json", dest="as_json", action="store_true")
@@ -182,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(build_parser(), argv)
+    if not args.chromium.is_file():
+        raise SystemExit(
+            f"Chromium not found at {args.chromium}: `make system-deps` installs Debian's chromium, "
+            "or give --chromium PATH"
+        )
     from fittingroom.settings import get_settings
 
     photos_root = get_settings().shared_data / "garment-photos"

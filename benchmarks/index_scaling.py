@@ -23,7 +23,7 @@ Usage::
 
     python benchmarks/index_scaling.py [--n 100000] [--dim 768] [--queries 200]
     python benchmarks/index_scaling.py --factory --n 1000000 --dim 2056
-    python benchmarks/index_scaling.py --quick [--factory]   # 20k vectors of dim 384
+    python benchmarks/index_scaling.py --quick [--factory]   # 10k vectors of dim 384
 """
 
 from __future__ import annotations
@@ -198,12 +198,12 @@ def factory_main(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     quick = {
-        "n": 20_000,
+        "n": 10_000,
         "dim": 384,
         "queries": 20,
         "pq_m": 16,
-        "approx_threshold": 10_000,
-        "pca_threshold": 10_000,
+        "approx_threshold": 5_000,
+        "pca_threshold": 5_000,
     }
     ap = make_parser(__doc__, quick=quick)
     ap.add_argument("--n", type=int, default=100_000, help="indexed vectors")
