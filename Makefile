@@ -52,11 +52,11 @@ lint: install
 BENCHMARKS := $(filter-out benchmarks/_%,$(sort $(wildcard benchmarks/*.py)))
 
 ## bench: every benchmark with its defaults (the README's figures; some take long: 1M vectors need ~15 GB)
-bench: install models system-deps
+bench: install models frontend system-deps
 	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 ## bench-quick: every benchmark with --quick (small sizes, few runs, same code path): checks that they run
-bench-quick: install models system-deps
+bench-quick: install models frontend system-deps
 	for b in $(BENCHMARKS); do echo "== $$b --quick"; $(BIN)/python $$b --quick || exit 1; done
 
 clean-venv:

@@ -37,6 +37,7 @@ from _common import make_parser, parse
 from PIL import Image, ImageEnhance, ImageOps
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 TOKEN = "bench-admin-token"
 
@@ -210,6 +211,12 @@ def main(argv: list[str] | None = None) -> None:
         env.setdefault("SERVE_RATE_LIMIT", "")
         proc, base = start_server(env, args.start_timeout, root / "serve.log")
         try:
+            admin = httpx.get(base + "/admin.html", timeout=60)
+            if admin.status_code != 200 or 'id="token"' not in admin.text:
+                raise SystemExit(
+                    f"the server has no admin page (GET /admin.html: {admin.status_code}): build the page "
+                    "with `make frontend`, or point SERVE_FRONTEND_DIR at a built frontend/dist"
+                )
             page = drive_page(base, root / "bench.jsonl", args.chromium, args.job_timeout)
             hit = first_hit(base, titles[-2], 120.0)
         finally:
@@ -237,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in row.items():
-        table.add_row(key, str(value))
+        table.add_row(key, Text(str(value)))  # as text: "bench.jsonl:100:" is no emoji code
     Console().print(table)
 
 
