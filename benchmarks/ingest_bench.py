@@ -1,5 +1,8 @@
 """Ingest throughput against the encoder's own limit, and Luma's first ingest wall time, in one run.
 
+Each row gives wall time and the process's CPU time (all threads) per image: on cores other jobs
+share, the CPU ratio is the steadier one.
+
 1. *Encoder alone*: ``embed_images`` on images already decoded and prepared
    (``encoder.prepare_image``: padded, resized), ``--batch-size`` per call: the forward
    pass's own batch throughput, the practical ceiling of ingest.
@@ -102,15 +105,16 @@ def make_encoder(name: str) -> Encoder:
     return get_encoder(CoreSettings(encoder=name))
 
 
-def encoder_alone(encoder: Encoder, paths: Sequence[Path], batch_size: int) -> tuple[int, float]:
-    """(images, seconds) of ``embed_images`` on decoded, prepared images, ``batch_size`` per call."""
+def encoder_alone(encoder: Encoder, paths: Sequence[Path], batch_size: int) -> tuple[int, float, float]:
+    """(images, wall seconds, CPU seconds of the process) of ``embed_images`` on decoded,
+    prepared images, ``batch_size`` per call."""
     prepare = getattr(encoder, "prepare_image", lambda im: im)
     images = [prepare(load_image(p)) for p in paths]
     encoder.embed_images(images[:batch_size])  # warm-up: first-call allocations
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(images), batch_size):
         encoder.embed_images(images[i : i + batch_size])
-    return len(images), time.perf_counter() - t0
+    return len(images), time.perf_counter() - t0, time.process_time() - c0
 
 
 def fresh_home_ingest(feed: Path, home: Path, model_dir: Path | None, image_root: Path) -> tuple[float, dict]:
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     paths = sorted((catalog / "images").rglob("*.jpg"))[: args.alone_images]
     for p in sorted((catalog / "images").rglob("*.jpg")):
         p.read_bytes()  # every timing below reads the images from the page cache
-    n_alone, alone_s = encoder_alone(encoder, paths, args.batch_size)
+    n_alone, alone_s, alone_cpu = encoder_alone(encoder, paths, args.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         from fittingroom.catalog.sqlite import SQLiteStore
 
         with SQLiteStore(tmpdir / "ingest.db") as store:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             report = ingest_feed(
                 feed,
                 store=store,
@@ -189,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                 sync=None,
                 progress=False,
             )
-            ingest_s = time.perf_counter() - t0
+            ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - c0
         if report.embedded == 0:
             raise SystemExit(f"ingest embedded nothing: {report.bad_rows[:3]}")
 
@@ -207,10 +211,18 @@ def main(argv: list[str] | None = None) -> None:
     alone_rate = n_alone / alone_s
     rate = report.embedded / ingest_s
     table = Table(title=f"Ingest vs the encoder alone: encoder {encoder.name}, batch {args.batch_size}")
-    for col in ("what", "images", "seconds", "images/s", "vs encoder alone"):
+    cols = ("what", "images", "seconds", "images/s", "vs encoder alone", "CPU ms/image", "CPU vs alone")
+    for col in cols:
         table.add_column(col, justify="left" if col == "what" else "right")
+    alone_ms, ingest_ms = 1000 * alone_cpu / n_alone, 1000 * ingest_cpu / report.embedded
     table.add_row(
-        "encoder alone (prepared images)", str(n_alone), f"{alone_s:.1f}", f"{alone_rate:.1f}", "1.00"
+        "encoder alone (prepared images)",
+        str(n_alone),
+        f"{alone_s:.1f}",
+        f"{alone_rate:.1f}",
+        "1.00",
+        f"{alone_ms:.1f}",
+        "1.00",
     )
     table.add_row(
         f"ingest, {args.products} products ({args.workers} workers"
@@ -220,8 +232,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{ingest_s:.1f}",
         f"{rate:.1f}",
         f"{rate / alone_rate:.2f}",
+        f"{ingest_ms:.1f}",
+        f"{alone_ms / ingest_ms:.2f}",
     )
     console.print(table)
+    console.print(
+        "CPU = user + system seconds of every thread of this process: on shared cores a steadier "
+        "measure of the work than wall time (CPU vs alone = encoder CPU per image / ingest CPU per image)"
+    )
     if fresh:
         ft = Table(
             title=f"Luma first ingest ({len(lines)} products), `fittingroom ingest`, fresh FITTINGROOM_HOME"
