@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = parse(build_parser(), argv)
 
-    console = Console()
+    console = Console(width=max(120, Console().width))
     load_before = os.getloadavg()[0]
     catalog = args.catalog.resolve()
     lines = (catalog / "products.jsonl").read_text().splitlines()[: args.products]
