@@ -10,7 +10,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 export FITTINGROOM_SHARED_DATA ?= $(abspath $(SHARED))
 
-.PHONY: run test install models frontend system-deps lint bench clean-venv
+.PHONY: run test install models frontend system-deps lint bench bench-quick clean-venv
 
 ## run: install, fetch models, build the page, ingest the shared Luma catalog, serve on HOST:PORT
 run: install models frontend
@@ -49,8 +49,16 @@ lint: install
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-bench: install models
-	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+# benchmarks/_*.py are helpers the scripts share, not benchmarks
+BENCHMARKS := $(filter-out benchmarks/_%,$(sort $(wildcard benchmarks/*.py)))
+
+## bench: every benchmark with its defaults (the README's figures; some take long: 1M vectors need ~15 GB)
+bench: install models frontend system-deps
+	for b in $(BENCHMARKS); do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+## bench-quick: every benchmark with --quick (small sizes, few runs, same code path): checks that they run
+bench-quick: install models frontend system-deps
+	for b in $(BENCHMARKS); do echo "== $$b --quick"; $(BIN)/python $$b --quick || exit 1; done
 
 clean-venv:
 	rm -rf $(VENV)

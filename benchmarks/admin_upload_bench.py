@@ -1,14 +1,16 @@
 """A big feed uploaded from the admin page, with the real encoder: time to the job's report.
 
-    python benchmarks/admin_upload_bench.py [--rows 10000] [--distinct 10000] [--json]
+    python benchmarks/admin_upload_bench.py [--rows 10000] [--distinct 10000] [--broken-every 500] [--json]
+    python benchmarks/admin_upload_bench.py --quick   # 100 rows, one in 50 broken
 
 Builds a JSONL feed of ``--rows`` products whose images are ``--distinct`` different JPEGs
 (crops, flips and colour shifts of the shared product-only garment photos, written to a
 temporary folder: a real shop's products have different photos, so each image is fetched,
-decoded and embedded once). One row in 500 is broken on purpose. Starts ``fittingroom serve``
+decoded and embedded once). One row in ``--broken-every`` (500) is broken on purpose. Starts ``fittingroom serve``
 on a free loopback port with a temporary home, an admin token and that folder as the admin's
 image root, the configured (real) models. Then drives the admin page in real Chromium
-(Playwright, ``/usr/bin/chromium`` unless ``--chromium``): token, file, source, Preview,
+(Playwright, ``/usr/bin/chromium`` unless ``--chromium`` or ``FITTINGROOM_CHROMIUM``; ``make
+system-deps`` installs it): token, file, source, Preview,
 Upload and ingest; reads the job row every 0.5 s until it says done, and counts the
 distinct progress readings the page showed. Last, searches ``/api/retrieval/search`` for a
 title of the feed until the product is found, without a restart.
@@ -31,9 +33,11 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import make_parser, parse
 from PIL import Image, ImageEnhance, ImageOps
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 TOKEN = "bench-admin-token"
 
@@ -59,14 +63,16 @@ def make_images(src: list[Path], out: Path, n: int, seed: int = 0) -> list[Path]
     return paths
 
 
-def make_feed(images: list[Path], labels: list[str], rows: int, path: Path) -> list[str]:
-    """Write the feed; returns its titles (row order)."""
+def make_feed(
+    images: list[Path], labels: list[str], rows: int, path: Path, broken_every: int = 500
+) -> list[str]:
+    """Write the feed, every ``broken_every``-th row broken JSON; returns its titles (row order)."""
     titles = []
     lines = []
     for i in range(rows):
         title = f"{labels[i % len(labels)].replace('_', ' ').title()} no. {i}"
         titles.append(title)
-        if i % 500 == 499:
+        if i % broken_every == broken_every - 1:
             lines.append('{"id": "broken", ')
             continue
         lines.append(
@@ -112,11 +118,11 @@ def start_server(env: dict[str, str], timeout: float, log: Path) -> tuple[subpro
     raise SystemExit(f"server did not start in time (exit {proc.poll()}); its log: {log}")
 
 
-def drive_page(base: str, feed: Path, chromium: str, job_timeout: float) -> dict[str, object]:
+def drive_page(base: str, feed: Path, chromium: Path, job_timeout: float) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         page = browser.new_page()
         page.goto(base + "/admin.html")
         page.fill("#token", TOKEN)
@@ -164,15 +170,30 @@ def first_hit(base: str, title: str, timeout: float) -> float | None:
     return None
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"rows": 100, "broken_every": 50})
     ap.add_argument("--rows", type=int, default=10_000)
     ap.add_argument("--distinct", type=int, default=None, help="Different images (default: one per row).")
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--broken-every", type=int, default=500, help="One row in this many is broken JSON.")
+    ap.add_argument(
+        "--chromium",
+        type=Path,
+        default=Path(os.environ.get("FITTINGROOM_CHROMIUM", "/usr/bin/chromium")),
+        help="Chromium executable (default: FITTINGROOM_CHROMIUM, else /usr/bin/chromium).",
+    )
     ap.add_argument("--job-timeout", type=float, default=3600.0)
     ap.add_argument("--start-timeout", type=float, default=900.0)
     ap.add_argument("--json", dest="as_json", action="store_true")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    if not args.chromium.is_file():
+        raise SystemExit(
+            f"Chromium not found at {args.chromium}: `make system-deps` installs Debian's chromium, "
+            "or give --chromium PATH"
+        )
     from fittingroom.settings import get_settings
 
     photos_root = get_settings().shared_data / "garment-photos"
@@ -182,7 +203,7 @@ def main() -> None:
         root = Path(tmp)
         t0 = time.perf_counter()
         images = make_images(src, root / "img", args.distinct or args.rows)
-        titles = make_feed(images, labels, args.rows, root / "bench.jsonl")
+        titles = make_feed(images, labels, args.rows, root / "bench.jsonl", args.broken_every)
         prep = time.perf_counter() - t0
         env = dict(os.environ, FITTINGROOM_HOME=str(root / "home"), FITTINGROOM_ADMIN_TOKEN=TOKEN)
         env["FITTINGROOM_ADMIN_IMAGE_ROOTS"] = json.dumps([str(root / "img")])
@@ -190,6 +211,12 @@ def main() -> None:
         env.setdefault("SERVE_RATE_LIMIT", "")
         proc, base = start_server(env, args.start_timeout, root / "serve.log")
         try:
+            admin = httpx.get(base + "/admin.html", timeout=60)
+            if admin.status_code != 200 or 'id="token"' not in admin.text:
+                raise SystemExit(
+                    f"the server has no admin page (GET /admin.html: {admin.status_code}): build the page "
+                    "with `make frontend`, or point SERVE_FRONTEND_DIR at a built frontend/dist"
+                )
             page = drive_page(base, root / "bench.jsonl", args.chromium, args.job_timeout)
             hit = first_hit(base, titles[-2], 120.0)
         finally:
@@ -217,7 +244,7 @@ def main() -> None:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in row.items():
-        table.add_row(key, str(value))
+        table.add_row(key, Text(str(value)))  # as text: "bench.jsonl:100:" is no emoji code
     Console().print(table)
 
 

@@ -1,6 +1,11 @@
 """Cold start of the command line: wall time of fresh ``fittingroom`` processes; prints a table.
 
-    python benchmarks/cli_bench.py --home DIR [--runs 5] [--image PHOTO] [--json]
+    python benchmarks/cli_bench.py [--home DIR] [--runs 5] [--image PHOTO] [--json]
+    python benchmarks/cli_bench.py --quick   # 1 round, a home with 12 Luma products
+
+Without ``--home`` (and no catalog in the default home), or with ``--quick``, the commands run
+on a temporary home: the first ``--products`` Luma products ingested with ``fittingroom
+ingest`` first (not timed).
 
 Each command runs ``--runs`` times as a new process (the rounds interleave the commands, so a
 load spike on a shared machine hits them all alike); the table gives the median, min and max
@@ -33,6 +38,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import luma_slice, make_parser, parse
 
 TARGETS_S = {"search --text": 2.0, "search --image": 3.0, "search --text --server": 0.5}
 
@@ -72,9 +79,29 @@ def start_server(python: str, env: dict[str, str], cwd: Path) -> tuple[subproces
     raise SystemExit("server did not start in time")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--home", type=Path, default=None, help="FITTINGROOM_HOME with a catalog (read only).")
+def ingest_home(python: str, env: dict[str, str], cwd: Path, home: Path, products: int) -> None:
+    """Ingest the first ``products`` Luma products into ``home`` (``fittingroom ingest``)."""
+    from fittingroom.settings import get_settings
+
+    feed, _ = luma_slice(get_settings().shared_data / "luma-catalog", products, home.parent / "luma-catalog")
+    cmd = [python, "-m", "fittingroom.cli", "ingest", str(feed), "--no-progress", "--json"]
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=dict(env, FITTINGROOM_HOME=str(home)), capture_output=True, text=True, timeout=1800
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"ingest into {home} exited with {proc.returncode}:\n{proc.stderr[-2000:]}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"runs": 1, "products": 12})
+    ap.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="FITTINGROOM_HOME with a catalog (read only; default: FITTINGROOM_HOME when it holds one, "
+        "else a temporary home with --products Luma products).",
+    )
+    ap.add_argument("--products", type=int, default=191, help="Luma products of a temporary home.")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--image", type=Path, default=None, help="Query photo (default: a street photo).")
     ap.add_argument("--no-server", action="store_true", help="Skip the --server row.")
@@ -83,15 +110,25 @@ def main() -> None:
     ap.add_argument("--label", default="this checkout")
     ap.add_argument("--baseline", type=Path, default=None, help="Another checkout timed in the same rounds.")
     ap.add_argument("--json", dest="as_json", action="store_true")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
     env = dict(os.environ, PYTHONPATH=str(args.cwd))
     env.setdefault("FITTINGROOM_MODEL_DIR", str(Path.home() / ".local/share/fittingroom/models"))
     env.pop("FITTINGROOM_SERVER", None)
     if args.home is not None:
         env["FITTINGROOM_HOME"] = str(args.home)
     home = Path(env.get("FITTINGROOM_HOME", Path.home() / ".local/share/fittingroom"))
-    if not (home / "catalog.db").exists():
-        raise SystemExit(f"{home}: no catalog.db there; ingest first (fittingroom ingest ...) or give --home")
+    home_tmp: tempfile.TemporaryDirectory[str] | None = None
+    if args.home is not None and not (home / "catalog.db").exists():
+        raise SystemExit(f"{home}: no catalog.db there; ingest first (fittingroom ingest ...)")
+    if args.home is None and (args.quick or not (home / "catalog.db").exists()):
+        home_tmp = tempfile.TemporaryDirectory(prefix="fittingroom-cli-bench-home-")
+        home = Path(home_tmp.name) / "home"
+        ingest_home(args.python, env, args.cwd, home, args.products)
+        env["FITTINGROOM_HOME"] = str(home)
     if args.image is None:
         from fittingroom.settings import get_settings
 
@@ -127,6 +164,8 @@ def main() -> None:
             server.wait(30)
         if tmp is not None:
             tmp.cleanup()
+        if home_tmp is not None:
+            home_tmp.cleanup()
     base_s = statistics.median(times["python -c pass"])
     rows = [
         {

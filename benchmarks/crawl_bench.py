@@ -10,6 +10,7 @@ against the memory budget, and whether every product was found.
     python benchmarks/crawl_bench.py --products 500 --no-images
     python benchmarks/crawl_bench.py --profile polite       # the default politeness settings
     python benchmarks/crawl_bench.py --store                # into a temporary catalog (embeds: slow on CPU)
+    python benchmarks/crawl_bench.py --quick                # 100 products
 
 Profiles: ``fast`` (no delay, AutoThrottle off, 16 requests per domain: the crawler's
 own capacity) and ``polite`` (the shipped defaults: 4 per domain, 0.25 s delay,
@@ -27,11 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
-
-from crawler.testing import MirrorShop
-from fittingroom.settings import CoreSettings
 
 PROFILES = {
     "fast": {
@@ -43,8 +42,8 @@ PROFILES = {
 }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"products": 100})
     ap.add_argument("--products", type=int, default=3000)
     ap.add_argument("--profile", choices=sorted(PROFILES), default="fast")
     ap.add_argument("--images", action=argparse.BooleanOptionalAction, default=True)
@@ -53,7 +52,13 @@ def main() -> None:
     ap.add_argument(
         "--luma", type=Path, default=None, help="Luma catalog folder (default: SHARED_DATA/luma-catalog)."
     )
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    from crawler.testing import MirrorShop
+    from fittingroom.settings import CoreSettings
 
     luma = args.luma or CoreSettings().shared_data / "luma-catalog"
     console = Console()

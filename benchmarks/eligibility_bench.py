@@ -1,6 +1,6 @@
 """Throughput of the try-on eligibility annotator (images/s, CPU), as used by ingest.
 
-Usage: ``python benchmarks/eligibility_bench.py [--n 64] [--batch-size 32]``; reads Luma images
+Usage: ``python benchmarks/eligibility_bench.py [--n 64] [--batch-size 32] [--quick]``; reads Luma images
 from ``<FITTINGROOM_SHARED_DATA>/luma-catalog/images``. Prints a table: decode is excluded
 (ingest decodes once for the encoder and the annotators). Rows: ``annotate`` = own backbone
 pass + heads (an encoder without the shared feature); ``annotate_features`` = heads on the
@@ -12,20 +12,25 @@ from __future__ import annotations
 import argparse
 import time
 
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
 
-from fittingroom.images import load_image
-from fittingroom.models.eligibility import load_annotator
-from fittingroom.models.eligibility.settings import EligibilitySettings
-from fittingroom.settings import get_settings
 
-
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=64)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"n": 16, "batch_size": 8})
+    ap.add_argument("--n", type=int, default=64, help="Luma images")
     ap.add_argument("--batch-size", type=int, default=32)
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    from fittingroom.images import load_image
+    from fittingroom.models.eligibility import load_annotator
+    from fittingroom.models.eligibility.settings import EligibilitySettings
+    from fittingroom.settings import get_settings
+
     paths = sorted((get_settings().shared_data / "luma-catalog" / "images").rglob("*.jpg"))[: args.n]
     images = [load_image(p) for p in paths]
     ann = load_annotator(EligibilitySettings(batch_size=args.batch_size))

@@ -23,6 +23,7 @@ Usage::
 
     python benchmarks/index_scaling.py [--n 100000] [--dim 768] [--queries 200]
     python benchmarks/index_scaling.py --factory --n 1000000 --dim 2056
+    python benchmarks/index_scaling.py --quick [--factory]   # 10k vectors of dim 384
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
 
@@ -129,10 +131,11 @@ def factory_main(args: argparse.Namespace) -> None:
         xq, ((i[np.isin(i, allowed)], x[np.isin(i, allowed)]) for i, x in corpus.batches()), 10
     )
     print(f"exact ground truth in {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
+    both = {"approx_threshold": args.approx_threshold} if args.approx_threshold else {}
     tuned = {"pca_threshold": args.pca_threshold} if args.pca_threshold else {}
     configs = [
-        ("today", IndexSettings(pca_threshold=10**12, _env_file=None)),  # type: ignore[call-arg]
-        ("tuned", IndexSettings(_env_file=None, **tuned)),  # type: ignore[call-arg]
+        ("today", IndexSettings(pca_threshold=10**12, _env_file=None, **both)),  # type: ignore[call-arg]
+        ("tuned", IndexSettings(_env_file=None, **both, **tuned)),  # type: ignore[call-arg]
     ]
     table = Table(
         title=f"Index the factory picks, n={args.n:,} d={args.dim} "
@@ -193,10 +196,16 @@ def factory_main(args: argparse.Namespace) -> None:
     )
 
 
-def main() -> None:
-    import faiss
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    quick = {
+        "n": 10_000,
+        "dim": 384,
+        "queries": 20,
+        "pq_m": 16,
+        "approx_threshold": 5_000,
+        "pca_threshold": 5_000,
+    }
+    ap = make_parser(__doc__, quick=quick)
     ap.add_argument("--n", type=int, default=100_000, help="indexed vectors")
     ap.add_argument("--dim", type=int, default=768, help="embedding dimension")
     ap.add_argument("--queries", type=int, default=200)
@@ -210,7 +219,19 @@ def main() -> None:
     ap.add_argument(
         "--pca-threshold", type=int, default=None, help="--factory: pca_threshold of the tuned settings"
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--approx-threshold",
+        type=int,
+        default=None,
+        help="--factory: approx_threshold of both settings (default: FITTINGROOM_INDEX_APPROX_THRESHOLD's)",
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    import faiss
+
+    args = parse(build_parser(), argv)
     if args.factory:
         factory_main(args)
         return

@@ -1,5 +1,8 @@
 """Ingest throughput against the encoder's own limit, and Luma's first ingest wall time, in one run.
 
+Each row gives wall time and the process's CPU time (all threads) per image: on cores other jobs
+share, the CPU ratio is the steadier one.
+
 1. *Encoder alone*: ``embed_images`` on images already decoded and prepared
    (``encoder.prepare_image``: padded, resized), ``--batch-size`` per call: the forward
    pass's own batch throughput, the practical ceiling of ingest.
@@ -7,7 +10,8 @@
    into a fresh SQLite store (fetch, hash, decode and prepare in the thread pool, embed,
    annotate, commit; index sync excluded), same encoder object. Ratio = ingest / encoder
    alone (target, issue 20: >= 0.7).
-3. *First ingest, fresh home*: ``python -m fittingroom.cli ingest <luma>`` in a subprocess
+3. *First ingest, fresh home*: ``python -m fittingroom.cli ingest <luma>`` (the same
+   ``--products`` products) in a subprocess
    with ``FITTINGROOM_HOME`` a new temp folder, wall time including imports, model loading
    and the index sync: once with an empty model cache (the ONNX export runs: what a new
    machine pays once) and once with the models already exported (``FITTINGROOM_MODEL_DIR``
@@ -16,6 +20,7 @@
     python benchmarks/ingest_bench.py                      # offline encoder, all 191 products
     python benchmarks/ingest_bench.py --products 60 --no-fresh-home
     python benchmarks/ingest_bench.py --encoder standin    # random-weight MobileNetV3 + hashed text
+    python benchmarks/ingest_bench.py --quick              # 12 products, 64 images alone
 
 ``standin`` is a randomly initialised torchvision MobileNetV3-Small (224 px) plus a hashed
 bag of words, for machines where the offline encoder's weights are not installed.
@@ -36,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
@@ -99,33 +105,36 @@ def make_encoder(name: str) -> Encoder:
     return get_encoder(CoreSettings(encoder=name))
 
 
-def encoder_alone(encoder: Encoder, paths: Sequence[Path], batch_size: int) -> tuple[int, float]:
-    """(images, seconds) of ``embed_images`` on decoded, prepared images, ``batch_size`` per call."""
+def encoder_alone(encoder: Encoder, paths: Sequence[Path], batch_size: int) -> tuple[int, float, float]:
+    """(images, wall seconds, CPU seconds of the process) of ``embed_images`` on decoded,
+    prepared images, ``batch_size`` per call."""
     prepare = getattr(encoder, "prepare_image", lambda im: im)
     images = [prepare(load_image(p)) for p in paths]
     encoder.embed_images(images[:batch_size])  # warm-up: first-call allocations
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(images), batch_size):
         encoder.embed_images(images[i : i + batch_size])
-    return len(images), time.perf_counter() - t0
+    return len(images), time.perf_counter() - t0, time.process_time() - c0
 
 
-def fresh_home_ingest(feed: Path, home: Path, model_dir: Path | None) -> tuple[float, dict]:
-    """Wall seconds and JSON summary of ``fittingroom ingest feed`` in a subprocess, home = ``home``."""
+def fresh_home_ingest(feed: Path, home: Path, model_dir: Path | None, image_root: Path) -> tuple[float, dict]:
+    """Wall seconds and JSON summary of ``fittingroom ingest feed`` in a subprocess, home = ``home``,
+    source ``luma``, local images allowed under ``image_root``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FITTINGROOM_")}
     env["FITTINGROOM_HOME"] = str(home)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     if model_dir is not None:
         env["FITTINGROOM_MODEL_DIR"] = str(model_dir)
     cmd = [sys.executable, "-m", "fittingroom.cli", "ingest", str(feed), "--no-progress", "--json"]
+    cmd += ["--source", "luma", "--image-root", str(image_root)]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=1800, check=True)
     wall = time.perf_counter() - t0
     return wall, json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"products": 12, "alone_images": 64})
     ap.add_argument("--catalog", type=Path, default=CoreSettings().shared_data / "luma-catalog")
     ap.add_argument("--products", type=int, default=191, help="first N products of the feed")
     ap.add_argument("--encoder", default="offline", help="registry name, or 'standin'")
@@ -134,9 +143,13 @@ def main() -> None:
     ap.add_argument("--alone-images", type=int, default=256, help="images for the encoder-alone figure")
     ap.add_argument("--annotate", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--fresh-home", action=argparse.BooleanOptionalAction, default=True)
-    args = ap.parse_args()
+    return ap
 
-    console = Console()
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+
+    console = Console(width=max(120, Console().width))
     load_before = os.getloadavg()[0]
     catalog = args.catalog.resolve()
     lines = (catalog / "products.jsonl").read_text().splitlines()[: args.products]
@@ -152,7 +165,7 @@ def main() -> None:
     paths = sorted((catalog / "images").rglob("*.jpg"))[: args.alone_images]
     for p in sorted((catalog / "images").rglob("*.jpg")):
         p.read_bytes()  # every timing below reads the images from the page cache
-    n_alone, alone_s = encoder_alone(encoder, paths, args.batch_size)
+    n_alone, alone_s, alone_cpu = encoder_alone(encoder, paths, args.batch_size)
 
     with tempfile.TemporaryDirectory(prefix="ingest-bench-") as tmp:
         tmpdir = Path(tmp)
@@ -165,7 +178,7 @@ def main() -> None:
         from fittingroom.catalog.sqlite import SQLiteStore
 
         with SQLiteStore(tmpdir / "ingest.db") as store:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             report = ingest_feed(
                 feed,
                 store=store,
@@ -180,27 +193,36 @@ def main() -> None:
                 sync=None,
                 progress=False,
             )
-            ingest_s = time.perf_counter() - t0
+            ingest_s, ingest_cpu = time.perf_counter() - t0, time.process_time() - c0
         if report.embedded == 0:
             raise SystemExit(f"ingest embedded nothing: {report.bad_rows[:3]}")
 
         fresh: list[tuple[str, float, dict]] = []
         if args.fresh_home:
-            luma = catalog / "products.jsonl"
             with console.status("first ingest into a fresh home, empty model cache..."):
-                wall, summary = fresh_home_ingest(luma, tmpdir / "home-cold", None)
+                wall, summary = fresh_home_ingest(feed, tmpdir / "home-cold", None, catalog)
             fresh.append(("fresh home, empty model cache (ONNX export included)", wall, summary))
             with console.status("first ingest into a fresh home, models exported..."):
-                wall, summary = fresh_home_ingest(luma, tmpdir / "home-warm", tmpdir / "home-cold" / "models")
+                wall, summary = fresh_home_ingest(
+                    feed, tmpdir / "home-warm", tmpdir / "home-cold" / "models", catalog
+                )
             fresh.append(("fresh home, models already exported", wall, summary))
 
     alone_rate = n_alone / alone_s
     rate = report.embedded / ingest_s
     table = Table(title=f"Ingest vs the encoder alone: encoder {encoder.name}, batch {args.batch_size}")
-    for col in ("what", "images", "seconds", "images/s", "vs encoder alone"):
+    cols = ("what", "images", "seconds", "images/s", "vs encoder alone", "CPU ms/image", "CPU vs alone")
+    for col in cols:
         table.add_column(col, justify="left" if col == "what" else "right")
+    alone_ms, ingest_ms = 1000 * alone_cpu / n_alone, 1000 * ingest_cpu / report.embedded
     table.add_row(
-        "encoder alone (prepared images)", str(n_alone), f"{alone_s:.1f}", f"{alone_rate:.1f}", "1.00"
+        "encoder alone (prepared images)",
+        str(n_alone),
+        f"{alone_s:.1f}",
+        f"{alone_rate:.1f}",
+        "1.00",
+        f"{alone_ms:.1f}",
+        "1.00",
     )
     table.add_row(
         f"ingest, {args.products} products ({args.workers} workers"
@@ -210,11 +232,17 @@ def main() -> None:
         f"{ingest_s:.1f}",
         f"{rate:.1f}",
         f"{rate / alone_rate:.2f}",
+        f"{ingest_ms:.1f}",
+        f"{alone_ms / ingest_ms:.2f}",
     )
     console.print(table)
+    console.print(
+        "CPU = user + system seconds of every thread of this process: on shared cores a steadier "
+        "measure of the work than wall time (CPU vs alone = encoder CPU per image / ingest CPU per image)"
+    )
     if fresh:
         ft = Table(
-            title="Luma first ingest (191 products, 725 images), `fittingroom ingest`, fresh FITTINGROOM_HOME"
+            title=f"Luma first ingest ({len(lines)} products), `fittingroom ingest`, fresh FITTINGROOM_HOME"
         )
         for col in ("case", "wall s (incl. start-up, index sync)", "ingest's own s", "embedded"):
             ft.add_column(col, justify="left" if col == "case" else "right")

@@ -1,6 +1,7 @@
 """Milvus (milvus-lite, embedded) vs FAISS on the same vectors: search latency and top-10 agreement.
 
     python benchmarks/milvus_bench.py [--n 2000] [--dim 64] [--queries 20] [--json]
+    python benchmarks/milvus_bench.py --quick   # 500 vectors, 5 queries
 
 Both hold the same ``--n`` clustered unit vectors: FAISS flat (``VectorIndex``) and a Milvus
 collection (``MilvusIndex``, index type ``--index-type``, default FLAT = exact) in a milvus-lite
@@ -18,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
@@ -41,14 +43,18 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean([len(set(r[r >= 0]) & set(s[s >= 0])) / 10 for r, s in zip(a, b, strict=True)]))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"n": 500, "queries": 5})
     ap.add_argument("--n", type=int, default=2_000)
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--index-type", default="FLAT")
     ap.add_argument("--json", dest="as_json", action="store_true")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
     from fittingroom.index import IndexSettings, MilvusIndex, VectorIndex
 
     x = clustered(args.n, args.dim, 0)

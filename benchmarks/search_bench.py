@@ -28,6 +28,7 @@ Usage::
 
     python benchmarks/search_bench.py [--sizes 10000,1000000] [--queries 100] [--encoder offline|none]
     python benchmarks/search_bench.py --sizes 10000,100000 --encoder none --dim 2056  # no model
+    python benchmarks/search_bench.py --quick   # 2k (flat) and 30k vectors (PCA + IVF from 10k), 10 queries
     # realistic corpus + real query vectors, from a store holding the Luma catalog's embeddings:
     fittingroom eval retrieval --workdir /tmp/luma-eval
     python benchmarks/search_bench.py --prototypes sqlite:////tmp/luma-eval/catalog.db
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
 
@@ -217,12 +219,11 @@ def real_inputs(encoder_name: str, n: int) -> tuple[object | None, dict[str, lis
     return encoder, qs, f"encoder {encoder.name} (dim {encoder.dim}), real {src} and texts embedded per query"
 
 
-def previous_config(n: int) -> tuple[IndexSettings, str]:
-    """The index settings before the tuner fix: nlist a power of two near sqrt(N), at most N / 8."""
-    from fittingroom.index import IndexSettings
-
+def previous_config(n: int, base: IndexSettings) -> tuple[IndexSettings, str]:
+    """The index settings before the tuner fix: nlist a power of two near sqrt(N), at most N / 8
+    (the other settings those of ``base``)."""
     nlist = int(min(65536, 2 ** round(math.log2(max(16.0, math.sqrt(max(n, 1)))))))
-    return IndexSettings(nlist=nlist, min_points_per_list=8), "previous"
+    return base.model_copy(update={"nlist": nlist, "min_points_per_list": 8}), "previous"
 
 
 def apply_previous_nprobe(index: VectorIndex) -> str:
@@ -244,8 +245,9 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else math.nan
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    quick = {"sizes": "2000,30000", "queries": 10, "approx_threshold": 10_000, "pca_threshold": 20_000}
+    ap = make_parser(__doc__, quick=quick)
     ap.add_argument("--sizes", default="10000,1000000", help="comma-separated numbers of indexed vectors")
     ap.add_argument("--queries", type=int, default=100, help="timed queries per type and size")
     ap.add_argument("--dim", type=int, default=None, help="vector dim (default: the encoder's, else 768)")
@@ -278,7 +280,23 @@ def main() -> None:
         default=True,
         help="also time tuned approximate indexes re-ranking 4k candidates with full vectors",
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--approx-threshold",
+        type=int,
+        default=None,
+        help="vectors from which the index is approximate (default: FITTINGROOM_INDEX_APPROX_THRESHOLD's)",
+    )
+    ap.add_argument(
+        "--pca-threshold",
+        type=int,
+        default=None,
+        help="vectors from which it projects with PCA first (default: FITTINGROOM_INDEX_PCA_THRESHOLD's)",
+    )
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
 
     import faiss
 
@@ -313,7 +331,8 @@ def main() -> None:
             raise SystemExit(f"{args.prototypes} holds no embeddings of {encoder.name}")  # type: ignore[attr-defined]
         prototypes = np.concatenate(parts).astype(np.float32)
         note += f"; corpus built around {len(prototypes)} real document vectors, real query vectors"
-    settings = IndexSettings()
+    overrides = {"approx_threshold": args.approx_threshold, "pca_threshold": args.pca_threshold}
+    settings = IndexSettings(**{k: v for k, v in overrides.items() if v is not None})
     table = Table(title=f"Search latency, single queries, k=10, dim {dim}, {os.cpu_count()} cores")
     for col in (
         "indexed vectors",
@@ -361,7 +380,7 @@ def main() -> None:
 
             configs = [(settings, "tuned")]
             if args.previous and kind_for_count(n, settings).approximate:
-                configs.append(previous_config(n))
+                configs.append(previous_config(n, settings))
             for cfg, label in configs:
                 rng = np.random.default_rng(1)  # the same sample for every config
                 faiss.omp_set_num_threads(build_threads)

@@ -1,6 +1,7 @@
 """Segmentation latency and memory benchmark: prints a table.
 
     python benchmarks/segmentation_bench.py [--photos N] [--clicks N] [--ranker garment|sam] [--megapixels MP]
+    python benchmarks/segmentation_bench.py --quick   # 2 photos, 3 clicks each
 
 Per photo of the street-photos set: encoder latency (cold, no cache), upload latency
 (encoder + person cues), then ``--clicks`` clicks at random garment pixels with the
@@ -20,31 +21,36 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from fittingroom.segmentation.evaluation import iter_photos
-from fittingroom.segmentation.service import SegmentationService
-from fittingroom.segmentation.settings import RankerName, SegmentationSettings
-from fittingroom.settings import get_settings
+from fittingroom.segmentation.settings import RankerName
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__, quick={"photos": 2, "clicks": 3})
     parser.add_argument("--street-photos", type=Path, default=None)
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--ranker", choices=[r.value for r in RankerName], default=RankerName.garment.value)
     parser.add_argument("--megapixels", type=float, default=None, help="Resize each photo to this many MP.")
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    from fittingroom.segmentation.evaluation import iter_photos
+    from fittingroom.segmentation.service import SegmentationService
+    from fittingroom.segmentation.settings import SegmentationSettings
+    from fittingroom.settings import get_settings
+
     folder = args.street_photos or get_settings().shared_data / "street-photos"
 
     rss_start = peak_rss_mb()

@@ -1,6 +1,7 @@
 """fp32 vs int8 SAM encoder, parsing head on and off: photo-ready and click p50 at 1 MP, interleaved.
 
     python benchmarks/segmentation_precision_bench.py [--photos 8] [--clicks 4] [--megapixels 1]
+    python benchmarks/segmentation_precision_bench.py --quick   # 2 photos, 2 clicks each
 
 All four services live in one process and take turns on each photo (the order alternating per
 photo), so a shared machine's load falls on every configuration alike. "photo ready" is
@@ -16,22 +17,25 @@ import io
 import time
 
 import numpy as np
+from _common import make_parser, parse
 from PIL import Image
 
-from fittingroom.segmentation.evaluation import iter_photos
-from fittingroom.segmentation.service import SegmentationService
-from fittingroom.segmentation.settings import EncoderPrecision, SegmentationSettings
-from fittingroom.settings import get_settings
 
-
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(__doc__, quick={"photos": 2, "clicks": 2})
     parser.add_argument("--photos", type=int, default=8)
     parser.add_argument("--clicks", type=int, default=4)
     parser.add_argument("--megapixels", type=float, default=1.0)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    from fittingroom.segmentation.evaluation import iter_photos
+    from fittingroom.segmentation.service import SegmentationService
+    from fittingroom.segmentation.settings import EncoderPrecision, SegmentationSettings
+    from fittingroom.settings import get_settings
+
     configs = [(p, head) for p in EncoderPrecision for head in (True, False)]
     services = {
         c: SegmentationService(SegmentationSettings(disk_cache=False, parsing=c[1], encoder_precision=c[0]))

@@ -1,9 +1,11 @@
 """Memory of ``fittingroom serve``: RSS after start-up and after a mixed request soak; prints a table.
 
-    python benchmarks/serve_rss_bench.py [--home DIR] [--requests 1000] [--feed FEED]
+    python benchmarks/serve_rss_bench.py [--home DIR] [--requests 1000] [--feed FEED | --products N]
+    python benchmarks/serve_rss_bench.py --quick   # 12 Luma products, 30 requests
 
 Starts the all-in-one server as a subprocess on a free loopback port with
-``FITTINGROOM_HOME=DIR`` (ingests ``--feed`` first when the home has no catalog yet),
+``FITTINGROOM_HOME=DIR`` (ingests ``--feed`` first when the home has no catalog yet; default:
+the Luma catalog, or its first ``--products`` products copied to a temporary folder),
 waits for ``/readyz``, reads the server's RSS (``/proc/PID/status`` VmRSS, VmHWM), then
 sends ``--requests`` requests round-robin, all to 127.0.0.1:
 
@@ -30,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from _common import luma_slice, make_parser, parse
 from rich.console import Console
 from rich.table import Table
 
@@ -189,8 +192,8 @@ def worst_inputs(base: str, pid: int) -> list[dict[str, object]]:
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"requests": 30, "products": 12})
     ap.add_argument(
         "--home",
         type=Path,
@@ -202,6 +205,9 @@ def main() -> None:
         type=Path,
         default=None,
         help="Feed ingested when the home is empty (default: the Luma catalog).",
+    )
+    ap.add_argument(
+        "--products", type=int, default=None, help="Without --feed: only the first N Luma products."
     )
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--photos", type=Path, default=None, help="Street photos folder (default: shared data).")
@@ -215,20 +221,29 @@ def main() -> None:
         action="store_true",
         help="After the soak, send each worst-case input alone and print its peak.",
     )
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
     if args.photos is None:
         from fittingroom.settings import get_settings
 
         args.photos = get_settings().shared_data / "street-photos" / "photos"
     photos = sorted(args.photos.glob("*.jpg"))[:20]
     tmp = None
+    feed_tmp = None
     if args.home is None:  # `make bench`: a fresh home with the shared Luma catalog, removed afterwards
         tmp = tempfile.TemporaryDirectory(prefix="serve-rss-")
         args.home = Path(tmp.name)
     if args.feed is None and not (args.home / "catalog.db").exists():
         from fittingroom.settings import get_settings
 
-        args.feed = get_settings().shared_data / "luma-catalog" / "products.jsonl"
+        luma = get_settings().shared_data / "luma-catalog"
+        args.feed = luma / "products.jsonl"
+        if args.products is not None:
+            feed_tmp = tempfile.TemporaryDirectory(prefix="serve-rss-feed-")
+            args.feed, _ = luma_slice(luma, args.products, Path(feed_tmp.name) / "luma-catalog")
     env = dict(os.environ, FITTINGROOM_HOME=str(args.home), PYTHONPATH=str(args.cwd))
     env.setdefault("FITTINGROOM_MODEL_DIR", str(Path.home() / ".local/share/fittingroom/models"))
     env.setdefault("SERVE_RATE_LIMIT", "")  # the soak is one client: the upload rate limit would answer 429
@@ -246,6 +261,8 @@ def main() -> None:
         proc.wait(30)
         if tmp is not None:
             tmp.cleanup()
+        if feed_tmp is not None:
+            feed_tmp.cleanup()
     row = {
         "label": args.label,
         "rss_after_start_mb": round(after_start[0], 1),

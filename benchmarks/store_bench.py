@@ -8,6 +8,7 @@ the retrieval service uses per query: fetching 50 products by id, mapping search
     python benchmarks/store_bench.py                       # SQLite, 100k products
     python benchmarks/store_bench.py --products 10000
     python benchmarks/store_bench.py --mongodb-uri mongodb://localhost:27017/bench
+    python benchmarks/store_bench.py --quick               # 2000 products, 30 runs
 
 Target (issue 2): fetching 50 products by id well under 5 ms at 100k products.
 """
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
 
@@ -93,14 +95,18 @@ def timeit(fn: Callable[[], object], repeat: int) -> list[float]:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"products": 2000, "repeat": 30})
     ap.add_argument("--products", type=int, default=100_000)
     ap.add_argument("--images", type=int, default=4, help="images per product")
     ap.add_argument("--repeat", type=int, default=300)
     ap.add_argument("--db", type=Path, default=None, help="SQLite file to (re)use; default a temporary one")
     ap.add_argument("--mongodb-uri", default=None, help="benchmark MongoStore on this server instead")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
 
     console = Console()
     tmp = None

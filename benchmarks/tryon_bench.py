@@ -7,6 +7,7 @@ caches (a new photo and a new garment each time) and the process's peak RSS is r
 Usage::
 
     python benchmarks/tryon_bench.py [--examples DIR] [--pairs 6] [--max-side 1024]
+    python benchmarks/tryon_bench.py --quick   # 2 pairs
 
 Target (issue 6, this 2-core machine): total <= 1.5 s per image for the preview backend.
 """
@@ -19,26 +20,31 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import make_parser, parse
 from rich.console import Console
 from rich.table import Table
-
-from fittingroom.settings import get_settings
-from fittingroom.tryon.evaluation import load_examples
-from fittingroom.tryon.garment import GarmentPreprocessor
-from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
-from fittingroom.tryon.renderers import PreviewBackend
 
 TARGET_S = 1.5
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    ap = make_parser(__doc__, quick={"pairs": 2})
     ap.add_argument("--examples", type=Path, default=None)
     ap.add_argument("--pairs", type=int, default=6)
     ap.add_argument("--max-side", type=int, default=1024)
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(build_parser(), argv)
+    from fittingroom.settings import get_settings
+    from fittingroom.tryon.evaluation import load_examples
+    from fittingroom.tryon.garment import GarmentPreprocessor
+    from fittingroom.tryon.person import PersonPreprocessor, TryOnCategory, TryOnInputError
+    from fittingroom.tryon.renderers import PreviewBackend
+
     examples = args.examples or get_settings().shared_data / "tryon-examples"
-    persons, garments = load_examples(examples)
+    persons, garments, _source = load_examples(examples)
     tops = [g for g, c in garments if c is TryOnCategory.top]
     step = max(1, len(persons) // args.pairs)
     chosen = persons[::step][: args.pairs]
