@@ -25,8 +25,12 @@ def configured_models() -> list[dict[str, Any]]:
         options[spec.name] = opts
     except (KeyError, ValueError) as exc:
         typer.echo(f"Warning: the configured encoder is invalid: {exc}", err=True)
-    spec, opts = sam_options(SegmentationSettings(), core)
+    seg = SegmentationSettings()
+    spec, opts = sam_options(seg, core)
     options[spec.name] = opts
+    if seg.parsing:
+        options["parsing"] = {"path": str(seg.resolved_parsing_head())}
+    options["garment_type"] = {"path": None}  # the committed classifier (no setting moves it)
     tryon = TryOnSettings()
     weights = tryon.resolved_fashn_weights_dir
     options["tryon.fashn"] = {

@@ -270,17 +270,6 @@ ELIGIBILITY = ModelSpec(
 )
 
 
-#: Every entry, for ``fittingroom models list``.
-ALL_SPECS: tuple[ModelSpec, ...] = (
-    ENCODER_OFFLINE,
-    ENCODER_OPEN_CLIP,
-    SAM_ONNX,
-    SAM_TORCH,
-    PERSON,
-    ELIGIBILITY,
-)
-
-
 # ----------------------------------------------------------------------------------- parsing
 def _parsing(path: str | None = None) -> Any:
     from fittingroom.models.parsing import ParsingHead
@@ -330,4 +319,17 @@ GARMENT_TYPE = ModelSpec(
     factory=_garment_type,
     options=frozenset({"path"}),
     files=_garment_type_files,
+)
+
+
+#: Every entry, for ``fittingroom models list``.
+ALL_SPECS: tuple[ModelSpec, ...] = (
+    ENCODER_OFFLINE,
+    ENCODER_OPEN_CLIP,
+    SAM_ONNX,
+    SAM_TORCH,
+    PERSON,
+    ELIGIBILITY,
+    PARSING,
+    GARMENT_TYPE,
 )
