@@ -231,6 +231,7 @@ ROWS: list[Row] = [
     Row("RETRIEVAL_DEFAULT_IMAGE_WEIGHT", "0.8", field(RetrievalSettings, "default_image_weight"), 0.8),
     Row("RETRIEVAL_CANDIDATE_MULTIPLIER", "9", field(RetrievalSettings, "candidate_multiplier"), 9),
     Row("RETRIEVAL_IMAGE_COLOR_BOOST", "0.05", field(RetrievalSettings, "image_color_boost"), 0.05),
+    Row("RETRIEVAL_CUTOUT_BACKGROUND", "200", field(RetrievalSettings, "cutout_background"), 200),
     Row("RETRIEVAL_MAX_TEXT_CHARS", "64", field(RetrievalSettings, "max_text_chars"), 64),
     Row("RETRIEVAL_MAX_UPLOAD_BYTES", "1024", field(RetrievalSettings, "max_upload_bytes"), 1024),
     Row("RETRIEVAL_MAX_IMAGE_PIXELS", "4096", field(RetrievalSettings, "max_image_pixels"), 4096),

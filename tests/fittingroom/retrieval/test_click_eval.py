@@ -29,6 +29,7 @@ from fittingroom.retrieval.click_eval import (
 )
 from fittingroom.retrieval.evaluation import GarmentType, RankedProduct, load_street_items
 from fittingroom.retrieval.search import SearchHit, SearchPage
+from fittingroom.retrieval.settings import CUTOUT_BACKGROUND
 
 W, H = 60, 100
 RED, BLUE = (200, 30, 30), (30, 40, 200)
@@ -231,16 +232,21 @@ class FakeSearcher:
 def test_page_image_search_sends_what_the_page_sends(street) -> None:
     photo = street / "photos" / "0001.jpg"
     lm = np.asarray(Image.open(street / "label-maps" / "0001.png"))
-    png = _cutout_png(photo, lm == TEE)
+    mask = lm == TEE
+    mask[5:8, 10:13] = False  # the crop's top-left corner is transparent
+    png = _cutout_png(photo, mask)
     fake = FakeSearcher()
     ranked = page_image_search(fake, source="luma")(png)
     assert ranked == [RankedProduct("T1", "s" * 64, 0.9)]
     call = fake.calls[0]
     assert call["k"] == PAGE_K and call["flt"].source == "luma"
     assert call["prefer_color"] == "red"  # the cut-out's dominant colour re-ranks
-    assert call["image"].mode == "RGBA"  # the transparent background is kept
-    page_image_search(fake, use_color=False)(png)
+    # as the route: the transparent pixels filled with the grey of RETRIEVAL_CUTOUT_BACKGROUND
+    assert call["image"].mode == "RGB" and call["image"].getpixel((0, 0)) == (CUTOUT_BACKGROUND,) * 3
+    page_image_search(fake, use_color=False, cutout_background=100)(png)
     assert fake.calls[1]["prefer_color"] is None and fake.calls[1]["flt"] is None
+    assert fake.calls[1]["image"].getpixel((0, 0)) == (100, 100, 100)
+    assert fake.calls[1]["image"].getpixel((20, 20)) == fake.calls[0]["image"].getpixel((20, 20))  # garment
 
 
 def test_service_top_mask_takes_the_first_candidate(street) -> None:
