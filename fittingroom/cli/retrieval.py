@@ -340,61 +340,79 @@ def eval_retrieval_command(
     )
     from fittingroom.settings import get_settings
 
+    if not (standard or end_to_end or product_only):
+        raise typer.BadParameter(
+            "nothing to evaluate: --no-standard needs --end-to-end and/or --product-only",
+            param_hint="--no-standard",
+        )
+    if limit is not None and not (end_to_end or product_only):
+        raise typer.BadParameter(
+            "--limit applies to --end-to-end / --product-only only; add one of them", param_hint="--limit"
+        )
+    if image_category and not standard:
+        raise typer.BadParameter(
+            "--image-category re-runs the standard evaluation: drop --no-standard", param_hint="--image-category"
+        )
+    if garment_photos is not None and not product_only:
+        raise typer.BadParameter("--garment-photos needs --product-only", param_hint="--garment-photos")
     shared = get_settings().shared_data
     catalog = catalog or shared / "luma-catalog" / "products.jsonl"
     if catalog.is_dir():
         catalog = catalog / "products.jsonl"
     street_photos = street_photos or shared / "street-photos"
-    if not catalog.is_file():
+    gp = garment_photos or shared / "garment-photos"
+    # every input is checked before the first (long) evaluation starts
+    searches_luma = standard or end_to_end
+    if searches_luma and not catalog.is_file():
         raise typer.BadParameter(f"{catalog}: no such file", param_hint="--catalog")
     if not (street_photos / "annotations.json").is_file():
         raise typer.BadParameter(f"{street_photos}: no annotations.json there", param_hint="--street-photos")
+    if product_only and not (gp / "index.csv").is_file():
+        raise typer.BadParameter(f"{gp}: no index.csv there", param_hint="--garment-photos")
     try:
-        luma = load_luma(catalog)
+        luma = load_luma(catalog) if searches_luma else []
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--catalog") from None
-    street = load_street_items(street_photos)
 
-    with _eval_searcher([(catalog, "luma")], store_uri, index_dir, workdir, encoder_name, quiet=as_json) as (
-        searcher,
-        store,
-        encoder,
-    ):
-        source = detect_source(store, [p.sku for p in luma])
-        report = None
-        encode = encoder.query_vectors
-        if image_category:  # the second run reuses the query vectors of the first
-            from fittingroom.cli.retrieval_category import cached_encode
+    report = e2e = with_category = None
+    encoder: Any = None
+    if searches_luma:
+        with _eval_searcher(
+            [(catalog, "luma")], store_uri, index_dir, workdir, encoder_name, quiet=as_json
+        ) as (searcher, store, encoder):
+            source = detect_source(store, [p.sku for p in luma])
+            street = load_street_items(street_photos) if (standard or image_category) else []
+            encode = encoder.query_vectors
+            if image_category:  # the second run reuses the query vectors of the first
+                from fittingroom.cli.retrieval_category import cached_encode
 
-            encode = cached_encode(encode)
-        if standard:
-            report = evaluate_retrieval(
-                luma,
-                catalog.parent,
-                street,
-                encode,
-                searcher_search_fn(searcher, source),
-                progress=None if as_json else _progress_printer(),
-            )
-        with_category = None
-        if image_category:
-            from fittingroom.cli.retrieval_category import run_with_image_category
+                encode = cached_encode(encode)
+            if standard:
+                report = evaluate_retrieval(
+                    luma,
+                    catalog.parent,
+                    street,
+                    encode,
+                    searcher_search_fn(searcher, source),
+                    progress=None if as_json else _progress_printer(),
+                )
+            if image_category:
+                from fittingroom.cli.retrieval_category import run_with_image_category
 
-            with_category = run_with_image_category(
-                searcher, encoder, encode, source, luma, catalog.parent, street, category_min_prob
-            )
-        e2e = None
-        if end_to_end:
-            from fittingroom.cli.retrieval_click import run_end_to_end
+                with_category = run_with_image_category(
+                    searcher, encoder, encode, source, luma, catalog.parent, street, category_min_prob
+                )
+            if end_to_end:
+                from fittingroom.cli.retrieval_click import run_end_to_end
 
-            e2e = run_end_to_end(searcher, encoder, source, luma, street_photos, limit=limit, quiet=as_json)
+                e2e = run_end_to_end(
+                    searcher, encoder, source, luma, street_photos, limit=limit, quiet=as_json
+                )
     product = None
     if product_only:
         from fittingroom.cli.retrieval_click import run_product_only
 
-        gp = garment_photos or shared / "garment-photos"
-        if not (gp / "index.csv").is_file():
-            raise typer.BadParameter(f"{gp}: no index.csv there", param_hint="--garment-photos")
+        encoder = encoder or _load_encoder(encoder_name or get_settings().encoder)
         product = run_product_only(encoder, street_photos, gp, limit=limit, quiet=as_json)
     if as_json:
         out: dict[str, Any] = {"encoder": encoder.name, **(report.as_json() if report else {})}

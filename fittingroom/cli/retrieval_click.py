@@ -69,6 +69,7 @@ def run_end_to_end(
                 source=source,
                 working_side=rs.core().working_side,
                 max_pixels=rs.max_image_pixels,
+                cutout_background=rs.cutout_background,
             ),
             crop_search=crop_search_fn(encoder.query_vectors, searcher_search_fn(searcher, source)),
             validation_photos=set(validation) if validation else None,

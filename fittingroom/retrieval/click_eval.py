@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from fittingroom.images import decode_image_sized
+from fittingroom.images import decode_image_sized, flatten_alpha
 from fittingroom.retrieval.evaluation import (
     STREET_LABEL_TYPES,
     STREET_MIN_PIXELS,
@@ -50,6 +50,7 @@ from fittingroom.retrieval.evaluation import (
     mean,
     precision_at_k,
 )
+from fittingroom.retrieval.settings import CUTOUT_BACKGROUND
 from fittingroom.segmentation.garments import interior_point
 
 #: Results per page of the photo search (``PAGE_SIZE`` of frontend/src/main.ts).
@@ -174,10 +175,12 @@ def page_image_search(
     use_color: bool = True,
     working_side: int | None = None,
     max_pixels: int | None = None,
+    cutout_background: int = CUTOUT_BACKGROUND,
 ) -> ImageSearchFn:
     """The page's image search as ``POST /search/image`` runs it for an uploaded cut-out: decode
-    at the working resolution (RGBA kept), the dominant colour as ``prefer_color`` (unless
-    ``use_color`` is false), ``searcher.search`` (a ``fittingroom.retrieval.search.Searcher``)
+    at the working resolution, the dominant colour of its opaque pixels as ``prefer_color``
+    (unless ``use_color`` is false), the transparent pixels filled with the grey
+    ``cutout_background`` (``RETRIEVAL_CUTOUT_BACKGROUND``), ``searcher.search`` (a ``fittingroom.retrieval.search.Searcher``)
     for the first page of ``k`` products. ``source`` restricts to one catalog source (the crop
     eval scores Luma only); None searches every source like the page."""
     from fittingroom.catalog.store import ProductFilter
@@ -192,7 +195,7 @@ def page_image_search(
         )
         color = dominant_color(img) if use_color else None
         page = searcher.search(
-            Query(image=img),
+            Query(image=flatten_alpha(img, (cutout_background,) * 3)),
             k=k,
             flt=flt,
             prefer_color=color.family if color is not None else None,

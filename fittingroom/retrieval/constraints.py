@@ -10,9 +10,12 @@ Semantics (constraints of one kind are OR-ed, kinds are AND-ed):
 
 * **price**: the product has a price within the bounds (inclusive); with a currency, the
   product is priced in it (no conversion). Products without a price never match.
-* **category**: the product's garment category (``product_garment``) equals the term's garment category; a
-  catalog category outside the garment taxonomy (``juice``) matches its category path;
-  ``clothes`` matches every apparel category (all but ``other``).
+* **category**: the image's garment category (``image_garment``: the product's, see
+  ``product_garment``; for a product nothing describes, the classifier's reading of the image)
+  equals the term's garment category; a catalog category outside the garment taxonomy
+  (``juice``) matches its category path; ``clothes`` matches every apparel category (all but
+  ``other``). Images of unknown garment (nothing describes the product, the image is not
+  classified) are kept, ranked by the embedding.
 * **brand**: the product's brand (case- and blank-insensitive).
 * **gender** (``effective_gender``: ``Product.gender``, else a gender word of its category
   path or title): equal, or ``unisex``, or unknown.
@@ -37,7 +40,7 @@ import numpy as np
 
 from fittingroom.catalog._filters import brand_key, category_keys
 from fittingroom.catalog.garments import garment_category_for
-from fittingroom.catalog.models import GarmentCategory, Product
+from fittingroom.catalog.models import GarmentCategory, ImageRecord, PhotoType, Product
 from fittingroom.retrieval.lexicon import GENDERS, ConstraintKind, QueryLexicon, tokenize
 from fittingroom.retrieval.query import ParsedQuery
 
@@ -75,6 +78,30 @@ def product_garment(product: Product) -> GarmentCategory:
     return garment_category_for(product.category_path, title=product.title)
 
 
+def garment_unknown(product: Product) -> bool:
+    """Nothing says what ``product`` is: no category, no category path, a title naming no garment."""
+    return (
+        not product.category_path
+        and product.garment_category in (None, GarmentCategory.other)
+        and garment_category_for([], title=product.title) is GarmentCategory.other
+    )
+
+
+def image_garment(product: Product, image: ImageRecord) -> GarmentCategory | None:
+    """The garment category one image of ``product`` shows, or None when unknown.
+
+    The product's (``product_garment``) when its feed says what it is; else the eligibility
+    classifier's reading of the image: ``other`` for a photo it finds to be no garment photo
+    (``photo_type`` ``other``), else its ``garment_category_pred``; None when the image is not
+    classified either.
+    """
+    if not garment_unknown(product):
+        return product_garment(product)
+    if image.photo_type is PhotoType.other:
+        return GarmentCategory.other
+    return image.garment_category_pred
+
+
 def gender_allows(wanted: Iterable[str], gender: str | None) -> bool:
     """The gender rule above: unknown and unisex products match every wanted gender."""
     return gender is None or gender == "unisex" or gender in set(wanted)
@@ -109,21 +136,16 @@ class CatalogFacets:
             sizes = {s.strip().upper() for s in p.sizes if s.strip()}
             keys = category_keys(p)
             bkey = brand_key(p.brand)
-            pgarment = product_garment(p).value
-            # nothing says what it is (no category, no path, a title naming no garment): unknown,
-            # kept under a category constraint like unknown gender or size (ranked by the embedding)
-            garment_unknown = (
-                not p.category_path
-                and p.garment_category in (None, GarmentCategory.other)
-                and garment_category_for([], title=p.title) is GarmentCategory.other
-            )
             for img in p.images:
+                # nothing says what it is, not even the classifier: unknown, kept under a
+                # category constraint like unknown gender or size (ranked by the embedding)
+                igarment = image_garment(p, img)
                 r = len(vids)
                 vids.append(img.vector_id)
                 prow.append(pi)
                 price.append(float(p.price) if p.price is not None else np.nan)
                 currency.append((p.currency or "").upper())
-                garment.append(pgarment)
+                garment.append(igarment.value if igarment is not None else "")
                 fams = _families([img.color], lexicon) if img.color else (pfam or tfam)
                 for f in fams:
                     rows[("color", f)].append(r)
@@ -138,7 +160,7 @@ class CatalogFacets:
                 unknown["color"].append(not fams)
                 unknown["size"].append(not sizes)
                 unknown["gender"].append(gender is None or gender == "unisex")
-                unknown["garment"].append(garment_unknown)
+                unknown["garment"].append(igarment is None)
         return cls(
             vector_ids=np.asarray(vids, dtype=np.int64),
             price=np.asarray(price, dtype=np.float64),

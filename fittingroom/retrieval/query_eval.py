@@ -40,8 +40,13 @@ from typing import Any
 
 import numpy as np
 
-from fittingroom.catalog.models import GarmentCategory, Product
-from fittingroom.retrieval.constraints import effective_gender, gender_allows, product_garment
+from fittingroom.catalog.models import GarmentCategory, ImageRecord, Product
+from fittingroom.retrieval.constraints import (
+    effective_gender,
+    gender_allows,
+    image_garment,
+    product_garment,
+)
 from fittingroom.retrieval.lexicon import ConstraintKind
 from fittingroom.retrieval.query import ParsedQuery, QueryParser
 
@@ -127,8 +132,11 @@ def case_errors(case: QueryCase, parsed: ParsedQuery) -> list[str]:
     return errors
 
 
-def violation(product: Product, parsed: ParsedQuery) -> str | None:
-    """Which parsed price / category / gender constraint ``product`` breaks, or None."""
+def violation(product: Product, parsed: ParsedQuery, image: ImageRecord | None = None) -> str | None:
+    """Which parsed price / category / gender constraint ``product`` breaks, or None.
+
+    With the hit's ``image``: its garment category (``image_garment``, the classifier's for a
+    product nothing describes); unknown counts as ``other``."""
     lo, hi, cur = parsed.price_bounds()
     if parsed.of(ConstraintKind.price):
         if product.price is None:
@@ -141,7 +149,7 @@ def violation(product: Product, parsed: ParsedQuery) -> str | None:
     if cats:
         ok = False
         path = "/".join(product.category_path).lower()
-        garment = product_garment(product)
+        garment = hit_garment(product, image)
         for c in cats:
             if c.garment_category is not None:
                 ok |= garment is c.garment_category
@@ -155,6 +163,13 @@ def violation(product: Product, parsed: ParsedQuery) -> str | None:
     if genders and not gender_allows(genders, effective_gender(product)):
         return f"gender: {effective_gender(product)}"
     return None
+
+
+def hit_garment(product: Product, image: ImageRecord | None = None) -> GarmentCategory:
+    """The garment category a hit shows (``image_garment`` with its image, else the
+    product's); unknown is ``other``."""
+    g = product_garment(product) if image is None else image_garment(product, image)
+    return g if g is not None else GarmentCategory.other
 
 
 @dataclass
@@ -199,13 +214,15 @@ def evaluate_queries(searcher: Any, cases: Sequence[QueryCase], *, k: int = 10) 
         page = searcher.search_text(case.q, k=k)
         parsed = page.parsed
         for rank, h in enumerate(page.hits, 1):
-            why = violation(h.product, parsed)
+            why = violation(h.product, parsed, h.image)
             if why:
                 n_viol += 1
                 bad.append({"q": case.q, "rank": rank, "id": h.product.uid, "why": why})
         if parsed.is_garment_query:
             garment_queries += 1
-            n_non_apparel += sum(1 for h in page.hits if product_garment(h.product) is GarmentCategory.other)
+            n_non_apparel += sum(
+                1 for h in page.hits if hit_garment(h.product, h.image) is GarmentCategory.other
+            )
         if case.no_match:
             n_no_match += 1
             flagged += int(page.no_good_match)

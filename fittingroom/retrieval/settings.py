@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fittingroom.settings import CoreSettings, get_settings
 
+#: Grey level a cut-out's transparent pixels are filled with before an image search (0-255).
+CUTOUT_BACKGROUND = 255
+
 
 class RetrievalSettings(BaseSettings):
     """Settings of the retrieval service, the ``search`` CLI and ``eval retrieval``."""
@@ -62,6 +65,14 @@ class RetrievalSettings(BaseSettings):
         description="Image searches: the garment category inferred from the image (garment-type "
         "classifier) is reported, and filters when asked, when its probability is at least this "
         "(at 0.7 the filter changed no eval figure; lower, it cost Luma other-colour hit@1).",
+    )
+    cutout_background: int = Field(
+        default=CUTOUT_BACKGROUND,
+        ge=0,
+        le=255,
+        description="Image searches with a cut-out (an upload with transparency, e.g. a selected "
+        "garment mask): the grey level (0-255) its transparent pixels are filled with before "
+        "embedding (255 = white).",
     )
     max_text_chars: int = Field(default=1000, ge=1)
     text_relevance_floor: float | None = Field(

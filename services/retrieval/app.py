@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from fittingroom.catalog.image_cache import find_cached_image
 from fittingroom.catalog.models import ImageRecord, Product, split_uid, tryon_image
 from fittingroom.catalog.store import CatalogStore, ProductFilter
-from fittingroom.images import ImageDecodeError, crop_box, decode_image, decode_image_sized
+from fittingroom.images import ImageDecodeError, crop_box, decode_image, decode_image_sized, flatten_alpha
 from fittingroom.models.encoders.base import Encoder, Query
 from fittingroom.models.garment_type import GarmentTypeClassifier, classifier_for_encoder
 from fittingroom.models.registry import ModelShelf, default_shelf
@@ -499,7 +499,8 @@ def create_app(
                 img = crop_box(img, (x0 * sx, y0 * sy, x1 * sx, y1 * sy))
             except ValueError as exc:
                 raise HTTPException(422, str(exc)) from exc
-        color = await run_in_threadpool(dominant_color, img)
+        color = await run_in_threadpool(dominant_color, img)  # of the garment's pixels only
+        img = flatten_alpha(img, (st.settings.cutout_background,) * 3)
         text = clean_text(st, text)
         vector, inferred = None, None
         if st.garment_types is not None:  # one forward pass: the classifier reads the query vector

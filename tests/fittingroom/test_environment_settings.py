@@ -237,6 +237,7 @@ ROWS: list[Row] = [
     Row(
         "RETRIEVAL_IMAGE_CATEGORY_FILTER", "true", field(RetrievalSettings, "image_category_filter"), True
     ),
+    Row("RETRIEVAL_CUTOUT_BACKGROUND", "200", field(RetrievalSettings, "cutout_background"), 200),
     Row("RETRIEVAL_MAX_TEXT_CHARS", "64", field(RetrievalSettings, "max_text_chars"), 64),
     Row("RETRIEVAL_MAX_UPLOAD_BYTES", "1024", field(RetrievalSettings, "max_upload_bytes"), 1024),
     Row("RETRIEVAL_MAX_IMAGE_PIXELS", "4096", field(RetrievalSettings, "max_image_pixels"), 4096),

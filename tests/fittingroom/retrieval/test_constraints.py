@@ -115,3 +115,47 @@ def test_colour_filters_by_family_with_catalog_names_and_synonyms() -> None:
     assert set(facets.allowed_ids(parser.parse("black tee"), color=True).tolist()) == {2}
     assert facets.product_count(facets.mask(navy, color=True)) == 2
     assert facets.product_count(None) == 4
+
+
+def test_the_classifier_says_what_an_undescribed_image_shows() -> None:
+    """A product nothing describes takes each image's classifier reading (``image_garment``):
+    the filter and the evaluation's violation check agree on it."""
+    from fittingroom.catalog.models import PhotoType
+    from fittingroom.retrieval.constraints import image_garment
+    from fittingroom.retrieval.query_eval import violation
+
+    def undescribed(pid: str, **image_fields) -> Product:
+        p = product(pid, None, path=(), title="Gerald")
+        return p.model_copy(update={"images": [p.images[0].model_copy(update=image_fields)]})
+
+    bag = undescribed(
+        "1", garment_category_pred=GarmentCategory.bag_accessory, photo_type=PhotoType.product_only
+    )
+    keyring = undescribed("2", photo_type=PhotoType.other, garment_category_pred=GarmentCategory.top)
+    tee = undescribed("3", garment_category_pred=GarmentCategory.top, photo_type=PhotoType.on_model)
+    plain = undescribed("4")
+    described = product("5", GarmentCategory.bottom, title="Chinos")
+    items = [bag, keyring, tee, plain, described]
+    assert [image_garment(p, p.images[0]) for p in items] == [
+        GarmentCategory.bag_accessory,
+        GarmentCategory.other,  # no garment photo, whatever the category head says
+        GarmentCategory.top,
+        None,
+        GarmentCategory.bottom,
+    ]
+    # the feed's category wins over the classifier
+    chinos = described.model_copy(
+        update={
+            "images": [described.images[0].model_copy(update={"garment_category_pred": GarmentCategory.top})]
+        }
+    )
+    assert image_garment(chinos, chinos.images[0]) is GarmentCategory.bottom
+    lexicon = QueryLexicon.from_products(items)
+    parser, facets = QueryParser(lexicon), CatalogFacets.from_products(items, lexicon)
+    assert allowed((parser, facets), "t-shirt") == {3, 4}  # unknown 4 stays, ranked by the embedding
+    assert allowed((parser, facets), "clothes") == {1, 3, 4, 5}
+    assert allowed((parser, facets), "size M") == {1, 3, 4, 5}  # the apparel gate
+    tshirt = parser.parse("t-shirt")
+    assert violation(bag, tshirt, bag.images[0]) is not None
+    assert violation(tee, tshirt, tee.images[0]) is None
+    assert violation(plain, tshirt, plain.images[0]) is not None  # the evaluation counts unknown as other

@@ -46,10 +46,7 @@ SPECS = [
 ]
 
 
-@pytest.fixture()
-def searcher(tmp_path):
-    store = SQLiteStore(tmp_path / "c.db")
-    enc = WordEncoder()
+def spec_products() -> list[Product]:
     products = []
     for pid, title, garment, gender, price in SPECS:
         sha = f"{pid:0>64}"
@@ -66,12 +63,25 @@ def searcher(tmp_path):
                 images=[ImageRecord(url=f"{pid}.png", sha256=sha, vector_id=vector_id_for("t", pid, sha))],
             )
         )
+    return products
+
+
+def word_searcher(tmp_path, products: list[Product]) -> Searcher:
+    """A ``Searcher`` over ``products`` (one image each, embedded from the title by ``WordEncoder``)."""
+    store = SQLiteStore(tmp_path / "c.db")
+    enc = WordEncoder()
     store.upsert_products(products)
     vids = [p.images[0].vector_id for p in products]
     store.put_embeddings(enc.name, vids, l2_normalize(np.stack([enc.embed(p.title) for p in products])))
     sync_index(store, enc.name, tmp_path / "index")
-    yield Searcher(store, VectorIndex.open(tmp_path / "index", enc.name), enc)
-    store.close()
+    return Searcher(store, VectorIndex.open(tmp_path / "index", enc.name), enc)
+
+
+@pytest.fixture()
+def searcher(tmp_path):
+    s = word_searcher(tmp_path, spec_products())
+    yield s
+    s.store.close()
 
 
 def ids(page) -> list[str]:
@@ -146,6 +156,63 @@ def test_a_colour_filters_when_a_page_matches_else_is_relaxed(searcher) -> None:
     assert cheap.relaxed == ["color"] and "H4" in ids(cheap)
 
 
+def crawled(pid: str, title: str, price: float, **image_fields) -> Product:
+    """A crawled product nothing describes (no category, no path, a title naming no garment)."""
+    sha = f"{pid:0>64}"
+    return Product(
+        source="t",
+        id=pid,
+        title=title,
+        price=price,
+        currency="USD",
+        images=[
+            ImageRecord(url=f"{pid}.png", sha256=sha, vector_id=vector_id_for("t", pid, sha), **image_fields)
+        ],
+    )
+
+
+def test_a_classified_non_garment_never_passes_a_category_under_the_colour_filter(tmp_path) -> None:
+    """Query "black hoodie under 60" with the colour filter on: a black bag the feed does not describe
+    but the classifier reads (a bag, or no garment photo at all) is not a hoodie; an unclassified
+    one stays (unknown, ranked by the embedding); one the classifier reads as a top is a top."""
+    from fittingroom.catalog.models import PhotoType
+
+    extra = [
+        crawled(
+            "B1",
+            "Black weekender",
+            40.0,
+            garment_category_pred=GarmentCategory.bag_accessory,
+            photo_type=PhotoType.product_only,
+        ),
+        crawled(
+            "B2", "Black keyring", 5.0, photo_type=PhotoType.other, garment_category_pred=GarmentCategory.top
+        ),
+        crawled(
+            "B3",
+            "Black classic",
+            30.0,
+            garment_category_pred=GarmentCategory.top,
+            photo_type=PhotoType.on_model,
+        ),
+        crawled("B4", "Black gerald", 20.0),  # not classified
+    ]
+    searcher = word_searcher(tmp_path, spec_products() + extra)
+    searcher.color_filter_min = 2  # black tops under 60: H4, B3 (+ the unknown B4): a page
+    page = searcher.search_text("black hoodie under 60", k=8)
+    assert page.relaxed == [] and page.parsed is not None
+    assert ids(page)[0] == "H4"
+    assert "B1" not in ids(page) and "B2" not in ids(page)
+    assert set(ids(page)) == {"H4", "B3", "B4"}
+    searcher.color_filter_min = 10  # relaxed: ranks by colour, the category still filters
+    wide = searcher.search_text("black hoodie under 60", k=8)
+    assert wide.relaxed == ["color"] and "B1" not in ids(wide) and "B2" not in ids(wide)
+    # the apparel gate (gender, no category) drops the keyring the classifier finds no garment
+    assert "B2" not in ids(searcher.search_text("black for men", k=12))
+    assert "B2" in ids(searcher.search(Query(text="black"), k=12))  # without understanding it is there
+    searcher.store.close()
+
+
 class HashedWords:
     """Hashed bag of words (64 dims) of a product title plus its image's colour."""
 
@@ -163,17 +230,21 @@ class HashedWords:
 
 
 @pytest.mark.real_data
-def test_black_hoodie_under_60_on_the_luma_catalog(tmp_path) -> None:
+def test_black_hoodie_under_60_on_the_luma_and_saleor_catalogs(tmp_path) -> None:
     from catalog_ingest.mapper import FeedMapper
     from catalog_ingest.readers import read_feed
-    from fittingroom.retrieval.constraints import CatalogFacets
+    from fittingroom.retrieval.constraints import CatalogFacets, product_garment
     from fittingroom.retrieval.lexicon import QueryLexicon
     from fittingroom.settings import CoreSettings
 
-    feed = CoreSettings().shared_data / "luma-catalog" / "products.jsonl"
-    if not feed.exists():
-        pytest.skip(f"{feed} not found")
-    drafts, _ = FeedMapper("luma").map_records(read_feed(feed))
+    shared = CoreSettings().shared_data
+    feeds = {
+        "luma": shared / "luma-catalog" / "products.jsonl",
+        "saleor": shared / "saleor-catalog" / "products.jsonl",
+    }
+    if not all(f.exists() for f in feeds.values()):
+        pytest.skip(f"{shared}: Luma / Saleor feeds not found")
+    drafts = [d for source, feed in feeds.items() for d in FeedMapper(source).map_records(read_feed(feed))[0]]
     products = []
     for d in drafts:
         p = d.product
@@ -214,6 +285,12 @@ def test_black_hoodie_under_60_on_the_luma_catalog(tmp_path) -> None:
                 )
         else:
             assert page.relaxed == ["color"]
+        # as the page asks (24 a page, two pages): tops only, no bag, mug or juice of either shop
+        for offset in (0, 24):
+            more = searcher.search_text("black hoodie under 60", k=24, offset=offset)
+            assert all(product_garment(h.product) is GarmentCategory.top for h in more.hits), [
+                (h.product.title, product_garment(h.product).value) for h in more.hits
+            ]
     finally:
         store.close()
 

@@ -421,3 +421,40 @@ def test_the_image_colour_reranks_unless_use_color_is_off(catalog, monkeypatch):
     assert set(uids(off)[:3]) == {"test:T3", "test:P2", "test:H1"}  # the embedding: blue first
     assert set(uids(on)[:3]) == {"test:T1", "test:P1", "test:H1"}  # the red ones (H1 has a red image)
     assert on.json()["image_color"]["family"] == off.json()["image_color"]["family"] == "red"
+
+
+def test_a_cut_out_is_searched_on_the_configured_grey(catalog):
+    """The transparent pixels of an uploaded cut-out are filled with RETRIEVAL_CUTOUT_BACKGROUND
+    before embedding; the dominant colour still sees the garment's pixels only."""
+    store, encoder, settings, _ = catalog
+    seen: list[Image.Image] = []
+    embed = encoder.query_vectors
+
+    def spy(queries):
+        seen.extend(q.image for q in queries if q.image is not None)
+        return embed(queries)
+
+    encoder.query_vectors = spy
+    rgba = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
+    rgba.paste((220, 20, 20, 255), (10, 10, 30, 30))
+    buf = io.BytesIO()
+    rgba.save(buf, format="PNG")
+    for grey in (128, 255):
+        app = create_app(settings.model_copy(update={"cutout_background": grey, "warmup": False}), store=store,
+                         encoder=encoder)  # fmt: skip
+        with TestClient(app) as c:
+            seen.clear()
+            body = upload(c, buf.getvalue()).json()
+        assert body["image_color"]["family"] == "red"  # not grey: the background is no garment
+        assert seen and seen[-1].mode == "RGB"
+        assert seen[-1].getpixel((1, 1)) == (grey, grey, grey) and seen[-1].getpixel((20, 20)) == (
+            220,
+            20,
+            20,
+        )
+    with TestClient(
+        create_app(settings.model_copy(update={"warmup": False}), store=store, encoder=encoder)
+    ) as c:
+        seen.clear()
+        upload(c, solid_png((20, 20, 220)))  # an opaque photo is searched as it is
+    assert seen[-1].getpixel((1, 1)) == (20, 20, 220)
