@@ -78,6 +78,11 @@ def product_garment(product: Product) -> GarmentCategory:
     return garment_category_for(product.category_path, title=product.title)
 
 
+#: Least probability of the eligibility classifier's garment category for it to place an image that
+#: nothing else describes under a category constraint (``image_garment``).
+CLASSIFIER_CATEGORY_FLOOR = 0.8
+
+
 def garment_unknown(product: Product) -> bool:
     """Nothing says what ``product`` is: no category, no category path, a title naming no garment."""
     return (
@@ -92,14 +97,21 @@ def image_garment(product: Product, image: ImageRecord) -> GarmentCategory | Non
 
     The product's (``product_garment``) when its feed says what it is; else the eligibility
     classifier's reading of the image: ``other`` for a photo it finds to be no garment photo
-    (``photo_type`` ``other``), else its ``garment_category_pred``; None when the image is not
+    (``photo_type`` ``other``), else its ``garment_category_pred`` when that has probability
+    ``CLASSIFIER_CATEGORY_FLOOR`` or more; None (unknown) otherwise, or when the image is not
     classified either.
     """
     if not garment_unknown(product):
         return product_garment(product)
     if image.photo_type is PhotoType.other:
         return GarmentCategory.other
-    return image.garment_category_pred
+    pred = image.garment_category_pred
+    if pred is None:
+        return None
+    prob = (image.garment_category_probs or {}).get(pred.value)
+    # a coin flip between two categories (a tee read 0.51 one-piece / 0.49 top) must not hide the
+    # product from either: below the floor the image stays unknown, kept and ranked by the embedding
+    return pred if prob is None or prob >= CLASSIFIER_CATEGORY_FLOOR else None
 
 
 def gender_allows(wanted: Iterable[str], gender: str | None) -> bool:

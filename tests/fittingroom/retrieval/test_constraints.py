@@ -159,3 +159,31 @@ def test_the_classifier_says_what_an_undescribed_image_shows() -> None:
     assert violation(bag, tshirt, bag.images[0]) is not None
     assert violation(tee, tshirt, tee.images[0]) is None
     assert violation(plain, tshirt, plain.images[0]) is not None  # the evaluation counts unknown as other
+
+
+def test_an_unsure_classifier_reading_leaves_the_image_unknown() -> None:
+    """A printed tee read 0.51 one-piece / 0.49 top (a real Fur storefront shirt): no category
+    constraint may hide it; a confident reading still places the image."""
+    from fittingroom.catalog.models import PhotoType
+    from fittingroom.retrieval.constraints import CLASSIFIER_CATEGORY_FLOOR, image_garment
+
+    def undescribed(pid: str, pred: GarmentCategory, probs: dict[str, float]) -> Product:
+        p = product(pid, None, path=(), title="Gerald the Giraffe")
+        image = p.images[0].model_copy(
+            update={
+                "photo_type": PhotoType.product_only,
+                "garment_category_pred": pred,
+                "garment_category_probs": probs,
+            }
+        )
+        return p.model_copy(update={"images": [image]})
+
+    unsure = undescribed("1", GarmentCategory.one_piece, {"one_piece": 0.511, "top": 0.489})
+    sure = undescribed("2", GarmentCategory.one_piece, {"one_piece": CLASSIFIER_CATEGORY_FLOOR, "top": 0.2})
+    assert image_garment(unsure, unsure.images[0]) is None
+    assert image_garment(sure, sure.images[0]) is GarmentCategory.one_piece
+    items = [unsure, sure]
+    lexicon = QueryLexicon.from_products(items)
+    parser, facets = QueryParser(lexicon), CatalogFacets.from_products(items, lexicon)
+    assert allowed((parser, facets), "t-shirt") == {1}
+    assert allowed((parser, facets), "dress") == {1, 2}
