@@ -92,17 +92,10 @@ def garment_unknown(product: Product) -> bool:
     )
 
 
-def image_garment(product: Product, image: ImageRecord) -> GarmentCategory | None:
-    """The garment category one image of ``product`` shows, or None when unknown.
-
-    The product's (``product_garment``) when its feed says what it is; else the eligibility
-    classifier's reading of the image: ``other`` for a photo it finds to be no garment photo
-    (``photo_type`` ``other``), else its ``garment_category_pred`` when that has probability
-    ``CLASSIFIER_CATEGORY_FLOOR`` or more; None (unknown) otherwise, or when the image is not
-    classified either.
-    """
-    if not garment_unknown(product):
-        return product_garment(product)
+def _classifier_reading(image: ImageRecord) -> GarmentCategory | None:
+    """The eligibility classifier's confident reading of ``image``: ``other`` for a photo it finds
+    to be no garment photo, else its garment category at ``CLASSIFIER_CATEGORY_FLOOR`` or more
+    (an unclassified image has probabilities None: its prediction is taken as is); None otherwise."""
     if image.photo_type is PhotoType.other:
         return GarmentCategory.other
     pred = image.garment_category_pred
@@ -112,6 +105,31 @@ def image_garment(product: Product, image: ImageRecord) -> GarmentCategory | Non
     # a coin flip between two categories (a tee read 0.51 one-piece / 0.49 top) must not hide the
     # product from either: below the floor the image stays unknown, kept and ranked by the embedding
     return pred if prob is None or prob >= CLASSIFIER_CATEGORY_FLOOR else None
+
+
+#: Readings that overrule an apparel product's own category for one of its images: a shop's
+#: wrong photo (a tote bag among a bra top's colour photos, as in the Luma sample data) must not
+#: answer a garment query.
+_NOT_APPAREL = (GarmentCategory.bag_accessory, GarmentCategory.other)
+
+
+def image_garment(product: Product, image: ImageRecord) -> GarmentCategory | None:
+    """The garment category one image of ``product`` shows, or None when unknown.
+
+    The product's (``product_garment``) when its feed says what it is, except for an image the
+    eligibility classifier confidently reads as no garment (``photo_type`` ``other``, or
+    ``bag_accessory`` / ``other`` at ``CLASSIFIER_CATEGORY_FLOOR`` or more) while the product is a
+    garment: that reading wins. For a product nothing describes, the classifier's confident
+    reading (``_classifier_reading``); None (unknown) when it is unsure or the image is not
+    classified.
+    """
+    if not garment_unknown(product):
+        own = product_garment(product)
+        if own in _NOT_APPAREL:
+            return own
+        reading = _classifier_reading(image)
+        return reading if reading in _NOT_APPAREL else own
+    return _classifier_reading(image)
 
 
 def gender_allows(wanted: Iterable[str], gender: str | None) -> bool:

@@ -187,3 +187,37 @@ def test_an_unsure_classifier_reading_leaves_the_image_unknown() -> None:
     parser, facets = QueryParser(lexicon), CatalogFacets.from_products(items, lexicon)
     assert allowed((parser, facets), "t-shirt") == {1}
     assert allowed((parser, facets), "dress") == {1, 2}
+
+
+def test_a_wrong_shop_photo_does_not_answer_a_garment_query() -> None:
+    """Luma's Electra Bra Top lists a tote-bag photo among its black images (wb01-black-0.jpg,
+    read bag 0.999): that image is a bag under category constraints, the product's other images
+    stay tops; an unsure or garment reading never overrules the feed."""
+    from fittingroom.catalog.models import PhotoType
+    from fittingroom.retrieval.constraints import image_garment
+
+    base = product("1", GarmentCategory.top, title="Electra Bra Top")
+
+    def with_reading(pred: GarmentCategory, prob: float, photo_type=PhotoType.product_only):
+        image = base.images[0].model_copy(
+            update={
+                "photo_type": photo_type,
+                "garment_category_pred": pred,
+                "garment_category_probs": {pred.value: prob},
+            }
+        )
+        return base.model_copy(update={"images": [image]})
+
+    def reads(p: Product) -> GarmentCategory | None:
+        return image_garment(p, p.images[0])
+
+    assert reads(with_reading(GarmentCategory.bag_accessory, 0.999)) is GarmentCategory.bag_accessory
+    assert reads(with_reading(GarmentCategory.bag_accessory, 0.6)) is GarmentCategory.top  # unsure
+    assert reads(with_reading(GarmentCategory.bottom, 0.99)) is GarmentCategory.top  # the feed wins
+    assert reads(with_reading(GarmentCategory.top, 0.99, PhotoType.other)) is GarmentCategory.other
+    bag = with_reading(GarmentCategory.bag_accessory, 0.999)
+    tee = product("2", GarmentCategory.top, title="Gwyn Tee")
+    items = [bag, tee]
+    lexicon = QueryLexicon.from_products(items)
+    parser, facets = QueryParser(lexicon), CatalogFacets.from_products(items, lexicon)
+    assert allowed((parser, facets), "top") == {2}
