@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from tryon_fakes import POINTS, SKIN, landmarks
+from tryon_fakes import POINTS, landmarks, stick_person
 
 from fittingroom.tryon.evaluation import limb_reach
 from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
@@ -72,15 +72,9 @@ def test_template_pose_of_trousers_shorts_and_a_skirt():
 
 def _person(points: dict[int, tuple[int, int]]):  # noqa: ANN202
     """Synthetic person (skin arms and legs, red shirt, dark trousers) with the given landmarks."""
-    rgb = np.full((384, 256, 3), 250, np.uint8)
-    mask = np.zeros((384, 256), np.uint8)
-    cv2.circle(mask, (128, 52), 26, (1,), -1)
-    cv2.rectangle(mask, (85, 80), (171, 215), 1, -1)
-    for a, b in ((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)):
-        cv2.line(mask, points[a], points[b], (1,), 18)
-    rgb[mask.astype(bool)] = SKIN
+    rgb, mask = stick_person(points)
     rgb[80:216, 85:172] = (200, 40, 40)
-    return rgb, mask.astype(bool)
+    return rgb, mask
 
 
 def test_long_sleeves_reach_the_wrists_of_a_bent_arm():

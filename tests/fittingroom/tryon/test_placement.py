@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from tryon_fakes import POINTS, SKIN, landmarks
+from tryon_fakes import POINTS, landmarks, stick_person
 
 from fittingroom.tryon.garment import GarmentPrep, keypoints_from_mask
 from fittingroom.tryon.person import TryOnCategory, build_person_prep
@@ -20,14 +20,8 @@ RED, BLUE = (200, 30, 30), (30, 30, 200)
 
 
 def _person(category: TryOnCategory, points: dict[int, tuple[int, int]] = POINTS):  # noqa: ANN202
-    rgb = np.full((384, 256, 3), 250, np.uint8)
-    mask = np.zeros((384, 256), np.uint8)
-    cv2.circle(mask, (128, 52), 26, (1,), -1)
-    cv2.rectangle(mask, (85, 80), (171, 215), 1, -1)
-    for a, b in ((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)):
-        cv2.line(mask, points[a], points[b], (1,), 18)
-    rgb[mask.astype(bool)] = SKIN
-    return build_person_prep(rgb, mask.astype(bool), landmarks(points), category, "p")
+    rgb, mask = stick_person(points)
+    return build_person_prep(rgb, mask, landmarks(points), category, "p")
 
 
 def _halves(mask: np.ndarray) -> GarmentPrep:

@@ -73,3 +73,18 @@ def png(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def stick_person(points: dict[int, tuple[int, int]] = POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """A synthetic person on a light background, uint8 (384, 256, 3) and its bool mask: head,
+    torso box, and skin limbs along the landmark segments (shoulder-elbow-wrist, hip-knee-ankle)."""
+    import cv2
+
+    rgb = np.full((384, 256, 3), 250, np.uint8)
+    mask = np.zeros((384, 256), np.uint8)
+    cv2.circle(mask, (128, 52), 26, (1,), -1)
+    cv2.rectangle(mask, (85, 80), (171, 215), 1, -1)
+    for a, b in ((11, 13), (13, 15), (12, 14), (14, 16), (23, 25), (25, 27), (24, 26), (26, 28)):
+        cv2.line(mask, points[a], points[b], (1,), 18)
+    rgb[mask.astype(bool)] = SKIN
+    return rgb, mask.astype(bool)
